@@ -1,0 +1,72 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// WorkloadSpec is the policy of one workload: which peers exist, how long their certificates
+// live, which trust domains they federate with and which extra hostnames they may carry.
+type WorkloadSpec struct {
+	// Peers are the roles inside the workload. Empty means the single peer "any".
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`
+	Peers []string `json:"peers,omitempty"`
+
+	// CertTTL is the lifetime of pod certificates. Default 24h.
+	// +optional
+	CertTTL *metav1.Duration `json:"certTTL,omitempty"`
+
+	// FederatesWith lists the trust domains whose bundles pods of this workload receive.
+	// +optional
+	// +listType=set
+	FederatesWith []string `json:"federatesWith,omitempty"`
+
+	// RouteHosts are the extra DNS SANs (passthrough route hostnames) pods may ask for.
+	// +optional
+	// +listType=set
+	RouteHosts []string `json:"routeHosts,omitempty"`
+}
+
+// WorkloadStatus is what the ROT reconciled for a workload.
+type WorkloadStatus struct {
+	// CAFingerprint is the SHA-256 fingerprint (hex) of the current Workload CA certificate.
+	// +optional
+	CAFingerprint string `json:"caFingerprint,omitempty"`
+	// DataKeyIndex is the index of the current age data key.
+	// +optional
+	DataKeyIndex int32 `json:"dataKeyIndex,omitempty"`
+	// ObservedGeneration is the generation the ROT last reconciled.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Workload is a named group of pods that trust each other, with its own CA and data keys.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=swl
+// +kubebuilder:printcolumn:name="Peers",type=string,JSONPath=`.spec.peers`
+// +kubebuilder:printcolumn:name="Cert TTL",type=string,JSONPath=`.spec.certTTL`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Workload struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   WorkloadSpec   `json:"spec,omitempty"`
+	Status WorkloadStatus `json:"status,omitempty"`
+}
+
+// WorkloadList is a list of Workloads.
+//
+// +kubebuilder:object:root=true
+type WorkloadList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Workload `json:"items"`
+}
