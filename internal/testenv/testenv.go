@@ -1,0 +1,225 @@
+package testenv
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
+)
+
+// DefaultVersion is the Kubernetes release the test binaries are built from.
+const DefaultVersion = "v1.36.3"
+
+// Env is a running control plane.
+type Env struct {
+	// Config talks to the API server as a cluster admin.
+	Config *rest.Config
+	// Client is a controller-runtime client with the core and seal.dev types.
+	Client client.Client
+	// Scheme holds the core and seal.dev types.
+	Scheme *runtime.Scheme
+	// Kubeconfig is the path of an admin kubeconfig file (for processes and kubectl).
+	Kubeconfig string
+	// Dir is a temporary directory removed when the test ends.
+	Dir string
+
+	env *envtest.Environment
+}
+
+// Options tune Start.
+type Options struct {
+	// NoCRDs skips installing Seal's CRDs.
+	NoCRDs bool
+	// ExtraCRDDirs are more directories of CRD YAML to install (e.g. a Route CRD).
+	ExtraCRDDirs []string
+	// NoControllerManager skips kube-controller-manager.
+	NoControllerManager bool
+}
+
+// ToolsDir is where the control-plane binaries are: $SEAL_K8S_TOOLS, or the default cache.
+func ToolsDir() string {
+	if d := os.Getenv("SEAL_K8S_TOOLS"); d != "" {
+		return d
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "seal", "k8s", DefaultVersion)
+}
+
+// RepoRoot is the directory holding the module's go.mod.
+func RepoRoot() string {
+	_, file, _, _ := goruntime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Start runs a control plane for t and stops it, and every process it started, when t ends.
+func Start(t testing.TB, opts ...Options) *Env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("testenv: needs the real control plane; run without -short (make test)")
+	}
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	tools := ToolsDir()
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager"} {
+		if _, err := os.Stat(filepath.Join(tools, b)); err != nil {
+			t.Fatalf("testenv: %s not found in %s: run `make k8s-tools` (it builds the control plane from the Go module proxy)", b, tools)
+		}
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := sealv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	e := &Env{Scheme: scheme, Dir: t.TempDir()}
+	e.env = &envtest.Environment{
+		BinaryAssetsDirectory:    tools,
+		Scheme:                   scheme,
+		ErrorIfCRDPathMissing:    true,
+		ControlPlaneStartTimeout: 60 * time.Second,
+		ControlPlaneStopTimeout:  30 * time.Second,
+	}
+	if !o.NoCRDs {
+		e.env.CRDDirectoryPaths = append(e.env.CRDDirectoryPaths, filepath.Join(RepoRoot(), "charts", "seal", "crds"))
+	}
+	e.env.CRDDirectoryPaths = append(e.env.CRDDirectoryPaths, o.ExtraCRDDirs...)
+	cfg, err := e.env.Start()
+	if err != nil {
+		_ = e.env.Stop()
+		t.Fatalf("testenv: starting etcd and kube-apiserver: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := e.env.Stop(); err != nil {
+			t.Logf("testenv: stopping control plane: %v", err)
+		}
+	})
+	e.Config = cfg
+	e.Client, err = client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatalf("testenv: client: %v", err)
+	}
+	e.Kubeconfig = e.writeKubeconfig(t, "admin", []string{"system:masters"})
+	if !o.NoControllerManager {
+		e.startControllerManager(t)
+	}
+	return e
+}
+
+// writeKubeconfig writes a kubeconfig for a user in groups and returns its path.
+func (e *Env) writeKubeconfig(t testing.TB, name string, groups []string) string {
+	t.Helper()
+	u, err := e.env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		t.Fatalf("testenv: adding user %s: %v", name, err)
+	}
+	kc, err := u.KubeConfig()
+	if err != nil {
+		t.Fatalf("testenv: kubeconfig for %s: %v", name, err)
+	}
+	p := filepath.Join(e.Dir, name+".kubeconfig")
+	if err := os.WriteFile(p, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startControllerManager runs kube-controller-manager with the controllers that turn a
+// Deployment into pods and collect orphans.
+func (e *Env) startControllerManager(t testing.TB) {
+	t.Helper()
+	kc := e.writeKubeconfig(t, "system:kube-controller-manager", []string{"system:masters"})
+	logf, err := os.Create(filepath.Join(e.Dir, "kube-controller-manager.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(ToolsDir(), "kube-controller-manager"),
+		"--kubeconfig="+kc,
+		"--authentication-kubeconfig="+kc,
+		"--authorization-kubeconfig="+kc,
+		"--controllers=replicaset,deployment,garbagecollector",
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--concurrent-deployment-syncs=2",
+		"--concurrent-replicaset-syncs=2",
+		"-v=1",
+	)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("testenv: starting kube-controller-manager: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		_ = logf.Close()
+		if t.Failed() {
+			if b, err := os.ReadFile(logf.Name()); err == nil {
+				t.Logf("kube-controller-manager log (tail):\n%s", tail(b, 4000))
+			}
+		}
+	})
+	select {
+	case err := <-done:
+		b, _ := os.ReadFile(logf.Name())
+		t.Fatalf("testenv: kube-controller-manager exited at once (%v):\n%s", err, tail(b, 4000))
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// Namespace creates a namespace with a generated name and the given labels.
+func (e *Env) Namespace(t testing.TB, labels map[string]string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "seal-test-", Labels: labels}}
+	if err := e.Client.Create(context.Background(), ns); err != nil {
+		t.Fatalf("testenv: creating namespace: %v", err)
+	}
+	return ns.Name
+}
+
+// Eventually polls cond every 100ms until it returns nil or timeout passes, then fails t with
+// cond's last error.
+func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: condition not met after %s: %v", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
