@@ -1,0 +1,371 @@
+package rot
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"filippo.io/age"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/seal-dev/seal/internal/ca"
+	"github.com/seal-dev/seal/internal/egg"
+	"github.com/seal-dev/seal/internal/rotapi"
+	"github.com/seal-dev/seal/internal/store"
+)
+
+// maxCertTTL bounds the lifetime of pod and external-client certificates.
+const maxCertTTL = 90 * 24 * time.Hour
+
+func (s *Server) audit(r *http.Request, action string, attrs ...any) {
+	s.metrics.admin.WithLabelValues(action).Inc()
+	s.log.Info("admin "+action, append([]any{"audit", true, "action", action, "admin", auditSubject(r)}, attrs...)...)
+}
+
+func (s *Server) listWorkloads(w http.ResponseWriter, r *http.Request) {
+	v := s.v.Load()
+	out := make([]rotapi.Workload, 0, len(v.workloads))
+	for _, wv := range v.workloads {
+		out = append(out, wv.spec())
+	}
+	slices.SortFunc(out, func(a, b rotapi.Workload) int { return cmp.Compare(a.Name, b.Name) })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getWorkload(w http.ResponseWriter, r *http.Request) {
+	wv, ok := s.v.Load().workloads[r.PathValue("name")]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", r.PathValue("name")))
+		return
+	}
+	writeJSON(w, http.StatusOK, wv.spec())
+}
+
+// checkSpec validates the user-settable fields of a workload.
+func checkSpec(spec *rotapi.Workload, own spiffeid.TrustDomain) error {
+	if err := checkName("workload name", spec.Name); err != nil {
+		return err
+	}
+	for _, p := range spec.Peers {
+		if err := checkName("peer name", p); err != nil {
+			return err
+		}
+	}
+	if spec.CertTTL != "" {
+		d, err := time.ParseDuration(spec.CertTTL)
+		if err != nil || d < time.Minute || d > maxCertTTL {
+			return fmt.Errorf("rot: certTTL %q must be a Go duration between 1m and %s", spec.CertTTL, maxCertTTL)
+		}
+	}
+	for _, td := range spec.FederatesWith {
+		t, err := spiffeid.TrustDomainFromString(td)
+		if err != nil || t.Name() != td {
+			return fmt.Errorf("rot: federatesWith %q is not a trust domain name", td)
+		}
+		if t == own {
+			return fmt.Errorf("rot: federatesWith %q is this ROT's own trust domain", td)
+		}
+	}
+	for _, h := range spec.RouteHosts {
+		if err := checkHostname(h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) createWorkload(w http.ResponseWriter, r *http.Request) {
+	var spec rotapi.Workload
+	if code, err := decodeBody(w, r, &spec); err != nil {
+		writeError(w, code, err.Error())
+		return
+	}
+	if err := checkSpec(&spec, s.td); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	rec := &store.Workload{Spec: rotapi.Workload{
+		Name: spec.Name, Peers: spec.Peers, CertTTL: spec.CertTTL, FederatesWith: spec.FederatesWith,
+		RouteHosts: spec.RouteHosts, Created: s.cfg.Now().UTC(),
+	}}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.v.Load()
+	if _, ok := v.workloads[spec.Name]; ok {
+		writeError(w, http.StatusConflict, fmt.Sprintf("rot: workload %q already exists", spec.Name))
+		return
+	}
+	wca, err := v.root.NewIntermediate(s.td.Name(), spec.Name, s.cfg.WorkloadCATTL, s.opts)
+	if err == nil {
+		var kp store.KeyPair
+		if kp, err = keyPair(wca); err == nil {
+			rec.CAs = []store.KeyPair{kp}
+		}
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "rot: generating data key: "+err.Error())
+		return
+	}
+	rec.DataKeys = []store.DataKey{{Index: 0, Identity: id.String(), Created: s.cfg.Now().UTC()}}
+	if err := s.putWorkloadLocked(r.Context(), rec); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	wv := s.v.Load().workloads[spec.Name]
+	s.audit(r, "workload-create", "workload", spec.Name, "caFingerprint", wv.current.Fingerprint())
+	writeJSON(w, http.StatusCreated, wv.spec())
+}
+
+// deleteWorkload removes a workload and revokes every Egg minted for it, so re-creating a
+// workload of the same name does not bring old Eggs back.
+func (s *Server) deleteWorkload(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wv, ok := s.v.Load().workloads[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", name))
+		return
+	}
+	spec := wv.spec()
+	var revoked []string
+	for id, e := range s.st.Eggs {
+		if e.Workload == name && !e.Revoked {
+			if err := s.revokeLocked(r, id); err != nil {
+				writeError(w, http.StatusInternalServerError, err.Error())
+				return
+			}
+			revoked = append(revoked, id)
+		}
+	}
+	if err := s.cfg.Store.DeleteWorkload(r.Context(), name); err != nil && !errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	delete(s.st.Workloads, name)
+	nv := s.v.Load().clone()
+	delete(nv.workloads, name)
+	s.v.Store(nv)
+	s.metrics.workloads.Set(float64(len(s.st.Workloads)))
+	s.audit(r, "workload-delete", "workload", name, "revokedEggs", len(revoked))
+	writeJSON(w, http.StatusOK, spec)
+}
+
+func (s *Server) mintEgg(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var req rotapi.MintRequest
+	if code, err := decodeBody(w, r, &req); err != nil {
+		writeError(w, code, err.Error())
+		return
+	}
+	v := s.v.Load()
+	wv, ok := v.workloads[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", name))
+		return
+	}
+	peer := cmp.Or(req.Peer, defaultPeer)
+	if !wv.peers[peer] {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: peer %q is not a peer of workload %q (peers: %v)", peer, name, slices.Sorted(mapKeys(wv.peers))))
+		return
+	}
+	ttl := defaultEggTTL
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil || d <= 0 || d > 10*365*24*time.Hour {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: ttl %q must be a positive Go duration of at most 10 years", req.TTL))
+			return
+		}
+		ttl = d
+	}
+	for _, h := range req.Hostnames {
+		if err := checkHostname(h); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, err := s.newID("egg")
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	now := s.cfg.Now().UTC()
+	claims := egg.Claims{ID: id, Workload: name, Peer: peer, NotAfter: now.Add(ttl).Truncate(time.Second), Hostnames: req.Hostnames}
+	v = s.v.Load()
+	o, err := egg.Seal(v.keyring, s.cfg.ExternalURL, v.rootPEM, s.td.Name(), claims, s.cfg.Rand)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	rec := &store.Egg{EggInfo: rotapi.EggInfo{ID: id, Workload: name, Peer: peer, NotAfter: claims.NotAfter, Hostnames: req.Hostnames}, Created: now}
+	if err := s.cfg.Store.PutEgg(r.Context(), rec); err != nil {
+		writeError(w, http.StatusInternalServerError, "rot: saving egg: "+err.Error())
+		return
+	}
+	s.st.Eggs[id] = rec
+	s.audit(r, "egg-mint", "egg", id, "workload", name, "peer", peer, "notAfter", claims.NotAfter, "hostnames", req.Hostnames)
+	writeJSON(w, http.StatusCreated, rotapi.MintResponse{EggInfo: rec.EggInfo, Egg: o.String()})
+}
+
+func mapKeys(m map[string]bool) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func (s *Server) listEggs(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	s.mu.Lock()
+	out := []rotapi.EggInfo{}
+	for _, e := range s.st.Eggs {
+		if e.Workload == name {
+			out = append(out, e.EggInfo)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b rotapi.EggInfo) int { return cmp.Or(a.NotAfter.Compare(b.NotAfter), cmp.Compare(a.ID, b.ID)) })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) revokeEgg(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.st.Eggs[id]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: egg %q was not minted by this ROT", id))
+		return
+	}
+	if err := s.revokeLocked(r, id); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	s.audit(r, "egg-revoke", "egg", id, "workload", e.Workload)
+	writeJSON(w, http.StatusOK, s.st.Eggs[id].EggInfo)
+}
+
+func (s *Server) revokeLocked(r *http.Request, id string) error {
+	rec := *s.st.Eggs[id]
+	rec.Revoked = true
+	if err := s.cfg.Store.PutEgg(r.Context(), &rec); err != nil {
+		return fmt.Errorf("rot: saving revocation: %w", err)
+	}
+	s.st.Eggs[id] = &rec
+	nv := s.v.Load().clone()
+	nv.revoked[id] = true
+	s.v.Store(nv)
+	return nil
+}
+
+// externalCert issues a certificate for an external client (sealctl cert): a peer identity of
+// the workload for a key the client generated.
+func (s *Server) externalCert(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var req rotapi.CertRequest
+	if code, err := decodeBody(w, r, &req); err != nil {
+		writeError(w, code, err.Error())
+		return
+	}
+	v := s.v.Load()
+	wv, ok := v.workloads[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", name))
+		return
+	}
+	peer := cmp.Or(req.Peer, defaultPeer)
+	if !wv.peers[peer] {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: peer %q is not a peer of workload %q", peer, name))
+		return
+	}
+	ttl := wv.certTTL
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil || d < time.Minute || d > maxCertTTL {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: ttl %q must be a Go duration between 1m and %s", req.TTL, maxCertTTL))
+			return
+		}
+		ttl = d
+	}
+	csr, err := ca.ParseCSR([]byte(req.CSR))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "rot: "+err.Error())
+		return
+	}
+	id := spiffeID(v.td, name, peer)
+	iss, err := wv.current.Issue(ca.Leaf{SPIFFEID: id, CommonName: peer, DNSNames: []string{peer}, TTL: ttl}, csr.PublicKey, s.opts)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	s.metrics.issuances.WithLabelValues("external").Inc()
+	s.audit(r, "external-cert", "workload", name, "peer", peer, "spiffeID", id.String(), "notAfter", iss.NotAfter)
+	writeJSON(w, http.StatusOK, rotapi.CertResponse{
+		Certificate: string(iss.PEM(wv.current)),
+		TrustBundle: wv.bundlePEM,
+		NotAfter:    iss.NotAfter.UTC(),
+		SPIFFEID:    id.String(),
+	})
+}
+
+func (s *Server) currentKey(w http.ResponseWriter, r *http.Request) {
+	wv, ok := s.v.Load().workloads[r.PathValue("name")]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", r.PathValue("name")))
+		return
+	}
+	resp, err := keysResponse(wv.rec)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func keysResponse(rec *store.Workload) (*rotapi.KeysResponse, error) {
+	cur := slices.MaxFunc(rec.DataKeys, func(a, b store.DataKey) int { return a.Index - b.Index })
+	id, err := age.ParseX25519Identity(cur.Identity)
+	if err != nil {
+		return nil, fmt.Errorf("rot: stored data key %d of %q: %w", cur.Index, rec.Spec.Name, err)
+	}
+	return &rotapi.KeysResponse{Index: cur.Index, Recipient: id.Recipient().String()}, nil
+}
+
+// rotateKey adds a new current data key; old ones stay so pods can still decrypt old data.
+func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wv, ok := s.v.Load().workloads[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", name))
+		return
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "rot: generating data key: "+err.Error())
+		return
+	}
+	rec := *wv.rec
+	next := slices.MaxFunc(rec.DataKeys, func(a, b store.DataKey) int { return a.Index - b.Index }).Index + 1
+	rec.DataKeys = append(slices.Clone(rec.DataKeys), store.DataKey{Index: next, Identity: id.String(), Created: s.cfg.Now().UTC()})
+	if err := s.putWorkloadLocked(r.Context(), &rec); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	s.audit(r, "keys-rotate", "workload", name, "index", next)
+	writeJSON(w, http.StatusOK, rotapi.KeysResponse{Index: next, Recipient: id.Recipient().String()})
+}

@@ -1,0 +1,153 @@
+package rot
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"slices"
+
+	"github.com/seal-dev/seal/internal/ca"
+	"github.com/seal-dev/seal/internal/egg"
+	"github.com/seal-dev/seal/internal/store"
+)
+
+// Rotate gives every CA that has used up two thirds of its life a successor (the ROT CA and
+// each Workload CA) and drops expired ones. Old and new stay side by side in trust bundles
+// until the old one expires, so certificates issued by either keep verifying. It runs at start
+// and hourly.
+func (s *Server) Rotate(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	v := s.v.Load()
+	if ca.NeedsRotation(v.root, now) {
+		if err := s.rotateRootLocked(ctx); err != nil {
+			return err
+		}
+	}
+	for name, wv := range s.v.Load().workloads {
+		if ca.NeedsRotation(wv.current, now) || len(wv.cas) != len(wv.rec.CAs) {
+			if err := s.rotateWorkloadCALocked(ctx, name, ca.NeedsRotation(wv.current, now)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// RotateWorkloadCA creates a new Workload CA for name now, keeping the old one in the bundle
+// until it expires.
+func (s *Server) RotateWorkloadCA(ctx context.Context, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rotateWorkloadCALocked(ctx, name, true)
+}
+
+func (s *Server) rotateWorkloadCALocked(ctx context.Context, name string, addNew bool) error {
+	v := s.v.Load()
+	wv, ok := v.workloads[name]
+	if !ok {
+		return fmt.Errorf("%w: %q", errUnknownWorkload, name)
+	}
+	rec := *wv.rec
+	rec.CAs = nil
+	for _, c := range wv.cas { // the valid ones: expired CAs are dropped
+		kp, err := keyPair(c)
+		if err != nil {
+			return err
+		}
+		rec.CAs = append(rec.CAs, kp)
+	}
+	if addNew {
+		c, err := v.root.NewIntermediate(s.td.Name(), name, s.cfg.WorkloadCATTL, s.opts)
+		if err != nil {
+			return err
+		}
+		kp, err := keyPair(c)
+		if err != nil {
+			return err
+		}
+		rec.CAs = append(rec.CAs, kp)
+		s.log.Info("rotated workload CA", "audit", true, "workload", name, "fingerprint", c.Fingerprint(), "notAfter", c.Cert.NotAfter)
+	}
+	return s.putWorkloadLocked(ctx, &rec)
+}
+
+// putWorkloadLocked saves a workload record and publishes it.
+func (s *Server) putWorkloadLocked(ctx context.Context, rec *store.Workload) error {
+	wv, err := buildWorkload(rec, s.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store.PutWorkload(ctx, rec); err != nil {
+		return fmt.Errorf("rot: saving workload %q: %w", rec.Spec.Name, err)
+	}
+	s.st.Workloads[rec.Spec.Name] = rec
+	nv := s.v.Load().clone()
+	nv.workloads[rec.Spec.Name] = wv
+	s.v.Store(nv)
+	s.metrics.workloads.Set(float64(len(s.st.Workloads)))
+	return nil
+}
+
+func (s *Server) rotateRootLocked(ctx context.Context) error {
+	v := s.v.Load()
+	root, err := ca.NewRoot(s.td.Name(), s.cfg.RootTTL, s.opts)
+	if err != nil {
+		return err
+	}
+	a := *s.st.Authority
+	a.CAs = nil
+	for _, c := range append(slices.Clone(v.roots), root) {
+		kp, err := keyPair(c)
+		if err != nil {
+			return err
+		}
+		a.CAs = append(a.CAs, kp)
+	}
+	a.BundleSequence++
+	return s.putAuthorityLocked(ctx, &a, "rotated ROT CA", "fingerprint", root.Fingerprint())
+}
+
+// RotateEggKey makes a fresh egg-sealing key current; Eggs sealed under older keys still open.
+func (s *Server) RotateEggKey(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key, err := egg.NewKey(s.cfg.Rand)
+	if err != nil {
+		return "", err
+	}
+	kid, err := s.newID("k")
+	if err != nil {
+		return "", err
+	}
+	a := *s.st.Authority
+	a.EggKeys = egg.Keyring{Current: kid, Keys: map[string][]byte{kid: key}}
+	for k, b := range s.st.Authority.EggKeys.Keys {
+		a.EggKeys.Keys[k] = b
+	}
+	return kid, s.putAuthorityLocked(ctx, &a, "rotated egg-sealing key", "kid", kid)
+}
+
+func (s *Server) putAuthorityLocked(ctx context.Context, a *store.Authority, msg string, attrs ...any) error {
+	nv := s.v.Load().clone()
+	if err := nv.setRoots(a, s.cfg.Now()); err != nil {
+		return err
+	}
+	nv.keyring = &a.EggKeys
+	if err := s.cfg.Store.PutAuthority(ctx, a); err != nil {
+		return fmt.Errorf("rot: saving authority: %w", err)
+	}
+	s.st.Authority = a
+	s.v.Store(nv)
+	s.log.Info(msg, append([]any{"audit", true}, attrs...)...)
+	return nil
+}
+
+func parseLeaf(der []byte) (*x509.Certificate, error) {
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("rot: %w", err)
+	}
+	return c, nil
+}

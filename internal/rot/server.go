@@ -1,0 +1,412 @@
+package rot
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/seal-dev/seal/internal/ca"
+	"github.com/seal-dev/seal/internal/egg"
+	"github.com/seal-dev/seal/internal/store"
+)
+
+// ErrTrustDomainMismatch: the state belongs to another trust domain than the one configured.
+var ErrTrustDomainMismatch = errors.New("rot: state belongs to another trust domain")
+
+const (
+	defaultPeer   = "any"
+	defaultEggTTL = 720 * time.Hour
+	servingTTL    = 7 * 24 * time.Hour
+	adminTTL      = 365 * 24 * time.Hour
+	// rotateEvery is how often the ROT checks whether a CA needs a successor.
+	rotateEvery = time.Hour
+)
+
+// Config configures a Server.
+type Config struct {
+	// Store holds the state. Required.
+	Store store.Store
+	// TrustDomain is the SPIFFE trust domain, e.g. prod.example.org. Required.
+	TrustDomain string
+	// ExternalURL is the ROT URL written into Eggs (https://HOST:PORT). Required.
+	ExternalURL string
+	// Hosts are extra names and IPs for the serving certificate (the listen host); localhost,
+	// 127.0.0.1, ::1 and the ExternalURL host are always in it.
+	Hosts []string
+	// AdminOut receives the admin client credentials on the first start (when the ROT CA is
+	// created). WriteAdminDir writes them to a directory. Nil discards them.
+	AdminOut func(ctx context.Context, c AdminCredentials) error
+	// RootTTL and WorkloadCATTL are the CA lifetimes (ca.DefaultRootTTL, ca.DefaultWorkloadTTL).
+	RootTTL, WorkloadCATTL time.Duration
+	// Now and Rand are the clock and randomness (time.Now, crypto/rand when nil).
+	Now  func() time.Time
+	Rand io.Reader
+	// Logger receives structured logs and the audit trail (slog.Default when nil).
+	Logger *slog.Logger
+}
+
+// AdminCredentials are the admin client certificate, its key and the ROT CA bundle (PEM).
+type AdminCredentials struct {
+	Cert, Key, CA []byte
+}
+
+// Server is a running ROT's state and handlers.
+type Server struct {
+	cfg     Config
+	opts    ca.Options
+	log     *slog.Logger
+	td      spiffeid.TrustDomain
+	adminID string
+	rotID   *url.URL
+
+	mu sync.Mutex // serializes writers; guards st
+	st *store.State
+	v  atomic.Pointer[view]
+
+	serving   atomic.Pointer[tls.Certificate]
+	servingMu sync.Mutex
+
+	metrics *metrics
+	handler http.Handler
+}
+
+// New loads the state from cfg.Store, creating the ROT CA, the egg-sealing key and the admin
+// credentials on the first start. State that exists but cannot be read is an error, and
+// nothing is written then.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("rot: no store")
+	}
+	td, err := spiffeid.TrustDomainFromString(cfg.TrustDomain)
+	if err != nil {
+		return nil, fmt.Errorf("rot: trust domain %q: %w", cfg.TrustDomain, err)
+	}
+	u, err := url.Parse(cfg.ExternalURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("rot: external URL %q must be https://HOST[:PORT]", cfg.ExternalURL)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{
+		cfg:     cfg,
+		opts:    ca.Options{Now: cfg.Now, Rand: cfg.Rand},
+		log:     cfg.Logger,
+		td:      td,
+		adminID: "spiffe://" + td.Name() + "/seal/admin",
+		rotID:   &url.URL{Scheme: "spiffe", Host: td.Name(), Path: "/seal/rot"},
+		metrics: newMetrics(),
+	}
+	st, err := cfg.Store.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rot: loading state (nothing was changed): %w", err)
+	}
+	if st.Authority == nil {
+		if err := s.initAuthority(ctx, st); err != nil {
+			return nil, err
+		}
+	} else if st.Authority.TrustDomain != td.Name() {
+		return nil, fmt.Errorf("%w: the state is for %q, --trust-domain is %q", ErrTrustDomainMismatch, st.Authority.TrustDomain, td.Name())
+	}
+	v, err := buildView(st, cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	s.st = st
+	s.v.Store(v)
+	s.metrics.workloads.Set(float64(len(st.Workloads)))
+	if err := s.Rotate(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := s.renewServing(); err != nil {
+		return nil, err
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// initAuthority creates the ROT CA, egg-sealing key and admin credentials (first start).
+func (s *Server) initAuthority(ctx context.Context, st *store.State) error {
+	root, err := ca.NewRoot(s.td.Name(), s.cfg.RootTTL, s.opts)
+	if err != nil {
+		return err
+	}
+	kp, err := keyPair(root)
+	if err != nil {
+		return err
+	}
+	key, err := egg.NewKey(s.cfg.Rand)
+	if err != nil {
+		return err
+	}
+	kid, err := s.newID("k")
+	if err != nil {
+		return err
+	}
+	a := &store.Authority{
+		TrustDomain:    s.td.Name(),
+		Created:        s.cfg.Now().UTC(),
+		CAs:            []store.KeyPair{kp},
+		EggKeys:        egg.Keyring{Current: kid, Keys: map[string][]byte{kid: key}},
+		BundleSequence: 1,
+	}
+	// Admin credentials first: if saving the authority then fails, the next start creates a
+	// new CA and new credentials; the other order could lock the admin out.
+	if s.cfg.AdminOut != nil {
+		creds, err := s.adminCredentials(root)
+		if err != nil {
+			return err
+		}
+		if err := s.cfg.AdminOut(ctx, *creds); err != nil {
+			return fmt.Errorf("rot: writing admin credentials: %w", err)
+		}
+	}
+	if err := s.cfg.Store.PutAuthority(ctx, a); err != nil {
+		return fmt.Errorf("rot: saving the new ROT CA: %w", err)
+	}
+	st.Authority = a
+	s.log.Info("created ROT CA", "audit", true, "trustDomain", s.td.Name(), "fingerprint", root.Fingerprint(), "notAfter", root.Cert.NotAfter)
+	return nil
+}
+
+func (s *Server) adminCredentials(root *ca.CA) (*AdminCredentials, error) {
+	iss, key, err := root.IssueWithKey(ca.Leaf{
+		SPIFFEID:   mustURL(s.adminID),
+		CommonName: "seal-admin",
+		TTL:        adminTTL,
+		Client:     true,
+	}, s.opts)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := ca.KeyPEM(key)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.issuances.WithLabelValues("admin").Inc()
+	return &AdminCredentials{Cert: iss.PEM(nil), Key: keyPEM, CA: root.CertPEM()}, nil
+}
+
+func keyPair(c *ca.CA) (store.KeyPair, error) {
+	k, err := c.KeyPEM()
+	if err != nil {
+		return store.KeyPair{}, err
+	}
+	return store.KeyPair{Cert: string(c.CertPEM()), Key: string(k)}, nil
+}
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
+
+// newID returns prefix-<20 hex digits> from the injected randomness.
+func (s *Server) newID(prefix string) (string, error) {
+	b := make([]byte, 10)
+	if _, err := io.ReadFull(s.cfg.Rand, b); err != nil {
+		return "", fmt.Errorf("rot: reading random id: %w", err)
+	}
+	return prefix + "-" + hex.EncodeToString(b), nil
+}
+
+// Handler is the ROT's HTTP handler (serve it over TLSConfig).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// CAPEM is the PEM of the valid ROT CA(s): what pods and admins trust when calling the ROT.
+func (s *Server) CAPEM() []byte { return []byte(s.v.Load().rootPEM) }
+
+// TLSConfig serves the ROT's certificate (renewed in memory before it expires) and asks for,
+// without requiring, a client certificate: admin routes check it themselves.
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"h2", "http/1.1"},
+		ClientAuth: tls.RequestClientCert,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			c := s.serving.Load()
+			if c.Leaf != nil && s.cfg.Now().After(c.Leaf.NotAfter.Add(-servingTTL/3)) {
+				return s.renewServing()
+			}
+			return c, nil
+		},
+	}
+}
+
+// renewServing issues a fresh serving certificate from the current ROT CA.
+func (s *Server) renewServing() (*tls.Certificate, error) {
+	s.servingMu.Lock()
+	defer s.servingMu.Unlock()
+	if c := s.serving.Load(); c != nil && c.Leaf != nil && s.cfg.Now().Before(c.Leaf.NotAfter.Add(-servingTTL/3)) {
+		return c, nil
+	}
+	v := s.v.Load()
+	l := ca.Leaf{SPIFFEID: s.rotID, CommonName: "seal-rot", TTL: servingTTL, Server: true}
+	hosts := append([]string{"localhost", "127.0.0.1", "::1"}, s.cfg.Hosts...)
+	if u, err := url.Parse(s.cfg.ExternalURL); err == nil {
+		hosts = append(hosts, u.Hostname())
+	}
+	seen := map[string]bool{}
+	for _, h := range hosts {
+		h = strings.ToLower(strings.Trim(h, "[]"))
+		if h == "" || seen[h] {
+			continue
+		}
+		seen[h] = true
+		if ip := net.ParseIP(h); ip != nil {
+			if !ip.IsUnspecified() {
+				l.IPs = append(l.IPs, ip)
+			}
+			continue
+		}
+		l.DNSNames = append(l.DNSNames, h)
+	}
+	iss, key, err := v.root.IssueWithKey(l, s.opts)
+	if err != nil {
+		return nil, fmt.Errorf("rot: serving certificate: %w", err)
+	}
+	cert := &tls.Certificate{Certificate: [][]byte{iss.DER}, PrivateKey: key}
+	if cert.Leaf, err = parseLeaf(iss.DER); err != nil {
+		return nil, err
+	}
+	s.serving.Store(cert)
+	s.metrics.issuances.WithLabelValues("serving").Inc()
+	s.log.Info("issued serving certificate", "spiffeID", s.rotID.String(), "dns", l.DNSNames, "ips", l.IPs, "notAfter", iss.NotAfter)
+	return cert, nil
+}
+
+// HTTPServer returns an http.Server for the ROT with timeouts on every phase.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s.handler,
+		TLSConfig:         s.TLSConfig(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// Serve serves TLS on ln until ctx ends, then shuts down gracefully (in-flight requests get up
+// to 10 seconds). It also runs the hourly CA rotation check and, when the store is a
+// store.Notifier, reloads the state when it changes.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := s.HTTPServer()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.background(ctx)
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(tls.NewListener(ln, hs.TLSConfig)) }()
+	s.log.Info("serving", "addr", ln.Addr().String(), "trustDomain", s.td.Name(), "externalURL", s.cfg.ExternalURL)
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = hs.Shutdown(sctx)
+		scancel()
+		<-errc
+	}
+	cancel()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (s *Server) background(ctx context.Context) {
+	var changed <-chan struct{}
+	if n, ok := s.cfg.Store.(store.Notifier); ok {
+		changed = n.Changed(ctx)
+	}
+	t := time.NewTicker(rotateEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Rotate(ctx); err != nil {
+				s.log.Error("CA rotation failed", "err", err)
+			}
+		case _, ok := <-changed:
+			if !ok {
+				changed = nil
+				continue
+			}
+			if err := s.Reload(ctx); err != nil {
+				s.log.Error("reloading state failed; serving the previous state", "err", err)
+			}
+		}
+	}
+}
+
+// Reload reads the state from the store again and serves it (for stores other processes
+// change). On error the previous state stays.
+func (s *Server) Reload(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.cfg.Store.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("rot: reloading state: %w", err)
+	}
+	if st.Authority == nil || st.Authority.TrustDomain != s.td.Name() {
+		return fmt.Errorf("%w: reloaded state has no authority for %q", store.ErrCorrupt, s.td.Name())
+	}
+	v, err := buildView(st, s.cfg.Now())
+	if err != nil {
+		return err
+	}
+	s.st = st
+	s.v.Store(v)
+	s.metrics.workloads.Set(float64(len(st.Workloads)))
+	return nil
+}
+
+// ListenAndServe is seal-rot serve: it builds a Server on st and serves on addr until ctx
+// ends. It does not close st.
+func ListenAndServe(ctx context.Context, cfg Config, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("rot: %w", err)
+	}
+	defer ln.Close()
+	if host, _, err := net.SplitHostPort(addr); err == nil && host != "" {
+		cfg.Hosts = append(cfg.Hosts, host)
+	}
+	s, err := New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, ln)
+}

@@ -1,0 +1,105 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/seal-dev/seal/internal/egg"
+	"github.com/seal-dev/seal/internal/rotapi"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrCorrupt: stored state exists but cannot be read or is inconsistent. The ROT stops.
+	ErrCorrupt = errors.New("store: state is corrupt")
+	// ErrLocked: another process holds the state.
+	ErrLocked = errors.New("store: state is locked by another process")
+	// ErrNotFound: a Delete named something that is not stored.
+	ErrNotFound = errors.New("store: not found")
+)
+
+// Store is where the ROT keeps its State. See the package documentation for the contract.
+type Store interface {
+	// Load reads the whole state. A State with a nil Authority means nothing is stored yet.
+	Load(ctx context.Context) (*State, error)
+	// PutAuthority saves the ROT CA(s), the egg-sealing keyring and the bundle sequence.
+	PutAuthority(ctx context.Context, a *Authority) error
+	// PutWorkload creates or replaces a workload (spec, Workload CAs, data keys).
+	PutWorkload(ctx context.Context, w *Workload) error
+	// DeleteWorkload removes a workload; ErrNotFound when there is none by that name.
+	DeleteWorkload(ctx context.Context, name string) error
+	// PutEgg creates or replaces a minted Egg's metadata (revocation sets Revoked).
+	PutEgg(ctx context.Context, e *Egg) error
+	// PutBundle creates or replaces a federated trust domain's bundle.
+	PutBundle(ctx context.Context, b *rotapi.FederatedBundle) error
+	// Close releases the store (the file store's lock).
+	Close() error
+}
+
+// Notifier is implemented by stores whose state other processes change. Changed returns a
+// channel that receives a value whenever the ROT should Load again; it is closed when ctx ends.
+type Notifier interface {
+	Changed(ctx context.Context) <-chan struct{}
+}
+
+// State is everything the ROT keeps.
+type State struct {
+	// Authority is nil before the first start.
+	Authority *Authority
+	Workloads map[string]*Workload // by name
+	Eggs      map[string]*Egg      // by id
+	Bundles   map[string]*rotapi.FederatedBundle
+}
+
+// Authority is the trust domain's root of trust.
+type Authority struct {
+	TrustDomain string    `json:"trustDomain"`
+	Created     time.Time `json:"created"`
+	// CAs are the ROT CAs, oldest first; during a rotation an old and a new one overlap.
+	CAs []KeyPair `json:"cas"`
+	// EggKeys seal and open Eggs; Current seals, every key opens.
+	EggKeys egg.Keyring `json:"eggKeys"`
+	// BundleSequence is the sequence number of the trust domain's SPIFFE bundle; it grows
+	// every time the set of ROT CAs changes.
+	BundleSequence uint64 `json:"bundleSequence"`
+}
+
+// KeyPair is a CA certificate and its private key, both PEM (the key PKCS#8).
+type KeyPair struct {
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+}
+
+// Workload is a workload's spec and secrets.
+type Workload struct {
+	// Spec holds the user-settable fields of rotapi.Workload (Name, Peers, CertTTL,
+	// FederatesWith, RouteHosts) and Created.
+	Spec rotapi.Workload `json:"spec"`
+	// CAs are the Workload CAs, oldest first; during a rotation an old and a new one overlap.
+	CAs []KeyPair `json:"cas"`
+	// DataKeys are the age X25519 identities, index 0.. ; the highest index is current.
+	DataKeys []DataKey `json:"dataKeys"`
+}
+
+// DataKey is one age X25519 identity of a workload.
+type DataKey struct {
+	Index    int       `json:"index"`
+	Identity string    `json:"identity"` // AGE-SECRET-KEY-1...
+	Created  time.Time `json:"created"`
+}
+
+// Egg is what the ROT remembers of a minted Egg: never its text.
+type Egg struct {
+	rotapi.EggInfo
+	Created time.Time `json:"created"`
+}
+
+// NewState returns an empty state (a first start).
+func NewState() *State {
+	return &State{
+		Workloads: map[string]*Workload{},
+		Eggs:      map[string]*Egg{},
+		Bundles:   map[string]*rotapi.FederatedBundle{},
+	}
+}
