@@ -1,0 +1,153 @@
+package rotcmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/seal-dev/seal/internal/rot"
+	"github.com/seal-dev/seal/internal/store"
+)
+
+// KubeStore opens the --kube store in namespace and returns it with the writer of the admin
+// credentials (a Secret). It is nil until the Kubernetes store is built; cmd/rot sets it.
+var KubeStore func(ctx context.Context, namespace string) (store.Store, func(context.Context, rot.AdminCredentials) error, error)
+
+// ErrKubeNotBuilt: --kube was asked for but this build has no Kubernetes store.
+var ErrKubeNotBuilt = errors.New("--kube: the Kubernetes state store is not built into this seal-rot yet; use --state-dir DIR")
+
+// Main runs seal-rot with args (without the program name) and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	cmd := NewCommand()
+	cmd.SetArgs(args)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "seal-rot:", err)
+		return 1
+	}
+	return 0
+}
+
+// NewCommand returns the seal-rot root command.
+func NewCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "seal-rot",
+		Short: "Seal Root of Trust: the CA, Egg and data-key signer of one SPIFFE trust domain",
+		Long: `seal-rot is the Root of Trust of a Seal trust domain. It holds the ROT CA, one Workload CA
+per workload, the egg-sealing keys and the workloads' age data keys. Pods redeem Eggs at
+POST /v1/redeem for a certificate and keys; admins manage it over mTLS (sealctl).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServe())
+	return root
+}
+
+type serveFlags struct {
+	stateDir, namespace, listen, trustDomain, externalURL, logFormat, logLevel string
+	kube                                                                       bool
+}
+
+func newServe() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve (--state-dir DIR | --kube [--namespace NS]) --trust-domain TD [--listen ADDR] [--external-url URL]",
+		Short: "Run the ROT: HTTPS API, SPIFFE bundle endpoint, admin API, health and metrics",
+		Long: `Run the ROT until SIGTERM or SIGINT, then shut down gracefully.
+
+On the first start (an empty state) seal-rot creates the ROT CA (ECDSA P-256, 10 years) and
+the egg-sealing key, and writes the admin client credentials to DIR/admin/ (tls.crt, tls.key,
+ca.crt) for sealctl --admin DIR/admin. Later starts load the same CA; state that cannot be
+read stops seal-rot with an error and is left untouched. Only one seal-rot may use a
+state directory at a time.
+
+Endpoints: POST /v1/redeem, GET /v1/bundle (SPIFFE bundle, https_spiffe profile with
+endpoint SPIFFE ID spiffe://TD/seal/rot), /v1/admin/... (mTLS, admin certificate only),
+GET /healthz, /readyz, /metrics.`,
+		Example: `  # A laptop ROT for the trust domain dev.example.org:
+  seal-rot serve --state-dir ~/.seal/rot --listen 127.0.0.1:8443 --trust-domain dev.example.org
+
+  # Behind a load balancer: Eggs point pods at the public name.
+  seal-rot serve --state-dir /var/lib/seal-rot --listen :8443 --trust-domain prod.example.org \
+    --external-url https://rot.prod.example.org:8443`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), cmd.ErrOrStderr(), f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.stateDir, "state-dir", "", "directory holding the ROT state (files 0600, locked while running)")
+	fl.BoolVar(&f.kube, "kube", false, "keep the state in Secrets and Workload resources of --namespace (in-cluster)")
+	fl.StringVar(&f.namespace, "namespace", "seal-system", "namespace of the --kube state")
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on")
+	fl.StringVar(&f.trustDomain, "trust-domain", "", "SPIFFE trust domain this ROT serves, e.g. prod.example.org (required)")
+	fl.StringVar(&f.externalURL, "external-url", "", "ROT URL written into Eggs (default https://<listen address>)")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	_ = cmd.MarkFlagRequired("trust-domain")
+	cmd.MarkFlagsMutuallyExclusive("state-dir", "kube")
+	cmd.MarkFlagsOneRequired("state-dir", "kube")
+	return cmd
+}
+
+func serve(ctx context.Context, stderr io.Writer, f serveFlags) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: %w", f.logLevel, err)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var log *slog.Logger
+	switch f.logFormat {
+	case "text":
+		log = slog.New(slog.NewTextHandler(stderr, hopts))
+	case "json":
+		log = slog.New(slog.NewJSONHandler(stderr, hopts))
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", f.logFormat)
+	}
+	ext := f.externalURL
+	if ext == "" {
+		host, port, err := net.SplitHostPort(f.listen)
+		if err != nil {
+			return fmt.Errorf("--listen %q: %w", f.listen, err)
+		}
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			return fmt.Errorf("--listen %q has no host to put into Eggs: set --external-url", f.listen)
+		}
+		ext = "https://" + net.JoinHostPort(host, port)
+	}
+	cfg := rot.Config{TrustDomain: f.trustDomain, ExternalURL: ext, Logger: log}
+	if f.kube {
+		if KubeStore == nil {
+			return ErrKubeNotBuilt
+		}
+		st, out, err := KubeStore(ctx, f.namespace)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		cfg.Store, cfg.AdminOut = st, out
+	} else {
+		st, err := store.OpenFile(f.stateDir)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		cfg.Store, cfg.AdminOut = st, rot.WriteAdminDir(filepath.Join(f.stateDir, "admin"))
+	}
+	err := rot.ListenAndServe(ctx, cfg, f.listen)
+	if err == nil {
+		log.Info("stopped")
+	}
+	return err
+}
