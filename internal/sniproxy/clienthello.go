@@ -37,8 +37,8 @@ func ReadClientHello(r io.Reader) (host string, raw []byte, err error) {
 		}
 		start := len(raw)
 		raw = append(raw, make([]byte, n)...)
-		if _, err := io.ReadFull(r, raw[start:]); err != nil {
-			return "", raw, fmt.Errorf("sniproxy: reading TLS record: %w", err)
+		if k, err := io.ReadFull(r, raw[start:]); err != nil {
+			return "", raw[:start+k], fmt.Errorf("sniproxy: reading TLS record: %w", err)
 		}
 		msg = append(msg, raw[start:]...)
 		if len(msg) < 4 {

@@ -153,4 +153,3 @@ func orDefault(d, def time.Duration) time.Duration {
 	}
 	return d
 }
-
