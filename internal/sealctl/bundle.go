@@ -84,6 +84,9 @@ https_web.`,
 			if td == "" {
 				return usagef("bundle import needs --trust-domain TD, the trust domain the bundle belongs to")
 			}
+			if _, err := spiffeid.TrustDomainFromString(td); err != nil {
+				return usagef("--trust-domain %q: %v", td, err)
+			}
 			fb := rotapi.FederatedBundle{TrustDomain: td, BundleEndpointURL: endpoint, EndpointProfile: profile, EndpointSPIFFEID: endpointID}
 			if err := checkEndpoint(&fb); err != nil {
 				return err
@@ -94,9 +97,6 @@ https_web.`,
 			}
 			b, err := parseBundle(td, data, a.now())
 			if err != nil {
-				if errors.Is(err, errBadTrustDomain) {
-					return usageError{err}
-				}
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			fb.Bundle = string(data)
@@ -178,20 +178,18 @@ func (a *app) readBundleFile(name string) ([]byte, error) {
 	return data, nil
 }
 
-var errBadTrustDomain = errors.New("bad trust domain")
-
 // parseBundle checks a SPIFFE bundle document for trust domain td: it must parse, hold at least
 // one X.509 authority, and not all of them may have expired at now.
 func parseBundle(td string, data []byte, now time.Time) (*spiffebundle.Bundle, error) {
 	id, err := spiffeid.TrustDomainFromString(td)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --trust-domain %q: %v", errBadTrustDomain, td, err)
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, errors.New("empty file, not a SPIFFE bundle document")
+		return nil, fmt.Errorf("--trust-domain %q: %v", td, err)
 	}
 	if len(data) > maxBundleBytes {
 		return nil, fmt.Errorf("larger than %d bytes", maxBundleBytes)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("empty file, not a SPIFFE bundle document")
 	}
 	b, err := spiffebundle.Parse(id, data)
 	if err != nil {
