@@ -1,0 +1,278 @@
+package enroll
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/seal-dev/seal/internal/podfiles"
+)
+
+// Exit codes of seal-init.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// DefaultOut is where the files go in a pod.
+const DefaultOut = "/var/run/seal"
+
+// options is the parsed command line.
+type options struct {
+	eggFile, eggEnv, eggFromImage string
+	out                           string
+	hostnames, federatesWith      listFlag
+	timeout                       time.Duration
+	watch                         bool
+	gid                           int
+	healthAddr, readyFile         string
+	logLevel                      string
+}
+
+// listFlag is a repeatable flag; from the environment it is a comma list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}
+
+// envName is the SEAL_* variable of a flag: --egg-file is SEAL_EGG_FILE. Repeatable flags take
+// plural names (SEAL_HOSTNAMES).
+func envName(flagName string) string {
+	if flagName == "hostname" {
+		return "SEAL_HOSTNAMES"
+	}
+	return "SEAL_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+const usageHead = `seal-init redeems the pod's Egg at its ROT and writes the pod's identity into --out:
+  tls.crt (leaf + chain), tls.key (PKCS#8), ca.crt (Workload CA bundle),
+  bundles/<trust-domain>.pem (federated bundles), keys.txt (age identities, newest first).
+
+Usage:
+  seal-init [flags]            redeem once and exit (init container)
+  seal-init --watch [flags]    redeem, then renew before expiry until SIGTERM (native sidecar)
+  seal-init copy DEST          copy this binary to DEST (a file, or a directory to hold seal-init)
+
+Every flag can also be set by its environment variable; a flag on the command line wins.
+Repeatable flags take a comma list from the environment.
+
+Flags:
+`
+
+func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("seal-init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.eggFile, "egg-file", "", "read the Egg from this `file`")
+	fs.StringVar(&o.eggEnv, "egg-env", "SEAL_EGG", "read the Egg from this environment `variable` (when no file is given)")
+	fs.StringVar(&o.eggFromImage, "egg-from-image", "", "read the Egg baked into the app image at this `path` (seal-init runs in the app's image)")
+	fs.StringVar(&o.out, "out", DefaultOut, "write the files into this `directory` (the pod's memory volume)")
+	fs.Var(&o.hostnames, "hostname", "ask for this extra DNS SAN `host`, a route host the Workload allows (repeatable)")
+	fs.Var(&o.federatesWith, "federates-with", "fetch the bundle of this federated `trust-domain` (repeatable; default: all the Workload federates with)")
+	fs.DurationVar(&o.timeout, "timeout", DefaultTimeout, "give up if the ROT has not answered within this `duration`")
+	fs.BoolVar(&o.watch, "watch", false, "keep running and renew at about 2/3 of the certificate lifetime (native sidecar)")
+	fs.IntVar(&o.gid, "gid", 0, "make the files group-readable (0440) by this `group` id")
+	fs.StringVar(&o.healthAddr, "health-addr", "", "serve /healthz and /readyz on this `address` (e.g. :9820)")
+	fs.StringVar(&o.readyFile, "ready-file", "", "create this `file` once the identity files are written")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageHead)
+		fs.VisitAll(func(f *flag.Flag) {
+			name, usage := flag.UnquoteUsage(f)
+			if name != "" {
+				name = " " + name
+			}
+			fmt.Fprintf(stderr, "  --%s%s\n    \t%s (env %s", f.Name, name, usage, envName(f.Name))
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+				fmt.Fprintf(stderr, ", default %s", f.DefValue)
+			}
+			fmt.Fprintln(stderr, ")")
+		})
+	}
+	return fs
+}
+
+// parse reads flags, then fills the flags not given from the SEAL_* environment.
+func parse(args []string, getenv func(string) string, stderr io.Writer) (*options, []string, error) {
+	o := &options{}
+	fs := newFlagSet(o, stderr)
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		v := getenv(envName(f.Name))
+		if given[f.Name] || v == "" || err != nil {
+			return
+		}
+		if e := fs.Set(f.Name, v); e != nil {
+			err = fmt.Errorf("bad %s=%q: %v", envName(f.Name), v, e)
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case o.eggFile != "" && o.eggFromImage != "":
+		return nil, nil, errors.New("give --egg-file or --egg-from-image, not both")
+	case o.timeout <= 0:
+		return nil, nil, errors.New("--timeout must be positive")
+	case o.gid < 0:
+		return nil, nil, errors.New("--gid must not be negative")
+	case o.out == "":
+		return nil, nil, errors.New("--out must not be empty")
+	}
+	return o, fs.Args(), nil
+}
+
+// readEgg returns the Egg text and a description of where it came from.
+func readEgg(o *options, getenv func(string) string) (text, source string, err error) {
+	switch {
+	case o.eggFromImage != "":
+		b, err := readSmall(o.eggFromImage)
+		if err != nil {
+			return "", "", &Failure{Err: err,
+				What:  fmt.Sprintf("cannot read the Egg baked into the app image at %s (%s)", o.eggFromImage, cause(err)),
+				Check: fmt.Sprintf("bake it in with `COPY egg.txt %s` in the Dockerfile, or fix the pod's seal.dev/egg annotation", o.eggFromImage)}
+		}
+		return string(b), "the image file " + o.eggFromImage, nil
+	case o.eggFile != "":
+		b, err := readSmall(o.eggFile)
+		if err != nil {
+			return "", "", &Failure{Err: err,
+				What:  fmt.Sprintf("cannot read the Egg file %s (%s)", o.eggFile, cause(err)),
+				Check: "check --egg-file and the Secret named by the pod's seal.dev/egg annotation"}
+		}
+		return string(b), "file " + o.eggFile, nil
+	}
+	text = getenv(o.eggEnv)
+	if strings.TrimSpace(text) == "" {
+		return "", "", &Failure{
+			What:  fmt.Sprintf("no Egg: environment variable %s is empty and no --egg-file or --egg-from-image was given", o.eggEnv),
+			Check: "mint one with `sealctl egg mint WORKLOAD` and put it in a Secret named by the pod's seal.dev/egg annotation"}
+	}
+	return text, "environment variable " + o.eggEnv, nil
+}
+
+// readSmall reads a file of at most a little over the Egg size limit.
+func readSmall(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 2*64<<10))
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+// Main runs seal-init with args (without the program name) and returns the exit code. Failures
+// are printed to stderr as one line "seal-init: ..."; logs go to stderr through slog.
+func Main(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "copy" {
+		return mainCopy(args[1:], stderr)
+	}
+	o, rest, err := parse(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("unexpected argument %q", rest[0])
+	}
+	level, lerr := parseLevel(o.logLevelOr("info"))
+	if err == nil && lerr != nil {
+		err = fmt.Errorf("bad --log-level: %v", lerr)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "seal-init: %v (see seal-init --help)\n", err)
+		return ExitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := run(ctx, o, getenv, log); err != nil {
+		fmt.Fprintf(stderr, "seal-init: %v\n", err)
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+func (o *options) logLevelOr(def string) string {
+	if o == nil || o.logLevel == "" {
+		return def
+	}
+	return o.logLevel
+}
+
+func run(ctx context.Context, o *options, getenv func(string) string, log *slog.Logger) error {
+	text, source, err := readEgg(o, getenv)
+	if err != nil {
+		return err
+	}
+	e, err := New(text, source)
+	if err != nil {
+		return err
+	}
+	e.Hostnames, e.FederatesWith, e.Timeout, e.Log = o.hostnames, o.federatesWith, o.timeout, log
+	e.Writer = &podfiles.Writer{Dir: o.out, GID: o.gid}
+	state := &State{}
+	if o.healthAddr != "" {
+		stop, err := serveHealth(o.healthAddr, state, log)
+		if err != nil {
+			return &Failure{Err: err, What: fmt.Sprintf("cannot serve health on %s (%s)", o.healthAddr, cause(err)),
+				Check: "check --health-addr"}
+		}
+		defer stop()
+	}
+	log.Info("redeeming the Egg", "rot", e.ROT(), "trustDomain", e.TrustDomain(), "out", o.out)
+	id, err := e.Enroll(ctx)
+	if err != nil {
+		return err
+	}
+	state.Set(id)
+	if o.readyFile != "" {
+		if err := writeReadyFile(o.readyFile, id); err != nil {
+			return &Failure{Err: err, What: fmt.Sprintf("cannot write the ready file %s (%s)", o.readyFile, cause(err)),
+				Check: "check --ready-file"}
+		}
+	}
+	if !o.watch {
+		return nil
+	}
+	err = e.Watch(ctx, id, state, nil)
+	if err == nil {
+		log.Info("stopping on signal")
+	}
+	return err
+}
+
+// writeReadyFile atomically writes the ready file, which holds the pod's SPIFFE ID.
+func writeReadyFile(path string, id *Identity) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(id.SPIFFEID+"\n"), 0o444); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
+}
