@@ -163,12 +163,13 @@ func Valid(cas []*CA, now time.Time) []*CA {
 	return out
 }
 
-// Current returns the valid CA that signs new certificates: the one issued last. It returns
+// Current returns the valid CA that signs new certificates: the one issued last (the later in
+// cas on a tie, since cas are kept oldest first). It returns
 // nil when none is valid.
 func Current(cas []*CA, now time.Time) *CA {
 	var cur *CA
 	for _, c := range Valid(cas, now) {
-		if cur == nil || c.Cert.NotBefore.After(cur.Cert.NotBefore) {
+		if cur == nil || !c.Cert.NotBefore.Before(cur.Cert.NotBefore) { // ties: the later in the list
 			cur = c
 		}
 	}

@@ -145,3 +145,25 @@ func TestRedeemKeyTypes(t *testing.T) {
 		})
 	}
 }
+
+func mustDER(t testing.TB, p string) []byte {
+	t.Helper()
+	b, _ := pem.Decode([]byte(p))
+	if b == nil {
+		t.Fatal("no PEM")
+	}
+	return b.Bytes
+}
+
+func pemCSR(der []byte) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+}
+
+func pemKey(t testing.TB, k crypto.Signer) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
