@@ -53,7 +53,7 @@ replaced atomically; DIR is created (0700) when missing.`,
 				if ttl <= 0 {
 					return usagef("--ttl must be positive, not %s", ttl)
 				}
-				req.TTL = ttl.String()
+				req.TTL = duration(ttl)
 			}
 			c, err := a.connect()
 			if err != nil {

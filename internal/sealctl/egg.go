@@ -49,7 +49,7 @@ expiry are printed as one JSON object on stdout.`,
 				if ttl <= 0 {
 					return usagef("--ttl must be positive, not %s", ttl)
 				}
-				req.TTL = ttl.String()
+				req.TTL = duration(ttl)
 			}
 			c, err := a.connect()
 			if err != nil {

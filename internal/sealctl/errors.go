@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/seal-dev/seal/internal/rotapi"
 )
@@ -53,13 +54,14 @@ func (c *conn) explain(err error) error {
 	)
 	switch {
 	case errors.As(err, &se):
+		msg := strings.TrimPrefix(se.Message, "rot: ")
 		switch {
 		case se.Code == http.StatusUnauthorized || se.Code == http.StatusForbidden:
-			return explained(err, "the ROT refused the admin credentials in %s: %d %s", c.adminDir, se.Code, se.Message)
+			return explained(err, "the ROT refused the admin credentials in %s: %d %s", c.adminDir, se.Code, msg)
 		case se.Code >= 500:
-			return explained(err, "the ROT failed: %d %s", se.Code, se.Message)
+			return explained(err, "the ROT failed: %d %s", se.Code, msg)
 		default:
-			return explained(err, "the ROT refused: %d %s", se.Code, se.Message)
+			return explained(err, "the ROT refused: %d %s", se.Code, msg)
 		}
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		return explained(err, "no answer from the ROT at %s within %s (--timeout)", c.base, c.timeout)

@@ -54,3 +54,15 @@ func when(t time.Time) string {
 	}
 	return t.UTC().Format(time.RFC3339)
 }
+
+// duration formats d for the ROT and for people: 12h rather than 12h0m0s.
+func duration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

@@ -50,7 +50,7 @@ certificates (e.g. OpenShift passthrough Route hosts).`,
 				if certTTL <= 0 {
 					return usagef("--cert-ttl must be positive, not %s", certTTL)
 				}
-				w.CertTTL = certTTL.String()
+				w.CertTTL = duration(certTTL)
 			}
 			for _, p := range peers {
 				if strings.TrimSpace(p) == "" {
