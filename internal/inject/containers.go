@@ -1,0 +1,145 @@
+package inject
+
+import (
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// restricted is the security context of every container Mutate adds: it passes the
+// "restricted" Pod Security Standard.
+func restricted() *corev1.SecurityContext {
+	f, t := false, true
+	return &corev1.SecurityContext{
+		AllowPrivilegeEscalation: &f,
+		ReadOnlyRootFilesystem:   &t,
+		RunAsNonRoot:             &t,
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+// initContainers returns the containers that go first among the pod's init containers.
+func initContainers(pod *corev1.Pod, s *settings, cfg *Config) []corev1.Container {
+	rw := []corev1.VolumeMount{{Name: VolumeName, MountPath: MountPath}}
+	args := []string{"--out", MountPath}
+	for _, h := range s.routeHosts {
+		args = append(args, "--hostname", h)
+	}
+	for _, td := range s.federates {
+		args = append(args, "--federates-with", td)
+	}
+	if sc := pod.Spec.SecurityContext; sc != nil && sc.FSGroup != nil {
+		args = append(args, "--gid", strconv.FormatInt(*sc.FSGroup, 10))
+	}
+	if s.rotate {
+		args = append(args, "--watch")
+	}
+	main := corev1.Container{
+		Name:            InitContainerName,
+		Image:           cfg.Image,
+		ImagePullPolicy: cfg.PullPolicy,
+		Command:         []string{cfg.Binary},
+		Resources:       cfg.Resources,
+		VolumeMounts:    rw,
+		SecurityContext: restricted(),
+	}
+	if s.rotate {
+		always := corev1.ContainerRestartPolicyAlways
+		main.RestartPolicy = &always
+	}
+	if s.imagePath == "" {
+		main.Args = args
+		main.Env = []corev1.EnvVar{{Name: EggEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: s.secretName},
+			Key:                  s.secretKey,
+		}}}}
+		return []corev1.Container{main}
+	}
+	// The Egg is a file in the app image: copy seal-init into the volume, then run it from
+	// there in a container of the app's image.
+	app := defaultContainer(pod)
+	main.Image, main.ImagePullPolicy = app.Image, app.ImagePullPolicy
+	main.Command = []string{CopiedBinary}
+	main.Args = append([]string{"--egg-from-image", s.imagePath}, args...)
+	cp := corev1.Container{
+		Name:            CopyContainerName,
+		Image:           cfg.Image,
+		ImagePullPolicy: cfg.PullPolicy,
+		Command:         []string{cfg.Binary},
+		Args:            []string{"copy", CopiedBinary},
+		Resources:       cfg.Resources,
+		VolumeMounts:    rw,
+		SecurityContext: restricted(),
+	}
+	return []corev1.Container{cp, main}
+}
+
+// defaultContainer is the container named by kubectl.kubernetes.io/default-container, or the
+// first one.
+func defaultContainer(pod *corev1.Pod) *corev1.Container {
+	if name := pod.Annotations["kubectl.kubernetes.io/default-container"]; name != "" {
+		for i := range pod.Spec.Containers {
+			if pod.Spec.Containers[i].Name == name {
+				return &pod.Spec.Containers[i]
+			}
+		}
+	}
+	return &pod.Spec.Containers[0]
+}
+
+// appFragments are the raw JSON values added to each app container.
+type appFragments struct {
+	mount      []byte // one VolumeMount object
+	mounts     []byte // an array holding mount
+	envs       [][]byte
+	envArray   []byte
+	spiffeID   string
+}
+
+func newAppFragments(s *settings, cfg *Config) appFragments {
+	var f appFragments
+	f.spiffeID = "spiffe://" + cfg.TrustDomain + "/workload/" + s.workload + "/peer/" + s.peer
+	f.mount = []byte(`{"name":"` + VolumeName + `","readOnly":true,"mountPath":"` + MountPath + `"}`)
+	f.mounts = append(append([]byte{'['}, f.mount...), ']')
+	pairs := [...][2]string{
+		{"SEAL_DIR", MountPath},
+		{"SEAL_WORKLOAD", s.workload},
+		{"SEAL_PEER", s.peer},
+		{"SEAL_SPIFFE_ID", f.spiffeID},
+		{"SEAL_TRUST_DOMAIN", cfg.TrustDomain},
+	}
+	f.envArray = append(f.envArray, '[')
+	for i, p := range pairs {
+		var e []byte
+		e = append(e, `{"name":`...)
+		e = appendString(e, p[0])
+		e = append(e, `,"value":`...)
+		e = appendString(e, p[1])
+		e = append(e, '}')
+		f.envs = append(f.envs, e)
+		if i > 0 {
+			f.envArray = append(f.envArray, ',')
+		}
+		f.envArray = append(f.envArray, e...)
+	}
+	f.envArray = append(f.envArray, ']')
+	return f
+}
+
+// patchContainer adds the read-only mount and the SEAL_* env to container i of field.
+func (f *appFragments) patchContainer(w *patchWriter, field string, i int, c *corev1.Container) {
+	p := containerPath(field, i)
+	if len(c.VolumeMounts) == 0 {
+		w.add(p+"/volumeMounts", f.mounts)
+	} else {
+		w.add(p+"/volumeMounts/-", f.mount)
+	}
+	if len(c.Env) == 0 {
+		w.add(p+"/env", f.envArray)
+		return
+	}
+	for _, e := range f.envs {
+		w.add(p+"/env/-", e)
+	}
+}

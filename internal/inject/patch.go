@@ -1,0 +1,100 @@
+package inject
+
+import (
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// patchWriter builds a JSON array of RFC 6902 operations in one buffer.
+type patchWriter struct {
+	buf []byte
+	n   int
+}
+
+func newPatchWriter(size int) *patchWriter {
+	w := &patchWriter{buf: make([]byte, 0, size)}
+	w.buf = append(w.buf, '[')
+	return w
+}
+
+// add appends {"op":"add","path":path,"value":value}; value is raw JSON.
+func (w *patchWriter) add(path string, value []byte) {
+	if w.n > 0 {
+		w.buf = append(w.buf, ',')
+	}
+	w.n++
+	w.buf = append(w.buf, `{"op":"add","path":`...)
+	w.buf = appendString(w.buf, path)
+	w.buf = append(w.buf, `,"value":`...)
+	w.buf = append(w.buf, value...)
+	w.buf = append(w.buf, '}')
+}
+
+func (w *patchWriter) bytes() []byte { return append(w.buf, ']') }
+
+// pointerEscape escapes one JSON-pointer reference token (RFC 6901): "~" is "~0", "/" is "~1".
+func pointerEscape(s string) string {
+	if !strings.ContainsAny(s, "~/") {
+		return s
+	}
+	return pointerEscaper.Replace(s)
+}
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
+// containerPath is "/spec/<field>/<i>".
+func containerPath(field string, i int) string {
+	return "/spec/" + field + "/" + strconv.Itoa(i)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as encoding/json does.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\r':
+				b = append(b, '\\', 'r')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
