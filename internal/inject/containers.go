@@ -90,11 +90,11 @@ func defaultContainer(pod *corev1.Pod) *corev1.Container {
 
 // appFragments are the raw JSON values added to each app container.
 type appFragments struct {
-	mount      []byte // one VolumeMount object
-	mounts     []byte // an array holding mount
-	envs       [][]byte
-	envArray   []byte
-	spiffeID   string
+	mount    []byte // one VolumeMount object
+	mounts   []byte // an array holding mount
+	envs     [][]byte
+	envArray []byte
+	spiffeID string
 }
 
 func newAppFragments(s *settings, cfg *Config) appFragments {
