@@ -3,6 +3,8 @@ package inject
 import (
 	"strconv"
 
+	"k8s.io/apimachinery/pkg/util/intstr"
+
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -33,7 +35,7 @@ func initContainers(pod *corev1.Pod, s *settings, cfg *Config) []corev1.Containe
 		args = append(args, "--gid", strconv.FormatInt(*sc.FSGroup, 10))
 	}
 	if s.rotate {
-		args = append(args, "--watch")
+		args = append(args, "--watch", "--health-addr", ":"+strconv.Itoa(HealthPort))
 	}
 	main := corev1.Container{
 		Name:            InitContainerName,
@@ -45,8 +47,11 @@ func initContainers(pod *corev1.Pod, s *settings, cfg *Config) []corev1.Containe
 		SecurityContext: restricted(),
 	}
 	if s.rotate {
+		// A native sidecar: the app containers start once its startup probe says the identity
+		// files are written.
 		always := corev1.ContainerRestartPolicyAlways
 		main.RestartPolicy = &always
+		main.StartupProbe = startupProbe()
 	}
 	if s.imagePath == "" {
 		main.Args = args
@@ -141,5 +146,18 @@ func (f *appFragments) patchContainer(w *patchWriter, field string, i int, c *co
 	}
 	for _, e := range f.envs {
 		w.add(p+"/env/-", e)
+	}
+}
+
+// HealthPort is where a seal-init sidecar serves /healthz and /readyz.
+const HealthPort = 9820
+
+// startupProbe holds the app containers until seal-init's /readyz answers (2 minutes at most,
+// seal-init's own default timeout).
+func startupProbe() *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromInt32(HealthPort)}},
+		PeriodSeconds:    1,
+		FailureThreshold: 120,
 	}
 }

@@ -8,8 +8,9 @@ import (
 
 // Fixed JSON of what every added container carries.
 var (
-	restrictedJSON = mustJSON(restricted())
-	rwMountJSON    = []byte(`[{"name":"` + VolumeName + `","mountPath":"` + MountPath + `"}]`)
+	restrictedJSON   = mustJSON(restricted())
+	startupProbeJSON = mustJSON(startupProbe())
+	rwMountJSON      = []byte(`[{"name":"` + VolumeName + `","mountPath":"` + MountPath + `"}]`)
 )
 
 // resourcesJSON caches the JSON of cfg.Resources: WithDefaults fills it.
@@ -50,6 +51,10 @@ func appendContainer(b []byte, c *corev1.Container, cfg *Config) []byte {
 	if c.ImagePullPolicy != "" {
 		b = append(b, `,"imagePullPolicy":`...)
 		b = appendString(b, string(c.ImagePullPolicy))
+	}
+	if c.StartupProbe != nil {
+		b = append(b, `,"startupProbe":`...)
+		b = append(b, startupProbeJSON...)
 	}
 	if c.RestartPolicy != nil {
 		b = append(b, `,"restartPolicy":`...)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 )
 
 // FuzzMutate: no pod makes Mutate panic; every patch applies to the pod's JSON, the result
@@ -85,4 +86,25 @@ func ExampleMutate() {
 	// Output:
 	// seal: seal.dev/rotate="maybe" is not a known value; fix: write "true" (renew the certificate in a native sidecar) or "false"
 	// [seal-init] [app]
+}
+
+// TestAppendContainerMatchesStruct: the hand-written JSON of every added container decodes to
+// exactly the container Mutate meant.
+func TestAppendContainerMatchesStruct(t *testing.T) {
+	cfg := testConfig
+	for _, tc := range goldenCases() {
+		s, err := parseSettings(tc.pod.Annotations)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range initContainers(tc.pod, &s, &cfg) {
+			var got corev1.Container
+			if err := json.Unmarshal(appendContainer(nil, &c, &cfg), &got); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if !equality.Semantic.DeepEqual(got, c) {
+				t.Errorf("%s: container %s\ngot  %+v\nwant %+v", tc.name, c.Name, got, c)
+			}
+		}
+	}
 }
