@@ -74,9 +74,9 @@ Repeatable flags take a comma list from the environment.
 Flags:
 `
 
-func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
+func newFlagSet(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("seal-init", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // errors are reported by Main, on one line
 	fs.StringVar(&o.eggFile, "egg-file", "", "read the Egg from this `file`")
 	fs.StringVar(&o.eggEnv, "egg-env", "SEAL_EGG", "read the Egg from this environment `variable` (when no file is given)")
 	fs.StringVar(&o.eggFromImage, "egg-from-image", "", "read the Egg baked into the app image at this `path` (seal-init runs in the app's image)")
@@ -89,28 +89,34 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.healthAddr, "health-addr", "", "serve /healthz and /readyz on this `address` (e.g. :9820)")
 	fs.StringVar(&o.readyFile, "ready-file", "", "create this `file` once the identity files are written")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usageHead)
-		fs.VisitAll(func(f *flag.Flag) {
-			name, usage := flag.UnquoteUsage(f)
-			if name != "" {
-				name = " " + name
-			}
-			fmt.Fprintf(stderr, "  --%s%s\n    \t%s (env %s", f.Name, name, usage, envName(f.Name))
-			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
-				fmt.Fprintf(stderr, ", default %s", f.DefValue)
-			}
-			fmt.Fprintln(stderr, ")")
-		})
-	}
+	fs.Usage = func() {}
 	return fs
+}
+
+// printUsage writes the --help text.
+func printUsage(fs *flag.FlagSet, stderr io.Writer) {
+	fmt.Fprint(stderr, usageHead)
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		if name != "" {
+			name = " " + name
+		}
+		fmt.Fprintf(stderr, "  --%s%s\n    \t%s (env %s", f.Name, name, usage, envName(f.Name))
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+			fmt.Fprintf(stderr, ", default %s", f.DefValue)
+		}
+		fmt.Fprintln(stderr, ")")
+	})
 }
 
 // parse reads flags, then fills the flags not given from the SEAL_* environment.
 func parse(args []string, getenv func(string) string, stderr io.Writer) (*options, []string, error) {
 	o := &options{}
-	fs := newFlagSet(o, stderr)
+	fs := newFlagSet(o)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(fs, stderr)
+		}
 		return nil, nil, err
 	}
 	given := map[string]bool{}
