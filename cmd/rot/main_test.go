@@ -72,7 +72,9 @@ func (p *proc) wait(t *testing.T) error {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddrB(t testing.TB) string { return freeAddr(t) }
+
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
