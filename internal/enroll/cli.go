@@ -24,6 +24,9 @@ const (
 // DefaultOut is where the files go in a pod.
 const DefaultOut = "/var/run/seal"
 
+// DefaultTerminationLog is the kubelet's default terminationMessagePath.
+const DefaultTerminationLog = "/dev/termination-log"
+
 // options is the parsed command line.
 type options struct {
 	eggFile, eggEnv, eggFromImage string
@@ -34,6 +37,7 @@ type options struct {
 	gid                           int
 	healthAddr, readyFile         string
 	logLevel                      string
+	terminationLog                string
 }
 
 // listFlag is a repeatable flag; from the environment it is a comma list.
@@ -89,6 +93,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.healthAddr, "health-addr", "", "serve /healthz and /readyz on this `address` (e.g. :9820)")
 	fs.StringVar(&o.readyFile, "ready-file", "", "create this `file` once the identity files are written")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&o.terminationLog, "termination-log", DefaultTerminationLog, "also write a failure's line to this `file` when it exists (Kubernetes shows it as the container's termination message)")
 	fs.Usage = func() {}
 	return fs
 }
@@ -215,7 +220,9 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stderr
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if err := run(ctx, o, getenv, log); err != nil {
-		fmt.Fprintf(stderr, "seal-init: %v\n", err)
+		line := fmt.Sprintf("seal-init: %v\n", err)
+		fmt.Fprint(stderr, line)
+		writeTerminationLog(o.terminationLog, line)
 		return ExitFailure
 	}
 	return ExitOK
@@ -248,7 +255,7 @@ func run(ctx context.Context, o *options, getenv func(string) string, log *slog.
 		}
 		defer stop()
 	}
-	log.Info("redeeming the Egg", "rot", e.ROT(), "trustDomain", e.TrustDomain(), "out", o.out)
+	log.Debug("redeeming the Egg", "rot", e.ROT(), "trustDomain", e.TrustDomain(), "out", o.out)
 	id, err := e.Enroll(ctx)
 	if err != nil {
 		return err
@@ -281,4 +288,18 @@ func writeReadyFile(path string, id *Identity) error {
 		return err
 	}
 	return nil
+}
+
+// writeTerminationLog writes line to path when path already exists (the kubelet creates it), so
+// `kubectl describe pod` shows why seal-init failed.
+func writeTerminationLog(path, line string) {
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return
+	}
+	_, _ = f.WriteString(line)
+	_ = f.Close()
 }

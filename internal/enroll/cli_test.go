@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,23 +22,24 @@ func TestParseFlagsAndEnv(t *testing.T) {
 		env  map[string]string
 		want options
 	}{
-		{name: "defaults", want: options{eggEnv: "SEAL_EGG", out: DefaultOut, timeout: 2 * time.Minute, logLevel: "info"}},
+		{name: "defaults", want: options{eggEnv: "SEAL_EGG", out: DefaultOut, timeout: 2 * time.Minute, logLevel: "info", terminationLog: DefaultTerminationLog}},
 		{name: "flags",
 			args: []string{"--egg-file", "/e", "--out", "/o", "--hostname", "a.example", "--hostname", "b.example",
 				"--federates-with", "x.org", "--timeout", "5s", "--watch", "--gid", "7", "--health-addr", ":1", "--ready-file", "/r"},
 			want: options{eggFile: "/e", eggEnv: "SEAL_EGG", out: "/o", hostnames: listFlag{"a.example", "b.example"},
-				federatesWith: listFlag{"x.org"}, timeout: 5 * time.Second, watch: true, gid: 7, healthAddr: ":1", readyFile: "/r", logLevel: "info"}},
+				federatesWith: listFlag{"x.org"}, timeout: 5 * time.Second, watch: true, gid: 7, healthAddr: ":1", readyFile: "/r", logLevel: "info", terminationLog: DefaultTerminationLog}},
 		{name: "env",
 			env: map[string]string{"SEAL_EGG_FROM_IMAGE": "/etc/seal/egg", "SEAL_OUT": "/o", "SEAL_HOSTNAMES": "a.example, b.example,",
 				"SEAL_FEDERATES_WITH": "x.org,y.org", "SEAL_TIMEOUT": "30s", "SEAL_WATCH": "true", "SEAL_GID": "1000",
-				"SEAL_HEALTH_ADDR": ":9820", "SEAL_READY_FILE": "/r", "SEAL_EGG_ENV": "MY_EGG", "SEAL_LOG_LEVEL": "debug"},
+				"SEAL_HEALTH_ADDR": ":9820", "SEAL_READY_FILE": "/r", "SEAL_EGG_ENV": "MY_EGG", "SEAL_LOG_LEVEL": "debug",
+				"SEAL_TERMINATION_LOG": "/t"},
 			want: options{eggFromImage: "/etc/seal/egg", eggEnv: "MY_EGG", out: "/o", hostnames: listFlag{"a.example", "b.example"},
 				federatesWith: listFlag{"x.org", "y.org"}, timeout: 30 * time.Second, watch: true, gid: 1000, healthAddr: ":9820",
-				readyFile: "/r", logLevel: "debug"}},
+				readyFile: "/r", logLevel: "debug", terminationLog: "/t"}},
 		{name: "a flag beats its env var",
 			args: []string{"--out", "/flag", "--hostname", "f.example"},
 			env:  map[string]string{"SEAL_OUT": "/env", "SEAL_HOSTNAMES": "e.example", "SEAL_TIMEOUT": "1m"},
-			want: options{eggEnv: "SEAL_EGG", out: "/flag", hostnames: listFlag{"f.example"}, timeout: time.Minute, logLevel: "info"}},
+			want: options{eggEnv: "SEAL_EGG", out: "/flag", hostnames: listFlag{"f.example"}, timeout: time.Minute, logLevel: "info", terminationLog: DefaultTerminationLog}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, rest, err := parse(tc.args, envOf(tc.env), &bytes.Buffer{})
@@ -84,10 +88,23 @@ func TestMainUsageErrors(t *testing.T) {
 			want: "seal-init: usage: seal-init copy DEST (a file, or a directory to hold seal-init)\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			termLog := filepath.Join(t.TempDir(), "termination-log")
+			if err := os.WriteFile(termLog, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			env := map[string]string{"SEAL_TERMINATION_LOG": termLog}
+			maps.Copy(env, tc.env)
 			var stderr bytes.Buffer
-			code := Main(context.Background(), tc.args, envOf(tc.env), &stderr)
+			code := Main(context.Background(), tc.args, envOf(env), &stderr)
 			if code != tc.code || stderr.String() != tc.want {
 				t.Errorf("Main = %d, stderr\n%q\nwant %d, stderr\n%q", code, stderr.String(), tc.code, tc.want)
+			}
+			wantLog := ""
+			if tc.code == ExitFailure {
+				wantLog = tc.want
+			}
+			if got, _ := os.ReadFile(termLog); string(got) != wantLog {
+				t.Errorf("termination log = %q, want %q", got, wantLog)
 			}
 		})
 	}
