@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
@@ -287,6 +288,42 @@ func TestHealthReadyMetrics(t *testing.T) {
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+func TestTimedWorkloadCARotation(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	r := rottest.Start(t, rottest.WithClock(clk.Now))
+	r.CreateWorkload(t, rotapi.Workload{Name: "w"})
+	eggText := r.MintEgg(t, "w", rotapi.MintRequest{TTL: "9000h"})
+	c := r.Client(t, nil)
+	c.HTTP.Transport.(*http.Transport).TLSClientConfig.Time = clk.Now // the serving cert follows the ROT's clock
+	bundleSize := func() int {
+		t.Helper()
+		resp, err := c.Redeem(ctx(t), &rotapi.RedeemRequest{Egg: eggText, CSR: csrFor(t, p256(t), nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs, _ := ca.ParseCerts([]byte(resp.TrustBundle))
+		return len(certs)
+	}
+	steps := []struct {
+		name    string
+		advance time.Duration
+		want    int
+	}{
+		{"fresh", 0, 1},
+		{"two thirds of the Workload CA's year used: a successor joins", 250 * 24 * time.Hour, 2},
+		{"old Workload CA expired: it leaves the bundle", 120 * 24 * time.Hour, 1},
+	}
+	for _, s := range steps {
+		clk.Advance(s.advance)
+		if err := r.Server.Rotate(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if got := bundleSize(); got != s.want {
+			t.Errorf("%s: trust bundle has %d CAs, want %d", s.name, got, s.want)
 		}
 	}
 }

@@ -21,9 +21,6 @@ type methods map[string]http.HandlerFunc
 
 func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, ok := m[r.Method]
-	if !ok && r.Method == http.MethodHead {
-		h, ok = m[http.MethodGet]
-	}
 	if !ok {
 		allow := make([]string, 0, len(m))
 		for k := range m {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -80,12 +81,12 @@ func TestRedeemRefusals(t *testing.T) {
 	o.ROT = "https://evil.example.com" // outer field bound as associated data
 	tamperedOuter := o.String()
 	o, _ = egg.Parse(good)
-	ct := []byte(o.Ciphertext)
-	ct[len(ct)/2] ^= 'A' ^ 'B'
-	if ct[len(ct)/2] == o.Ciphertext[len(ct)/2] {
-		ct[len(ct)/2] = 'C'
+	ct, err := base64.RawURLEncoding.DecodeString(o.Ciphertext)
+	if err != nil {
+		t.Fatal(err)
 	}
-	o.Ciphertext = string(ct)
+	ct[len(ct)/2] ^= 1 // one bit of the sealed claims
+	o.Ciphertext = base64.RawURLEncoding.EncodeToString(ct)
 	tamperedCT := o.String()
 
 	key := p256(t)

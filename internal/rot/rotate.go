@@ -20,13 +20,13 @@ func (s *Server) Rotate(ctx context.Context) error {
 	defer s.mu.Unlock()
 	now := s.cfg.Now()
 	v := s.v.Load()
-	if ca.NeedsRotation(v.root, now) {
-		if err := s.rotateRootLocked(ctx); err != nil {
+	if ca.NeedsRotation(v.root, now) || len(ca.Valid(v.roots, now)) != len(s.st.Authority.CAs) {
+		if err := s.rotateRootLocked(ctx, ca.NeedsRotation(v.root, now)); err != nil {
 			return err
 		}
 	}
 	for name, wv := range s.v.Load().workloads {
-		if ca.NeedsRotation(wv.current, now) || len(wv.cas) != len(wv.rec.CAs) {
+		if ca.NeedsRotation(wv.current, now) || len(ca.Valid(wv.cas, now)) != len(wv.rec.CAs) {
 			if err := s.rotateWorkloadCALocked(ctx, name, ca.NeedsRotation(wv.current, now)); err != nil {
 				return err
 			}
@@ -51,7 +51,7 @@ func (s *Server) rotateWorkloadCALocked(ctx context.Context, name string, addNew
 	}
 	rec := *wv.rec
 	rec.CAs = nil
-	for _, c := range wv.cas { // the valid ones: expired CAs are dropped
+	for _, c := range ca.Valid(wv.cas, s.cfg.Now()) { // expired CAs are dropped
 		kp, err := keyPair(c)
 		if err != nil {
 			return err
@@ -90,15 +90,23 @@ func (s *Server) putWorkloadLocked(ctx context.Context, rec *store.Workload) err
 	return nil
 }
 
-func (s *Server) rotateRootLocked(ctx context.Context) error {
+// rotateRootLocked drops expired ROT CAs and, when addNew, adds a successor; either way the
+// bundle's sequence number grows.
+func (s *Server) rotateRootLocked(ctx context.Context, addNew bool) error {
 	v := s.v.Load()
-	root, err := ca.NewRoot(s.td.Name(), s.cfg.RootTTL, s.opts)
-	if err != nil {
-		return err
+	cas := ca.Valid(v.roots, s.cfg.Now())
+	msg, attrs := "dropped expired ROT CAs", []any{"left", len(cas)}
+	if addNew {
+		root, err := ca.NewRoot(s.td.Name(), s.cfg.RootTTL, s.opts)
+		if err != nil {
+			return err
+		}
+		cas = append(slices.Clone(cas), root)
+		msg, attrs = "rotated ROT CA", []any{"fingerprint", root.Fingerprint(), "notAfter", root.Cert.NotAfter}
 	}
 	a := *s.st.Authority
 	a.CAs = nil
-	for _, c := range append(slices.Clone(v.roots), root) {
+	for _, c := range cas {
 		kp, err := keyPair(c)
 		if err != nil {
 			return err
@@ -106,7 +114,7 @@ func (s *Server) rotateRootLocked(ctx context.Context) error {
 		a.CAs = append(a.CAs, kp)
 	}
 	a.BundleSequence++
-	return s.putAuthorityLocked(ctx, &a, "rotated ROT CA", "fingerprint", root.Fingerprint())
+	return s.putAuthorityLocked(ctx, &a, msg, attrs...)
 }
 
 // RotateEggKey makes a fresh egg-sealing key current; Eggs sealed under older keys still open.
