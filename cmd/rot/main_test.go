@@ -210,6 +210,27 @@ func TestSealRotProcess(t *testing.T) {
 		}
 	})
 
+	t.Run("admin-cert reissues credentials that work", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "admin2")
+		b, err := exec.Command(bin, "admin-cert", "--state-dir", state, "--out", out).CombinedOutput()
+		if err != nil {
+			t.Fatalf("admin-cert: %v\n%s", err, b)
+		}
+		again := start(t, bin, args...)
+		c := adminClient(t, again, addr, out)
+		if err := c.Do(context.Background(), http.MethodGet, rotapi.PathWorkloads, nil, nil); err != nil {
+			t.Errorf("reissued admin credentials refused: %v", err)
+		}
+		b, err = exec.Command(bin, "admin-cert", "--state-dir", state, "--out", out).CombinedOutput()
+		if err == nil || !strings.Contains(string(b), "stop seal-rot first") {
+			t.Errorf("admin-cert while seal-rot runs: %v\n%s", err, b)
+		}
+		_ = again.cmd.Process.Signal(syscall.SIGTERM)
+		if err := again.wait(t); err != nil {
+			t.Fatalf("exit %v; stderr:\n%s", err, again.stderr)
+		}
+	})
+
 	t.Run("corrupt state stops it and is left untouched", func(t *testing.T) {
 		wf := filepath.Join(state, "workloads", "payments.json")
 		b, err := os.ReadFile(wf)

@@ -51,8 +51,48 @@ POST /v1/redeem for a certificate and keys; admins manage it over mTLS (sealctl)
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServe())
+	root.AddCommand(newServe(), newAdminCert())
 	return root
+}
+
+func newAdminCert() *cobra.Command {
+	var stateDir, out string
+	cmd := &cobra.Command{
+		Use:   "admin-cert --state-dir DIR [--out DIR]",
+		Short: "Issue fresh admin client credentials from the ROT CA (seal-rot must be stopped)",
+		Long: `Issue a new admin client certificate (1 year) from the ROT CA in the state directory and
+write tls.crt, tls.key and ca.crt (0600) to --out (default DIR/admin). Use it when the admin
+certificate has expired or another admin needs credentials. It takes the state directory's lock,
+so stop seal-rot first; it changes no state.`,
+		Example: `  seal-rot admin-cert --state-dir ~/.seal/rot --out ~/.seal/admin`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := store.OpenFile(stateDir)
+			if err != nil {
+				if errors.Is(err, store.ErrLocked) {
+					return fmt.Errorf("%w: stop seal-rot first", err)
+				}
+				return err
+			}
+			defer st.Close()
+			creds, err := rot.IssueAdminCredentials(cmd.Context(), st, nil)
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				out = filepath.Join(stateDir, "admin")
+			}
+			if err := rot.WriteAdminDir(out)(cmd.Context(), *creds); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote admin credentials to %s\n", out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory of the ROT (required)")
+	cmd.Flags().StringVar(&out, "out", "", "directory to write tls.crt, tls.key, ca.crt to (default DIR/admin)")
+	_ = cmd.MarkFlagRequired("state-dir")
+	return cmd
 }
 
 type serveFlags struct {
