@@ -30,7 +30,7 @@ k8s-tools: ## Build etcd, kube-apiserver, kube-controller-manager, kubelet into 
 	@hack/k8s-tools.sh "$(SEAL_K8S_TOOLS)"
 
 .PHONY: test
-test: k8s-tools ## Everything: unit, integration and e2e tests on a real control plane, with -race
+test: k8s-tools verify ## Everything: generated-code drift check, unit, integration and e2e tests on a real control plane, with -race
 	go test $(GO_TEST_FLAGS) -timeout 25m ./...
 
 .PHONY: test-unit
@@ -73,7 +73,7 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck
 
 .PHONY: demo
 demo: k8s-tools build ## The whole story on a local control plane, then clean up
-	go run ./test/demo
+	@if [ -d test/demo ]; then go run ./test/demo; else echo "demo: not built yet (issue 8); see README.md for what runs today"; fi
 
 .PHONY: clean
 clean: ## Remove bin/
