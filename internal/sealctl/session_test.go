@@ -100,6 +100,17 @@ func TestSession(t *testing.T) {
 		t.Errorf("workload list -o json: %d workloads (%v), want 2", len(ws), err)
 	}
 	refused(t, env, `sealctl: the ROT refused: 409 workload "payments" already exists`, "workload", "create", "payments")
+	res = ok(t, env, "", "workload", "create", "edge", "--federates-with", "partner.example.org", "--route-host", "edge.apps.example.org", "-o", "json")
+	if err := json.Unmarshal([]byte(res.stdout), &w); err != nil || strings.Join(w.FederatesWith, ",") != "partner.example.org" || strings.Join(w.RouteHosts, ",") != "edge.apps.example.org" {
+		t.Errorf("workload create edge: %q (%v)", res.stdout, err)
+	}
+	ok(t, env, "", "workload", "delete", "edge", "--yes")
+
+	// Shell completion offers the ROT's workload names.
+	res = ok(t, env, "", "__complete", "egg", "mint", "")
+	if got := strings.Split(res.stdout, "\n"); len(got) < 3 || got[0] != "orders" || got[1] != "payments" {
+		t.Errorf("completion of egg mint: %q, want orders and payments", res.stdout)
+	}
 	refused(t, env, `sealctl: the ROT refused: 404 workload "nope" does not exist`, "workload", "get", "nope")
 	res = ok(t, env, "orders\n", "workload", "delete", "orders")
 	if !strings.Contains(res.stdout, `workload "orders" deleted`) || !strings.Contains(res.stderr, "Type the workload name to confirm") {
@@ -118,7 +129,7 @@ func TestSession(t *testing.T) {
 	}
 	var eggs []rotapi.EggInfo
 	res = ok(t, env, "", "egg", "list", "payments", "-o", "json")
-	if err := json.Unmarshal([]byte(res.stdout), &eggs); err != nil || len(eggs) != 1 || eggs[0].Peer != "api" {
+	if err := json.Unmarshal([]byte(res.stdout), &eggs); err != nil || len(eggs) != 1 || eggs[0].Peer != "api" || eggs[0].NotAfter.Sub(time.Now()) > time.Hour {
 		t.Fatalf("egg list -o json: %q (%v), want one Egg for peer api", res.stdout, err)
 	}
 	if strings.Contains(res.stdout, firstEgg) {
@@ -140,6 +151,11 @@ func TestSession(t *testing.T) {
 		t.Errorf("redeeming a revoked Egg: err %v, want a 4xx", err)
 	}
 	refused(t, env, `the ROT refused: 400 peer "web" is not a peer of workload "payments"`, "egg", "mint", "payments", "--peer", "web")
+	var minted rotapi.MintResponse
+	res = ok(t, env, "", "egg", "mint", "payments", "--peer", "db", "--ttl", "10m", "-o", "json")
+	if err := json.Unmarshal([]byte(res.stdout), &minted); err != nil || minted.Peer != "db" || !strings.HasPrefix(minted.Egg, "seal-egg-v1.") || res.stderr != "" {
+		t.Errorf("egg mint -o json: stdout %q stderr %q (%v)", res.stdout, res.stderr, err)
+	}
 	refused(t, env, `the ROT refused: 404`, "egg", "revoke", "no-such-egg")
 
 	// External client certificate.

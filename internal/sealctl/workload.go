@@ -2,6 +2,7 @@ package sealctl
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -109,7 +110,7 @@ func (a *app) workloadList() *cobra.Command {
 			return a.show(ws, func(w io.Writer) {
 				row(w, "NAME", "PEERS", "CERT TTL", "DATA KEY", "FEDERATES WITH", "CREATED")
 				for _, x := range ws {
-					row(w, x.Name, list(x.Peers), orDash(x.CertTTL), strconv.Itoa(x.DataKeyIndex), list(x.FederatesWith), when(x.Created))
+					row(w, x.Name, list(x.Peers), cmp.Or(x.CertTTL, "default"), strconv.Itoa(x.DataKeyIndex), list(x.FederatesWith), when(x.Created))
 				}
 			})
 		},
@@ -142,7 +143,7 @@ func (a *app) showWorkload(x *rotapi.Workload) error {
 	return a.show(x, func(w io.Writer) {
 		row(w, "Name:", x.Name)
 		row(w, "Peers:", list(x.Peers))
-		row(w, "Cert TTL:", orDash(x.CertTTL))
+		row(w, "Cert TTL:", cmp.Or(x.CertTTL, "default (24h)"))
 		row(w, "Federates with:", list(x.FederatesWith))
 		row(w, "Route hosts:", list(x.RouteHosts))
 		row(w, "CA fingerprint:", orDash(x.CAFingerprint))
