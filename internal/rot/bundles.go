@@ -40,10 +40,8 @@ func (s *Server) importBundle(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: %q is this ROT's own trust domain", in.TrustDomain))
 		return
 	}
-	switch in.EndpointProfile {
-	case "", "https_spiffe", "https_web":
-	default:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: endpointProfile %q is not https_spiffe or https_web", in.EndpointProfile))
+	if err := checkEndpoint(&in, td); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	sb, err := spiffebundle.Parse(td, []byte(in.Bundle))
@@ -74,6 +72,8 @@ func (s *Server) importBundle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.st.Bundles[rec.TrustDomain] = &rec
+	delete(s.fetchFailures, rec.TrustDomain)
+	s.nextFetch[rec.TrustDomain] = now.Add(refreshHint)
 	nv := s.v.Load().clone()
 	nv.federated[rec.TrustDomain] = pem
 	s.v.Store(nv)

@@ -35,6 +35,15 @@ func (s *Server) Rotate(ctx context.Context) error {
 	return nil
 }
 
+// RotateROTCA creates a new ROT CA now. The old one stays in the trust domain's bundle (and
+// keeps verifying the Workload CAs it signed) until it expires; new Workload CAs, serving and
+// admin certificates come from the new one.
+func (s *Server) RotateROTCA(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rotateRootLocked(ctx, true)
+}
+
 // RotateWorkloadCA creates a new Workload CA for name now, keeping the old one in the bundle
 // until it expires.
 func (s *Server) RotateWorkloadCA(ctx context.Context, name string) error {

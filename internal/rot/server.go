@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -57,6 +58,8 @@ type Config struct {
 	Rand io.Reader
 	// Logger receives structured logs and the audit trail (slog.Default when nil).
 	Logger *slog.Logger
+	// FederationRoots verify https_web bundle endpoints (the system roots when nil).
+	FederationRoots *x509.CertPool
 }
 
 // AdminCredentials are the admin client certificate, its key and the ROT CA bundle (PEM).
@@ -76,6 +79,10 @@ type Server struct {
 	mu sync.Mutex // serializes writers; guards st
 	st *store.State
 	v  atomic.Pointer[view]
+
+	// Federated bundle refresh schedule, guarded by mu.
+	nextFetch     map[string]time.Time
+	fetchFailures map[string]int
 
 	serving   atomic.Pointer[tls.Certificate]
 	servingMu sync.Mutex
@@ -116,6 +123,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		adminID: "spiffe://" + td.Name() + "/seal/admin",
 		rotID:   &url.URL{Scheme: "spiffe", Host: td.Name(), Path: "/seal/rot"},
 		metrics: newMetrics(),
+
+		nextFetch:     map[string]time.Time{},
+		fetchFailures: map[string]int{},
 	}
 	st, err := cfg.Store.Load(ctx)
 	if err != nil {
@@ -283,7 +293,16 @@ func (s *Server) renewServing() (*tls.Certificate, error) {
 		}
 		l.DNSNames = append(l.DNSNames, h)
 	}
-	iss, key, err := v.root.IssueWithKey(l, s.opts)
+	// Sign with the oldest ROT CA that outlives the certificate: every Egg still in use
+	// carries it in its rotCA, also those minted before a ROT CA rotation.
+	signer := v.root
+	for _, c := range v.roots {
+		if c.Cert.NotAfter.After(s.cfg.Now().Add(servingTTL)) {
+			signer = c
+			break
+		}
+	}
+	iss, key, err := signer.IssueWithKey(l, s.opts)
 	if err != nil {
 		return nil, fmt.Errorf("rot: serving certificate: %w", err)
 	}
@@ -351,10 +370,15 @@ func (s *Server) background(ctx context.Context) {
 	}
 	t := time.NewTicker(rotateEvery)
 	defer t.Stop()
+	fed := time.NewTicker(refreshCheck)
+	defer fed.Stop()
+	s.RefreshBundles(ctx, false)
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-fed.C:
+			s.RefreshBundles(ctx, false)
 		case <-t.C:
 			if err := s.Rotate(ctx); err != nil {
 				s.log.Error("CA rotation failed", "err", err)
