@@ -170,7 +170,7 @@ func bundlePEM(b *rotapi.FederatedBundle) (string, error) {
 	return string(ca.CertPEM(sb.X509Authorities()...)), nil
 }
 
-// with returns a shallow copy of v for copy-on-write updates.
+// clone returns a shallow copy of v for copy-on-write updates.
 func (v *view) clone() *view {
 	c := *v
 	c.workloads = maps.Clone(v.workloads)
@@ -183,7 +183,6 @@ func (v *view) clone() *view {
 func (wv *workloadView) spec() rotapi.Workload {
 	s := wv.rec.Spec
 	s.CAFingerprint = wv.current.Fingerprint()
-	s.DataKeyIndex = len(wv.rec.DataKeys) - 1
 	if n := len(wv.rec.DataKeys); n > 0 {
 		s.DataKeyIndex = wv.rec.DataKeys[n-1].Index
 	}
