@@ -1,0 +1,106 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"syscall"
+	"testing"
+	"time"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/seal-dev/seal/internal/inject"
+)
+
+// BenchmarkAdmissionHTTPS: injection reviews over real TLS with keep-alive connections from
+// parallel clients (8 per core). It reports reviews/s.
+func BenchmarkAdmissionHTTPS(b *testing.B) {
+	r := start(b, nil)
+	pod := testPod(map[string]string{inject.AnnotationWorkload: "payments"})
+	pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: "proxy", Image: "envoy:1"}, corev1.Container{Name: "log", Image: "fluent:1"})
+	body := review(pod, "shop")
+	b.SetParallelism(8)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start, cpu0 := time.Now(), cpuTime()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest(http.MethodPost, r.url+PathInject, bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := r.client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "reviews/s")
+	// CPU per review (server and client together) does not depend on what else the machine runs.
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/review")
+}
+
+// cpuTime is the user+system CPU time of this process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// FuzzAdmissionReview: no request body makes the handler panic, and every patch it answers
+// applies to the reviewed object and leaves a Pod.
+func FuzzAdmissionReview(f *testing.F) {
+	f.Add(review(testPod(map[string]string{inject.AnnotationWorkload: "payments"}), "shop"))
+	f.Add(review(testPod(map[string]string{inject.AnnotationWorkload: "payments", inject.AnnotationEgg: "image:/egg", inject.AnnotationRotate: "true"}), "shop"))
+	f.Add(review(testPod(map[string]string{inject.AnnotationWorkload: "Bad"}), "shop"))
+	f.Add([]byte(`{"request":{"uid":"x","kind":{"kind":"Pod"},"operation":"CREATE","namespace":"shop","object":{"metadata":{"annotations":{"seal.dev/workload":"w"}},"spec":{"containers":[{"name":"a"}]}}}}`))
+	f.Add([]byte(`{"request":null}`))
+	f.Add([]byte(`[]`))
+	srv, err := New(Options{Inject: testInject, Namespaces: testNamespaces, Registry: promRegistry()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := srv.Handler()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest(http.MethodPost, PathInject, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		var ar admissionv1.AdmissionReview
+		if err := json.Unmarshal(w.Body.Bytes(), &ar); err != nil || ar.Response == nil {
+			t.Fatalf("answer is not an AdmissionReview: %v %s", err, w.Body.Bytes())
+		}
+		if len(ar.Response.Patch) == 0 {
+			return
+		}
+		var in admissionv1.AdmissionReview
+		if err := json.Unmarshal(body, &in); err != nil || in.Request == nil {
+			t.Fatalf("patch for an undecodable review: %s", body)
+		}
+		p, err := jsonpatch.DecodePatch(ar.Response.Patch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := p.Apply(in.Request.Object.Raw)
+		if err != nil {
+			t.Fatalf("patch does not apply: %v\n%s", err, ar.Response.Patch)
+		}
+		var pod corev1.Pod
+		if err := json.Unmarshal(out, &pod); err != nil {
+			t.Fatalf("patched object is not a Pod: %v", err)
+		}
+	})
+}
+
+func promRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
