@@ -1,0 +1,7 @@
+// Package route runs the passthrough-route controller of seal-webhook: a Service annotated
+// seal.dev/passthrough-route: <host> gets an OpenShift route.openshift.io/v1 Route of that
+// host with tls.termination: passthrough, so TLS (Seal's end-to-end mTLS) goes through the
+// router untouched. The Route is owned by the Service (garbage-collected with it) and deleted
+// when the annotation goes. Where the API server does not serve the Route API the controller
+// stays off. Routes are handled as unstructured objects, so no OpenShift module is needed.
+package route
