@@ -204,3 +204,15 @@ func (w *world) dir(t testing.TB, p podFiles) string {
 	writePod(t, d, p)
 	return d
 }
+
+// swapPod writes a new generation and removes the previous one, as seal-init does on renewal.
+func swapPod(t testing.TB, dir string, p podFiles) {
+	t.Helper()
+	old, _ := os.Readlink(filepath.Join(dir, "..data"))
+	writePod(t, dir, p)
+	if old != "" {
+		if err := os.RemoveAll(filepath.Join(dir, old)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -310,3 +310,45 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("ID = %s, want %s", got, want)
 	}
 }
+
+// TestReloadDuringRenewals reloads while generations are swapped and the old ones removed:
+// every set loaded is one whole generation, and the last one wins.
+func TestReloadDuringRenewals(t *testing.T) {
+	w := newWorld(t)
+	payCA := certPEM(w.payCA.cert)
+	dir := t.TempDir()
+	const n = 30
+	sets := make([]podFiles, n)
+	serials := map[string]bool{}
+	for i := range sets {
+		sets[i] = w.pod(t, w.payCA, wid(prodTD, "payments", "backend"), payCA, nil)
+		serials[sets[i].leaf.SerialNumber.String()] = true
+	}
+	writePod(t, dir, sets[0])
+	src := load(t, dir)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, p := range sets[1:] {
+			swapPod(t, dir, p)
+		}
+	}()
+	for loop := true; loop; {
+		select {
+		case <-done:
+			loop = false
+		default:
+		}
+		_ = src.Reload() // may refuse a set removed while read; the last good stays
+		leaf := src.Certificate().Leaf
+		if !serials[leaf.SerialNumber.String()] {
+			t.Fatalf("loaded a certificate of no generation: serial %s", leaf.SerialNumber)
+		}
+	}
+	if err := src.Reload(); err != nil {
+		t.Fatalf("Reload after the renewals: %v", err)
+	}
+	if got, want := src.Certificate().Leaf.SerialNumber, sets[n-1].leaf.SerialNumber; got.Cmp(want) != 0 {
+		t.Errorf("serial after the renewals = %s, want the last %s", got, want)
+	}
+}

@@ -150,19 +150,17 @@ func readDir(dir string) (*snapshot, error) {
 		if err != nil {
 			return nil, err
 		}
-		snap, err := readFiles(dir)
-		if err != nil {
-			lastErr = err
-		}
+		snap, readErr := readFiles(generationDir(dir))
 		after, err := stamp(dir)
 		if err != nil {
 			return nil, err
 		}
+		lastErr = readErr
 		if before != after {
-			continue
+			continue // swapped while being read: read again
 		}
-		if lastErr != nil {
-			return nil, lastErr
+		if readErr != nil {
+			return nil, readErr
 		}
 		snap.stamp = before
 		return snap, nil
@@ -171,6 +169,19 @@ func readDir(dir string) (*snapshot, error) {
 		return nil, lastErr
 	}
 	return nil, fmt.Errorf("sealtls: %s keeps changing while being read", dir)
+}
+
+// generationDir is the directory ..data points to, when it is a symlink (the layout seal-init
+// and the kubelet write), so that every file of one set is read from one generation; else dir.
+func generationDir(dir string) string {
+	t, err := os.Readlink(filepath.Join(dir, "..data"))
+	if err != nil {
+		return dir
+	}
+	if !filepath.IsAbs(t) {
+		t = filepath.Join(dir, t)
+	}
+	return t
 }
 
 func readFiles(dir string) (*snapshot, error) {
