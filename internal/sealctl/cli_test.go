@@ -106,6 +106,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad federates-with", cfg, []string{"workload", "create", "w", "--federates-with", "Not A Domain"}, `--federates-with "Not A Domain" is not a trust domain`},
 		{"unknown flag", cfg, []string{"workload", "list", "--frob"}, "unknown flag: --frob"},
 		{"unknown subcommand", cfg, []string{"egg", "boil"}, `unknown command "boil" for "sealctl egg"`},
+		{"unknown command", cfg, []string{"workloda", "list"}, `unknown command "workloda" for "sealctl" (did you mean workload? see sealctl --help)`},
 		{"bad output", cfg, []string{"-o", "yaml", "workload", "list"}, `-o/--output must be table or json, not "yaml"`},
 		{"bad timeout", cfg, []string{"--timeout", "0s", "workload", "list"}, "--timeout must be positive"},
 		{"cert without out", cfg, []string{"cert", "w", "--peer", "p"}, "cert needs --out DIR"},

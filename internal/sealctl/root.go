@@ -76,6 +76,8 @@ Results go to stdout (tables, or JSON with -o json); hints go to stderr. Exit co
   sealctl seal payments < secret.txt > secret.age`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		Args:          cobra.ArbitraryArgs,
+		RunE:          groupRun,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if a.output != "table" && a.output != "json" {
 				return usagef("-o/--output must be table or json, not %q", a.output)
@@ -109,13 +111,24 @@ func group(use, short, long string) *cobra.Command {
 		Use:   use,
 		Short: short,
 		Long:  long,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usagef("unknown command %q for %q (see %s --help)", args[0], cmd.CommandPath(), cmd.CommandPath())
-			}
-			return cmd.Help()
-		},
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupRun,
 	}
+}
+
+// groupRun prints a group's help, or fails on an unknown subcommand with suggestions.
+func groupRun(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
+	hint := ""
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		hint = "did you mean " + strings.Join(s, " or ") + "? "
+	}
+	return usagef("unknown command %q for %q (%ssee %s --help)", args[0], cmd.CommandPath(), hint, cmd.CommandPath())
 }
 
 // args checks the positional arguments against their names, for a usage error that says
