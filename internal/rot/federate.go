@@ -160,6 +160,7 @@ func (s *Server) refreshOne(ctx context.Context, fb rotapi.FederatedBundle) {
 		ferr = err
 	}
 	if ferr != nil {
+		s.metrics.refreshes.WithLabelValues(fb.TrustDomain, "error").Inc()
 		s.fetchFailures[fb.TrustDomain]++
 		backoff := minRefresh << min(s.fetchFailures[fb.TrustDomain]-1, 4)
 		s.nextFetch[fb.TrustDomain] = now.Add(min(backoff, maxRetryInterval))
@@ -167,6 +168,7 @@ func (s *Server) refreshOne(ctx context.Context, fb rotapi.FederatedBundle) {
 		rec.LastError = ferr.Error()
 		s.log.Warn("federated bundle refresh failed", "trustDomain", fb.TrustDomain, "url", fb.BundleEndpointURL, "err", ferr, "failures", s.fetchFailures[fb.TrustDomain])
 	} else {
+		s.metrics.refreshes.WithLabelValues(fb.TrustDomain, "ok").Inc()
 		delete(s.fetchFailures, fb.TrustDomain)
 		hint := refreshHint
 		if h, ok := fetched.RefreshHint(); ok && h > 0 {

@@ -15,6 +15,7 @@ type metrics struct {
 	requestTime *prometheus.HistogramVec
 	admin       *prometheus.CounterVec
 	workloads   prometheus.Gauge
+	refreshes   *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -46,8 +47,12 @@ func newMetrics() *metrics {
 			Name: "seal_rot_workloads",
 			Help: "Workloads the ROT serves.",
 		}),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seal_rot_bundle_refreshes_total",
+			Help: "Fetches of federated trust domains' bundles from their endpoints, by trust domain and result (ok, error).",
+		}, []string{"trust_domain", "result"}),
 	}
-	m.reg.MustRegister(m.issuances, m.redemptions, m.redeemTime, m.requestTime, m.admin, m.workloads,
+	m.reg.MustRegister(m.issuances, m.redemptions, m.redeemTime, m.requestTime, m.admin, m.workloads, m.refreshes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

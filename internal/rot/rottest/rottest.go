@@ -3,7 +3,6 @@ package rottest
 import (
 	"context"
 	"crypto/tls"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -60,7 +59,7 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // Start runs a ROT for the test and stops it at t.Cleanup.
 func Start(t testing.TB, opts ...Option) *ROT {
 	t.Helper()
-	o := options{td: "test.seal.dev", logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	o := options{td: "test.seal.dev", logger: slog.New(slog.DiscardHandler)}
 	for _, f := range opts {
 		f(&o)
 	}
