@@ -253,3 +253,24 @@ func TestWriteFiles(t *testing.T) {
 		t.Errorf("writeFiles to a missing dir: err %v, want one naming tls.key", err)
 	}
 }
+
+func TestDuration(t *testing.T) {
+	for _, tt := range []struct {
+		in   time.Duration
+		want string
+	}{
+		{12 * time.Hour, "12h"},
+		{90 * time.Minute, "1h30m"},
+		{10 * time.Minute, "10m"},
+		{10 * time.Second, "10s"},
+		{time.Hour + 30*time.Second, "1h0m30s"},
+		{720 * time.Hour, "720h"},
+	} {
+		if got := duration(tt.in); got != tt.want {
+			t.Errorf("duration(%v) = %q, want %q", tt.in, got, tt.want)
+		}
+		if d, err := time.ParseDuration(duration(tt.in)); err != nil || d != tt.in {
+			t.Errorf("duration(%v) = %q parses back as %v (%v)", tt.in, duration(tt.in), d, err)
+		}
+	}
+}

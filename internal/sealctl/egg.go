@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,6 +27,7 @@ func (a *app) eggMint() *cobra.Command {
 		peer      string
 		ttl       time.Duration
 		hostnames []string
+		outFile   string
 	)
 	cmd := &cobra.Command{
 		Use:   "mint WORKLOAD",
@@ -37,8 +39,10 @@ is revoked ("sealctl egg revoke ID").
 
 --hostname lists extra DNS names pods redeeming this Egg may ask for; the ROT grants only those
 the workload's --route-host policy also allows. With -o json the Egg and its id, peer and
-expiry are printed as one JSON object on stdout.`,
+expiry are printed as one JSON object on stdout. --out FILE writes the Egg to FILE (mode 0600,
+atomically) instead of stdout; a shell redirect creates the file with your umask (often 0644).`,
 		Example: `  sealctl egg mint payments --peer api > egg.txt
+  sealctl egg mint payments --peer api --out egg.txt
   sealctl egg mint payments --peer api --ttl 168h --hostname pay.apps.example.org
   kubectl create secret generic seal-egg-payments --from-literal=egg="$(sealctl egg mint payments)"`,
 		Args:              args("WORKLOAD"),
@@ -62,11 +66,22 @@ expiry are printed as one JSON object on stdout.`,
 			if out.Egg == "" {
 				return fmt.Errorf("the ROT answered without an Egg")
 			}
+			if outFile != "" {
+				err := writeFiles(filepath.Dir(outFile), []file{{filepath.Base(outFile), []byte(out.Egg + "\n"), 0o600}})
+				if err != nil {
+					return fmt.Errorf("minted Egg %s but could not save it (revoke it with: sealctl egg revoke %s): %w", out.ID, out.ID, err)
+				}
+				out.Egg = ""
+			}
 			if a.output == "json" {
 				return a.show(out, nil)
 			}
 			a.hint("Minted Egg %s for workload %q peer %q, valid until %s (revoke with: sealctl egg revoke %s).",
 				out.ID, out.Workload, out.Peer, when(out.NotAfter), out.ID)
+			if outFile != "" {
+				a.hint("Wrote it to %s (mode 0600).", outFile)
+				return nil
+			}
 			_, err = fmt.Fprintln(a.stdout, out.Egg)
 			return err
 		},
@@ -75,6 +90,7 @@ expiry are printed as one JSON object on stdout.`,
 	f.StringVar(&peer, "peer", "", `the peer (role) the Egg enrolls as (default "any")`)
 	f.DurationVar(&ttl, "ttl", 0, "how long the Egg can be redeemed (default 720h)")
 	f.StringArrayVar(&hostnames, "hostname", nil, "an extra DNS name redeeming pods may ask for; repeatable")
+	f.StringVar(&outFile, "out", "", "write the Egg to this file (mode 0600, atomically) instead of stdout")
 	return cmd
 }
 

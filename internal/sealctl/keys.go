@@ -10,6 +10,7 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/armor"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/seal-dev/seal/internal/rotapi"
 )
@@ -138,12 +139,8 @@ func seal(dst io.Writer, src io.Reader, r age.Recipient, armored bool) (int64, e
 	return n, nil
 }
 
-// isTerminal reports whether w is a character device such as a terminal.
+// isTerminal reports whether w is a terminal (not merely a character device like /dev/null).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }

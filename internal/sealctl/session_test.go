@@ -127,10 +127,22 @@ func TestSession(t *testing.T) {
 	if !strings.Contains(res.stderr, "Minted Egg") || strings.Contains(res.stderr, firstEgg) {
 		t.Errorf("egg mint: stderr %q, want the hint and never the Egg", res.stderr)
 	}
+	eggFile := filepath.Join(t.TempDir(), "egg.txt")
+	res = ok(t, env, "", "egg", "mint", "payments", "--peer", "api", "--out", eggFile)
+	if b, err := os.ReadFile(eggFile); err != nil || !strings.HasPrefix(string(b), "seal-egg-v1.") || res.stdout != "" {
+		t.Errorf("egg mint --out: file %.20q (%v), stdout %q", b, err, res.stdout)
+	}
+	if fi, err := os.Stat(eggFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("egg mint --out: mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+	savedEgg, _ := os.ReadFile(eggFile)
 	var eggs []rotapi.EggInfo
 	res = ok(t, env, "", "egg", "list", "payments", "-o", "json")
-	if err := json.Unmarshal([]byte(res.stdout), &eggs); err != nil || len(eggs) != 1 || eggs[0].Peer != "api" || eggs[0].NotAfter.Sub(time.Now()) > time.Hour {
-		t.Fatalf("egg list -o json: %q (%v), want one Egg for peer api", res.stdout, err)
+	if err := json.Unmarshal([]byte(res.stdout), &eggs); err != nil || len(eggs) != 2 || eggs[0].Peer != "api" || eggs[0].NotAfter.Sub(time.Now()) > time.Hour {
+		t.Fatalf("egg list -o json: %q (%v), want two Eggs for peer api, the 1h one first", res.stdout, err)
+	}
+	if _, err := redeem(t, r, strings.TrimSpace(string(savedEgg))); err != nil {
+		t.Errorf("redeeming the Egg saved by --out: %v", err)
 	}
 	if strings.Contains(res.stdout, firstEgg) {
 		t.Error("egg list shows the Egg itself")
