@@ -173,6 +173,20 @@ func adminClient(addr, adminDir string) (*rotapi.Client, error) {
 	return rotapi.NewClient("https://"+addr, caPEM, &cert)
 }
 
+// sealctl runs the real sealctl against the ROT r with stdin and returns its stdout.
+func sealctl(t *testing.T, rotURL, adminDir string, stdin []byte, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(testenv.Binary(t, "./cmd/sealctl"), append([]string{"--rot", rotURL, "--admin", adminDir}, args...)...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sealctl %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return out
+}
+
 // lines splits output into its non-empty lines.
 func lines(s string) []string {
 	var out []string

@@ -215,13 +215,14 @@ func TestEggFromImage(t *testing.T) {
 	bin := testenv.Binary(t, "./cmd/init")
 	r := rottest.Start(t)
 	r.CreateWorkload(t, rotapi.Workload{Name: "payments", Peers: []string{"api"}, RouteHosts: []string{"api.apps.example.com"}})
-	eggText := r.MintEgg(t, "payments", rotapi.MintRequest{Peer: "api", Hostnames: []string{"api.apps.example.com"}})
+	// As in CI: sealctl egg mint payments --peer api > egg.txt, then COPY egg.txt /etc/seal/egg.
+	eggText := string(sealctl(t, r.URL, r.AdminDir, nil, "egg", "mint", "payments", "--peer", "api", "--hostname", "api.apps.example.com"))
 	image := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(image, "etc", "seal"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	eggPath := filepath.Join(image, "etc", "seal", "egg")
-	if err := os.WriteFile(eggPath, []byte(eggText+"\n"), 0o444); err != nil {
+	if err := os.WriteFile(eggPath, []byte(eggText), 0o444); err != nil {
 		t.Fatal(err)
 	}
 	volume := filepath.Join(t.TempDir(), "seal")

@@ -112,6 +112,11 @@ func TestRedeemWritesIdentity(t *testing.T) {
 	r.CreateWorkload(t, rotapi.Workload{Name: "payments", Peers: []string{"api"}, FederatesWith: []string{"partner.example.org"}})
 	eggText := r.MintEgg(t, "payments", rotapi.MintRequest{Peer: "api"})
 	sealed := sealTo(t, recipient(t, r, "payments"), "the database password")
+	// The same, sealed by the operator's tool.
+	sealedByCLI := filepath.Join(t.TempDir(), "sealed-by-sealctl.age")
+	if err := os.WriteFile(sealedByCLI, sealctl(t, r.URL, r.AdminDir, []byte("the api token"), "seal", "payments"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		name     string
@@ -190,6 +195,10 @@ func TestRedeemWritesIdentity(t *testing.T) {
 			}
 			if string(plain) != "the database password" {
 				t.Errorf("age decrypted %q", plain)
+			}
+			plain, err = exec.Command(ageBin, "-d", "-i", filepath.Join(out, "keys.txt"), sealedByCLI).Output()
+			if err != nil || string(plain) != "the api token" {
+				t.Errorf("age -d -i keys.txt on the output of sealctl seal: %q, %v", plain, err)
 			}
 		})
 	}
