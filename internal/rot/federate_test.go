@@ -120,3 +120,28 @@ func TestEggsSurviveROTCARotation(t *testing.T) {
 		c.HTTP.CloseIdleConnections()
 	}
 }
+
+func TestEggKeyRotation(t *testing.T) {
+	r := rottest.Start(t)
+	r.CreateWorkload(t, rotapi.Workload{Name: "w"})
+	before := r.MintEgg(t, "w", rotapi.MintRequest{})
+	kid, err := r.Server.RotateEggKey(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := r.MintEgg(t, "w", rotapi.MintRequest{})
+	ob, _ := egg.Parse(before)
+	oa, _ := egg.Parse(after)
+	if oa.KeyID != kid || ob.KeyID == kid {
+		t.Errorf("kids: before %s, after %s, rotated to %s", ob.KeyID, oa.KeyID, kid)
+	}
+	c := r.Client(t, nil)
+	for name, text := range map[string]string{"egg sealed under the old key": before, "egg sealed under the new key": after} {
+		if _, err := c.Redeem(ctx(t), &rotapi.RedeemRequest{Egg: text, CSR: csrFor(t, p256(t), nil)}); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if a := authority(t, r); a.EggKeys.Current != kid || len(a.EggKeys.Keys) != 2 {
+		t.Errorf("stored keyring: current %s with %d keys, want %s with 2", a.EggKeys.Current, len(a.EggKeys.Keys), kid)
+	}
+}
