@@ -51,7 +51,7 @@ func initContainers(pod *corev1.Pod, s *settings, cfg *Config) []corev1.Containe
 		// files are written.
 		always := corev1.ContainerRestartPolicyAlways
 		main.RestartPolicy = &always
-		main.StartupProbe = startupProbe()
+		main.StartupProbe, main.ReadinessProbe, main.LivenessProbe = startupProbe(), probe("/readyz"), probe("/healthz")
 	}
 	if s.imagePath == "" {
 		main.Args = args
@@ -152,12 +152,16 @@ func (f *appFragments) patchContainer(w *patchWriter, field string, i int, c *co
 // HealthPort is where a seal-init sidecar serves /healthz and /readyz.
 const HealthPort = 9820
 
-// startupProbe holds the app containers until seal-init's /readyz answers (2 minutes at most,
-// seal-init's own default timeout).
+// startupProbe holds the app containers until seal-init's /readyz answers (a little over 2
+// minutes, seal-init's own default timeout).
 func startupProbe() *corev1.Probe {
-	return &corev1.Probe{
-		ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromInt32(HealthPort)}},
-		PeriodSeconds:    1,
-		FailureThreshold: 120,
-	}
+	p := probe("/readyz")
+	p.PeriodSeconds, p.FailureThreshold = 1, 130
+	return p
+}
+
+// probe asks seal-init's health server: /readyz (the files hold an unexpired identity) makes
+// the pod unready when renewal has failed for good; /healthz restarts a stuck sidecar.
+func probe(path string) *corev1.Probe {
+	return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromInt32(HealthPort)}}}
 }

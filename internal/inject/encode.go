@@ -8,9 +8,11 @@ import (
 
 // Fixed JSON of what every added container carries.
 var (
-	restrictedJSON   = mustJSON(restricted())
-	startupProbeJSON = mustJSON(startupProbe())
-	rwMountJSON      = []byte(`[{"name":"` + VolumeName + `","mountPath":"` + MountPath + `"}]`)
+	restrictedJSON     = mustJSON(restricted())
+	startupProbeJSON   = mustJSON(startupProbe())
+	readinessProbeJSON = mustJSON(probe("/readyz"))
+	livenessProbeJSON  = mustJSON(probe("/healthz"))
+	rwMountJSON        = []byte(`[{"name":"` + VolumeName + `","mountPath":"` + MountPath + `"}]`)
 )
 
 // resourcesJSON caches the JSON of cfg.Resources: WithDefaults fills it.
@@ -55,6 +57,10 @@ func appendContainer(b []byte, c *corev1.Container, cfg *Config) []byte {
 	if c.StartupProbe != nil {
 		b = append(b, `,"startupProbe":`...)
 		b = append(b, startupProbeJSON...)
+		b = append(b, `,"readinessProbe":`...)
+		b = append(b, readinessProbeJSON...)
+		b = append(b, `,"livenessProbe":`...)
+		b = append(b, livenessProbeJSON...)
 	}
 	if c.RestartPolicy != nil {
 		b = append(b, `,"restartPolicy":`...)

@@ -30,6 +30,8 @@ const (
 const (
 	// VolumeName is the memory emptyDir holding the pod's certificates and keys.
 	VolumeName = "seal"
+	// VolumeSizeLimit bounds the volume: the files are a few KiB, bin/seal-init (image Eggs) ~7 MiB.
+	VolumeSizeLimit = "16Mi"
 	// MountPath is where the volume is mounted (read-only in app containers).
 	MountPath = "/var/run/seal"
 	// InitContainerName is the container that redeems the Egg.

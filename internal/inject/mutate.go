@@ -146,7 +146,7 @@ func build(pod *corev1.Pod, s *settings, cfg *Config) Result {
 		f.patchContainer(w, "containers", i, &pod.Spec.Containers[i])
 		st.Mounted = append(st.Mounted, pod.Spec.Containers[i].Name)
 	}
-	vol := []byte(`{"name":"` + VolumeName + `","emptyDir":{"medium":"Memory"}}`)
+	vol := []byte(`{"name":"` + VolumeName + `","emptyDir":{"medium":"Memory","sizeLimit":"` + VolumeSizeLimit + `"}}`)
 	if len(pod.Spec.Volumes) == 0 {
 		w.add("/spec/volumes", append(append([]byte{'['}, vol...), ']'))
 	} else {
