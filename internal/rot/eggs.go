@@ -1,0 +1,125 @@
+package rot
+
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/seal-dev/seal/internal/egg"
+	"github.com/seal-dev/seal/internal/rotapi"
+	"github.com/seal-dev/seal/internal/store"
+)
+
+func (s *Server) mintEgg(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var req rotapi.MintRequest
+	if code, err := decodeBody(w, r, &req); err != nil {
+		writeError(w, code, err.Error())
+		return
+	}
+	v := s.v.Load()
+	wv, ok := v.workloads[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", name))
+		return
+	}
+	peer := cmp.Or(req.Peer, defaultPeer)
+	if !wv.peers[peer] {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: peer %q is not a peer of workload %q (peers: %v)", peer, name, slices.Sorted(mapKeys(wv.peers))))
+		return
+	}
+	ttl := defaultEggTTL
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil || d <= 0 || d > 10*365*24*time.Hour {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: ttl %q must be a positive Go duration of at most 10 years", req.TTL))
+			return
+		}
+		ttl = d
+	}
+	for _, h := range req.Hostnames {
+		if err := checkHostname(h); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, err := s.newID("egg")
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	now := s.cfg.Now().UTC()
+	claims := egg.Claims{ID: id, Workload: name, Peer: peer, NotAfter: now.Add(ttl).Truncate(time.Second), Hostnames: req.Hostnames}
+	v = s.v.Load()
+	o, err := egg.Seal(v.keyring, s.cfg.ExternalURL, v.rootPEM, s.td.Name(), claims, s.cfg.Rand)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	rec := &store.Egg{EggInfo: rotapi.EggInfo{ID: id, Workload: name, Peer: peer, NotAfter: claims.NotAfter, Hostnames: req.Hostnames}, Created: now}
+	if err := s.cfg.Store.PutEgg(r.Context(), rec); err != nil {
+		writeError(w, http.StatusInternalServerError, "rot: saving egg: "+err.Error())
+		return
+	}
+	s.st.Eggs[id] = rec
+	s.audit(r, "egg-mint", "egg", id, "workload", name, "peer", peer, "notAfter", claims.NotAfter, "hostnames", req.Hostnames)
+	writeJSON(w, http.StatusCreated, rotapi.MintResponse{EggInfo: rec.EggInfo, Egg: o.String()})
+}
+
+func mapKeys(m map[string]bool) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func (s *Server) listEggs(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	s.mu.Lock()
+	out := []rotapi.EggInfo{}
+	for _, e := range s.st.Eggs {
+		if e.Workload == name {
+			out = append(out, e.EggInfo)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b rotapi.EggInfo) int { return cmp.Or(a.NotAfter.Compare(b.NotAfter), cmp.Compare(a.ID, b.ID)) })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) revokeEgg(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.st.Eggs[id]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: egg %q was not minted by this ROT", id))
+		return
+	}
+	if err := s.revokeLocked(r, id); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	s.audit(r, "egg-revoke", "egg", id, "workload", e.Workload)
+	writeJSON(w, http.StatusOK, s.st.Eggs[id].EggInfo)
+}
+
+func (s *Server) revokeLocked(r *http.Request, id string) error {
+	rec := *s.st.Eggs[id]
+	rec.Revoked = true
+	if err := s.cfg.Store.PutEgg(r.Context(), &rec); err != nil {
+		return fmt.Errorf("rot: saving revocation: %w", err)
+	}
+	s.st.Eggs[id] = &rec
+	nv := s.v.Load().clone()
+	nv.revoked[id] = true
+	s.v.Store(nv)
+	return nil
+}
