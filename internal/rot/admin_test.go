@@ -18,6 +18,7 @@ import (
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/rot/rottest"
 	"github.com/seal-dev/seal/internal/rotapi"
+	"github.com/seal-dev/seal/internal/store"
 )
 
 func statusOf(err error) int {
@@ -325,5 +326,21 @@ func TestTimedWorkloadCARotation(t *testing.T) {
 		if got := bundleSize(); got != s.want {
 			t.Errorf("%s: trust bundle has %d CAs, want %d", s.name, got, s.want)
 		}
+	}
+}
+
+func TestRottestWithStore(t *testing.T) {
+	st, err := store.OpenFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rottest.Start(t, rottest.WithStore(st))
+	r.CreateWorkload(t, rotapi.Workload{Name: "w"})
+	if _, err := r.Client(t, nil).Redeem(ctx(t), &rotapi.RedeemRequest{Egg: r.MintEgg(t, "w", rotapi.MintRequest{}), CSR: csrFor(t, p256(t), nil)}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := st.Load(ctx(t))
+	if err != nil || s.Workloads["w"] == nil || len(s.Eggs) != 1 {
+		t.Errorf("the given store does not hold the state: %v", err)
 	}
 }

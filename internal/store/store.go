@@ -27,7 +27,9 @@ type Store interface {
 	PutAuthority(ctx context.Context, a *Authority) error
 	// PutWorkload creates or replaces a workload (spec, Workload CAs, data keys).
 	PutWorkload(ctx context.Context, w *Workload) error
-	// DeleteWorkload removes a workload; ErrNotFound when there is none by that name.
+	// DeleteWorkload removes a workload; ErrNotFound when there is none by that name. The
+	// workload's Egg records stay (the ROT revokes them first, and a re-created workload of
+	// the same name must not bring them back).
 	DeleteWorkload(ctx context.Context, name string) error
 	// PutEgg creates or replaces a minted Egg's metadata (revocation sets Revoked).
 	PutEgg(ctx context.Context, e *Egg) error

@@ -35,6 +35,7 @@ type ROT struct {
 }
 
 type options struct {
+	store   store.Store
 	td      string
 	now     func() time.Time
 	certTTL time.Duration
@@ -53,6 +54,11 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 // WithCertTTL sets the default certTTL CreateWorkload uses when the workload has none.
 func WithCertTTL(d time.Duration) Option { return func(o *options) { o.certTTL = d } }
 
+// WithStore runs the ROT on st (fresh and empty) instead of a new file store (to run the ROT on another
+// store.Store implementation); StateDir is then empty and st is closed at cleanup. The admin
+// credentials still land in AdminDir.
+func WithStore(st store.Store) Option { return func(o *options) { o.store = st } }
+
 // WithLogger sends the ROT's logs to l (they are discarded by default).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
@@ -64,9 +70,16 @@ func Start(t testing.TB, opts ...Option) *ROT {
 		f(&o)
 	}
 	dir := t.TempDir()
-	st, err := store.OpenFile(dir)
-	if err != nil {
-		t.Fatalf("rottest: %v", err)
+	adminDir := filepath.Join(dir, "admin")
+	st := o.store
+	if st == nil {
+		fs, err := store.OpenFile(dir)
+		if err != nil {
+			t.Fatalf("rottest: %v", err)
+		}
+		st = fs
+	} else {
+		dir = ""
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -74,7 +87,6 @@ func Start(t testing.TB, opts ...Option) *ROT {
 		t.Fatalf("rottest: %v", err)
 	}
 	url := "https://" + ln.Addr().String()
-	adminDir := filepath.Join(dir, "admin")
 	srv, err := rot.New(context.Background(), rot.Config{
 		Store:       st,
 		TrustDomain: o.td,
