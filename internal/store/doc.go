@@ -23,6 +23,8 @@
 // protects them at rest (file mode 0600; Kubernetes Secrets). Egg texts are never stored, only
 // their metadata (Egg).
 //
+// storetest.Run is the conformance suite an implementation runs in its tests.
+//
 // A store whose state can change under a running ROT (several ROT replicas sharing the API
 // server) also implements Notifier; the ROT then reloads its in-memory state when told.
 package store
