@@ -29,8 +29,17 @@ build: ## Build seal-rot, seal-webhook, seal-init and sealctl into bin/
 k8s-tools: ## Build etcd, kube-apiserver, kube-controller-manager, kubelet into $(SEAL_K8S_TOOLS) (only when absent)
 	@hack/k8s-tools.sh "$(SEAL_K8S_TOOLS)"
 
+.PHONY: node-tools
+node-tools: ## Install containerd and runc when missing (root) and build the pause image, for the real-node tests
+	@hack/node-tools.sh
+
+.PHONY: images
+images: ## Build seal-rot, seal-webhook, seal-init images (linux/amd64+arm64) and push: make images REGISTRY=host/seal [TAG=v0.1.0]
+	@test -n "$(REGISTRY)" || { echo "images: set REGISTRY, e.g. make images REGISTRY=registry.example.com/seal TAG=v0.1.0"; exit 1; }
+	go run ./hack/images -registry "$(REGISTRY)" -tag "$(or $(TAG),dev)"
+
 .PHONY: test
-test: k8s-tools verify ## Everything: generated-code drift check, unit, integration and e2e tests on a real control plane, with -race
+test: k8s-tools node-tools verify ## Everything: generated-code drift check, unit, integration and e2e tests on a real control plane, with -race
 	go test $(GO_TEST_FLAGS) -timeout 25m ./...
 
 .PHONY: test-unit
@@ -38,7 +47,7 @@ test-unit: ## Fast tests only: no control plane (go test -short)
 	go test $(GO_TEST_FLAGS) -short ./...
 
 .PHONY: e2e
-e2e: k8s-tools ## End-to-end tests on the real control plane
+e2e: k8s-tools node-tools ## End-to-end tests on the real control plane
 	go test $(GO_TEST_FLAGS) -timeout 25m ./test/e2e/...
 
 .PHONY: bench
@@ -72,7 +81,7 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck
 	$(STATICCHECK) ./...
 
 .PHONY: demo
-demo: k8s-tools build ## The whole story on a local control plane, then clean up
+demo: k8s-tools node-tools build ## The whole story on a local control plane, then clean up
 	@if [ -d test/demo ]; then go run ./test/demo; else echo "demo: not built yet (issue 8); see README.md for what runs today"; fi
 
 .PHONY: clean

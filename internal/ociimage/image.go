@@ -1,0 +1,180 @@
+package ociimage
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// NonRoot is the user and group images run as unless Spec.User says otherwise (distroless's
+// "nonroot").
+const NonRoot = 65532
+
+// OCI annotation keys set as image labels.
+const (
+	LabelSource  = "org.opencontainers.image.source"
+	LabelVersion = "org.opencontainers.image.version"
+	LabelTitle   = "org.opencontainers.image.title"
+)
+
+// ErrSpec is returned for an incomplete or invalid Spec.
+var ErrSpec = errors.New("ociimage: invalid spec")
+
+// epoch is the fixed creation time and file time, so the same binary gives the same digest.
+var epoch = time.Unix(0, 0).UTC()
+
+// Spec describes an image of one binary.
+type Spec struct {
+	// Name is the program's name: the image title and, by default, /usr/local/bin/NAME.
+	Name string
+	// Binary is the executable's content (a static binary for Platform).
+	Binary []byte
+	// Path is where the binary goes in the image (default /usr/local/bin/NAME).
+	Path string
+	// Args are extra entrypoint arguments after the binary.
+	Args []string
+	// UID is the owner of the binary and the user the image runs as (default NonRoot). Use
+	// Root to run as root.
+	UID int
+	// Root runs the image as user 0 (UID is ignored).
+	Root bool
+	// Platform is the OS and architecture of Binary (default linux/amd64).
+	Platform v1.Platform
+	// Source and Version become the org.opencontainers.image.source/version labels.
+	Source, Version string
+	// Labels are more labels.
+	Labels map[string]string
+}
+
+func (s *Spec) normalize() error {
+	if s.Name == "" || strings.ContainsAny(s.Name, "/ \t\n") {
+		return fmt.Errorf("%w: name %q must be a plain file name", ErrSpec, s.Name)
+	}
+	if len(s.Binary) == 0 {
+		return fmt.Errorf("%w: %s: empty binary", ErrSpec, s.Name)
+	}
+	if s.Path == "" {
+		s.Path = "/usr/local/bin/" + s.Name
+	}
+	if !path.IsAbs(s.Path) || path.Clean(s.Path) != s.Path {
+		return fmt.Errorf("%w: %s: path %q must be absolute and clean", ErrSpec, s.Name, s.Path)
+	}
+	if s.Root {
+		s.UID = 0
+	} else if s.UID == 0 {
+		s.UID = NonRoot
+	}
+	if s.Platform.OS == "" {
+		s.Platform.OS = "linux"
+	}
+	if s.Platform.Architecture == "" {
+		s.Platform.Architecture = "amd64"
+	}
+	return nil
+}
+
+// Image builds the single-platform image described by s.
+func Image(s Spec) (v1.Image, error) {
+	if err := s.normalize(); err != nil {
+		return nil, err
+	}
+	layerTar, err := binaryLayer(s.Path, s.Binary, s.UID)
+	if err != nil {
+		return nil, err
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	}, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return nil, fmt.Errorf("ociimage: %s layer: %w", s.Name, err)
+	}
+	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
+	img, err := mutate.AppendLayers(base, layer)
+	if err != nil {
+		return nil, fmt.Errorf("ociimage: %s: %w", s.Name, err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("ociimage: %s: %w", s.Name, err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture, cf.Variant = s.Platform.OS, s.Platform.Architecture, s.Platform.Variant
+	cf.Created = v1.Time{Time: epoch}
+	labels := map[string]string{LabelTitle: s.Name}
+	if s.Source != "" {
+		labels[LabelSource] = s.Source
+	}
+	if s.Version != "" {
+		labels[LabelVersion] = s.Version
+	}
+	for k, v := range s.Labels {
+		labels[k] = v
+	}
+	cf.Config = v1.Config{
+		Entrypoint: append([]string{s.Path}, s.Args...),
+		User:       fmt.Sprintf("%d:%d", s.UID, s.UID),
+		WorkingDir: "/",
+		Env:        []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
+		Labels:     labels,
+	}
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		return nil, fmt.Errorf("ociimage: %s config: %w", s.Name, err)
+	}
+	return img, nil
+}
+
+// binaryLayer is an uncompressed tar holding the parent directories of p and the binary at p,
+// mode 0755, owned by uid.
+func binaryLayer(p string, bin []byte, uid int) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	var dirs []string
+	for d := path.Dir(p); d != "/"; d = path.Dir(d) {
+		dirs = append([]string{d}, dirs...)
+	}
+	for _, d := range dirs {
+		if err := tw.WriteHeader(&tar.Header{
+			Typeflag: tar.TypeDir, Name: strings.TrimPrefix(d, "/") + "/", Mode: 0o755, ModTime: epoch,
+			Format: tar.FormatPAX,
+		}); err != nil {
+			return nil, fmt.Errorf("ociimage: layer: %w", err)
+		}
+	}
+	if err := tw.WriteHeader(&tar.Header{
+		Typeflag: tar.TypeReg, Name: strings.TrimPrefix(p, "/"), Mode: 0o755, Size: int64(len(bin)),
+		Uid: uid, Gid: uid, ModTime: epoch, Format: tar.FormatPAX,
+	}); err != nil {
+		return nil, fmt.Errorf("ociimage: layer: %w", err)
+	}
+	if _, err := tw.Write(bin); err != nil {
+		return nil, fmt.Errorf("ociimage: layer: %w", err)
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("ociimage: layer: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// ImageFromFile is Image with the binary read from a file.
+func ImageFromFile(s Spec, file string) (v1.Image, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("ociimage: %w", err)
+	}
+	s.Binary = b
+	return Image(s)
+}

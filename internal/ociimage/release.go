@@ -1,0 +1,108 @@
+package ociimage
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Program is one of the project's binaries packaged as an image.
+type Program struct {
+	// Name is the image and binary name (seal-init).
+	Name string
+	// Pkg is the main package relative to the module root (./cmd/init).
+	Pkg string
+	// LDFlags are extra linker flags.
+	LDFlags string
+}
+
+// Programs are the images `make images` publishes.
+var Programs = []Program{
+	{Name: "seal-rot", Pkg: "./cmd/rot"},
+	{Name: "seal-webhook", Pkg: "./cmd/webhook"},
+	{Name: "seal-init", Pkg: "./cmd/init", LDFlags: "-s -w"},
+}
+
+// Platforms are the platforms every published image is built for.
+var Platforms = []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}
+
+// Release builds Programs for Platforms and pushes them to Registry.
+type Release struct {
+	// ModuleDir is the module root the packages are built in.
+	ModuleDir string
+	// Registry is the repository prefix (registry.example.com/seal); images go to
+	// Registry/NAME:Tag.
+	Registry, Tag string
+	// Source and Version become OCI labels (Version defaults to Tag).
+	Source, Version string
+	// Programs and Platforms default to the package variables.
+	Programs  []Program
+	Platforms []v1.Platform
+	// Remote are options for the registry client (auth, transport).
+	Remote []remote.Option
+}
+
+// Build compiles every program for every platform and returns one index per program name.
+func (r Release) Build(ctx context.Context) (map[string]v1.ImageIndex, error) {
+	progs, plats := r.Programs, r.Platforms
+	if progs == nil {
+		progs = Programs
+	}
+	if plats == nil {
+		plats = Platforms
+	}
+	version := r.Version
+	if version == "" {
+		version = r.Tag
+	}
+	work, err := os.MkdirTemp("", "seal-images-")
+	if err != nil {
+		return nil, fmt.Errorf("ociimage: %w", err)
+	}
+	defer os.RemoveAll(work)
+	out := map[string]v1.ImageIndex{}
+	for _, p := range progs {
+		var imgs []v1.Image
+		for _, pl := range plats {
+			bin := filepath.Join(work, p.Name+"-"+pl.Architecture)
+			if err := GoBuild(ctx, r.ModuleDir, p.Pkg, pl.Architecture, bin, p.LDFlags); err != nil {
+				return nil, err
+			}
+			img, err := ImageFromFile(Spec{Name: p.Name, Platform: pl, Source: r.Source, Version: version}, bin)
+			if err != nil {
+				return nil, err
+			}
+			imgs = append(imgs, img)
+		}
+		idx, err := Index(imgs...)
+		if err != nil {
+			return nil, err
+		}
+		out[p.Name] = idx
+	}
+	return out, nil
+}
+
+// Push builds and pushes every image and returns name → pushed digest reference.
+func (r Release) Push(ctx context.Context) (map[string]string, error) {
+	if r.Registry == "" || r.Tag == "" {
+		return nil, fmt.Errorf("%w: registry and tag are required", ErrSpec)
+	}
+	idxs, err := r.Build(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pushed := map[string]string{}
+	for n, idx := range idxs {
+		d, err := Push(ctx, r.Registry+"/"+n+":"+r.Tag, idx, r.Remote...)
+		if err != nil {
+			return nil, err
+		}
+		pushed[n] = d
+	}
+	return pushed, nil
+}

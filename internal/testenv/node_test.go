@@ -1,0 +1,109 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/seal-dev/seal/internal/ociimage"
+)
+
+// TestNode runs a real pod on the real node, reads its log from podLogsDir, and checks that
+// nothing is left behind afterwards: no mount, no process, no directory.
+func TestNode(t *testing.T) {
+	var dir, sock string
+	t.Run("pod runs", func(t *testing.T) {
+		env := Start(t)
+		node := env.StartNode(t)
+		dir, sock = node.Dir, node.ContainerdAddress
+
+		bin := Binary(t, "./internal/testenv/testdata/hello")
+		img, err := ociimage.ImageFromFile(ociimage.Spec{Name: "hello"}, bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tarball := filepath.Join(t.TempDir(), "hello.tar")
+		if err := ociimage.WriteTarball(tarball, "seal.test/hello:v1", img); err != nil {
+			t.Fatal(err)
+		}
+		node.ImportImage(t, tarball)
+
+		ns := env.Namespace(t, nil)
+		pod := NodePod(ns, "hello", corev1.Container{
+			Name: "hello", Image: "seal.test/hello:v1", Args: []string{"/scratch"},
+			Env:          []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
+			VolumeMounts: []corev1.VolumeMount{{Name: "scratch", MountPath: "/scratch"}},
+		})
+		pod.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}}}
+		ctx := context.Background()
+		if err := env.Client.Create(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+		Eventually(t, 3*time.Minute, func() error {
+			var p corev1.Pod
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(pod), &p); err != nil {
+				return err
+			}
+			if p.Status.Phase != corev1.PodRunning {
+				return fmt.Errorf("pod phase %s: %+v", p.Status.Phase, p.Status.ContainerStatuses)
+			}
+			return nil
+		})
+		Eventually(t, time.Minute, func() error {
+			got := node.PodLogs(t, ns, "hello", "hello")
+			if !strings.Contains(got, "hello from hello\n") || !strings.Contains(got, "wrote /scratch/written") {
+				return fmt.Errorf("pod log = %q, want the greeting and the write to the memory volume", got)
+			}
+			return nil
+		})
+		if m, _ := mountsUnder(node.RootDir); len(m) == 0 {
+			t.Errorf("no mounts under the kubelet's root dir while a pod with a memory volume runs")
+		}
+	})
+	if dir == "" {
+		return
+	}
+	if m, err := mountsUnder(dir); err != nil || len(m) > 0 {
+		t.Errorf("mounts left under %s after the test: %v (%v)", dir, m, err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("node directory %s left behind (stat: %v)", dir, err)
+	}
+	if left := processesMentioning(sock); len(left) > 0 {
+		t.Errorf("processes left running for %s: %v", sock, left)
+	}
+}
+
+func processesMentioning(s string) []string {
+	var out []string
+	files, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err == nil && strings.Contains(string(b), s) {
+			out = append(out, strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return out
+}
+
+func TestCRILogText(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"full lines", "2026-01-01T00:00:00Z stdout F hello\n2026-01-01T00:00:01Z stderr F world\n", "hello\nworld\n"},
+		{"partial joined", "t stdout P hel\nt stdout F lo\n", "hello\n"},
+		{"empty text", "t stdout F \n", "\n"},
+		{"garbage skipped", "nonsense\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := criLogText(tc.in); got != tc.want {
+				t.Errorf("criLogText(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}

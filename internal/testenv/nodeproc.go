@@ -1,0 +1,380 @@
+package testenv
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// nodeProcs owns the node's daemons and tears everything down in order.
+type nodeProcs struct {
+	node       *Node
+	containerd *daemon
+	kubelet    *daemon
+}
+
+// daemon is a long-running child process in its own process group.
+type daemon struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan error
+}
+
+func startDaemon(name, logFile string, bin string, args ...string) (*daemon, error) {
+	f, err := os.Create(logFile)
+	if err != nil {
+		return nil, fmt.Errorf("testenv: %w", err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("testenv: starting %s: %w", name, err)
+	}
+	d := &daemon{name: name, cmd: cmd, log: logFile, done: make(chan error, 1)}
+	go func() { d.done <- cmd.Wait(); f.Close() }()
+	return d, nil
+}
+
+// exited reports whether the daemon has stopped, with its exit error.
+func (d *daemon) exited() (bool, error) {
+	select {
+	case err := <-d.done:
+		d.done <- err
+		return true, err
+	default:
+		return false, nil
+	}
+}
+
+// stop sends SIGTERM to the process group, then SIGKILL after grace.
+func (d *daemon) stop(grace time.Duration) {
+	_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case err := <-d.done:
+		d.done <- err
+	case <-time.After(grace):
+		_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+		err := <-d.done
+		d.done <- err
+	}
+}
+
+func (d *daemon) tail(n int) string {
+	b, _ := os.ReadFile(d.log)
+	return tail(b, n)
+}
+
+func (p *nodeProcs) startContainerd(t testing.TB) error {
+	n := p.node
+	root, state := filepath.Join(n.Dir, "containerd"), filepath.Join(n.Dir, "containerd-state")
+	cniConf, cniBin := filepath.Join(n.Dir, "cni", "net.d"), filepath.Join(n.Dir, "cni", "bin")
+	for _, d := range []string{root, state, cniConf, cniBin} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("testenv: %w", err)
+		}
+	}
+	// Pods here use the host's network, so no CNI plugin ever runs; the CRI plugin still wants a
+	// network config before it reports the network ready, and the kubelet the node Ready.
+	conflist := `{"cniVersion":"0.4.0","name":"seal-host-network","plugins":[{"type":"loopback"}]}`
+	if err := os.WriteFile(filepath.Join(cniConf, "10-seal.conflist"), []byte(conflist), 0o600); err != nil {
+		return fmt.Errorf("testenv: %w", err)
+	}
+	def, err := exec.Command("containerd", "config", "default").Output()
+	if err != nil {
+		return fmt.Errorf("testenv: containerd config default: %w", err)
+	}
+	// The opt plugin installs into /opt/containerd by default: keep it private too.
+	def = bytes.Replace(def, []byte(`path = "/opt/containerd"`), []byte(fmt.Sprintf("path = %q", filepath.Join(root, "opt"))), 1)
+	cfg, err := containerdConfig(string(def), map[string]string{
+		"root":                   root,
+		"state":                  state,
+		"address":                n.ContainerdAddress,
+		"restrict_oom_score_adj": "true",
+		"sandbox_image":          PauseImage,
+		"bin_dir":                cniBin,
+		"conf_dir":               cniConf,
+	})
+	if err != nil {
+		return err
+	}
+	cfgFile := filepath.Join(n.Dir, "containerd.toml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		return fmt.Errorf("testenv: %w", err)
+	}
+	p.containerd, err = startDaemon("containerd", filepath.Join(n.Dir, "containerd.log"), "containerd",
+		"--config", cfgFile, "--root", root, "--state", state, "--address", n.ContainerdAddress)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := n.ctr(ctx, "version")
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if done, werr := p.containerd.exited(); done {
+			return fmt.Errorf("testenv: containerd exited at once (%v):\n%s", werr, p.containerd.tail(4000))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("testenv: containerd not answering on %s after 60s: %v\n%s", n.ContainerdAddress, err, p.containerd.tail(4000))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// containerdConfig sets `key = value` lines of containerd's default TOML config; every key must
+// be present exactly once.
+func containerdConfig(def string, set map[string]string) (string, error) {
+	seen := map[string]int{}
+	var out strings.Builder
+	sc := bufio.NewScanner(strings.NewReader(def))
+	for sc.Scan() {
+		line := sc.Text()
+		trimmed := strings.TrimSpace(line)
+		if k, _, ok := strings.Cut(trimmed, " = "); ok {
+			if v, want := set[k]; want && !(k == "address" && !strings.Contains(trimmed, ".sock")) {
+				seen[k]++
+				indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+				if v != "true" && v != "false" {
+					v = fmt.Sprintf("%q", v)
+				}
+				line = indent + k + " = " + v
+			}
+		}
+		out.WriteString(line + "\n")
+	}
+	for k := range set {
+		if seen[k] != 1 {
+			return "", fmt.Errorf("testenv: containerd default config has %d %q settings, want 1", seen[k], k)
+		}
+	}
+	return out.String(), nil
+}
+
+const kubeletConfig = `apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: 127.0.0.1
+port: %d
+healthzBindAddress: 127.0.0.1
+healthzPort: %d
+readOnlyPort: 0
+containerRuntimeEndpoint: unix://%s
+cgroupDriver: cgroupfs
+cgroupsPerQOS: false
+enforceNodeAllocatable: []
+failSwapOn: false
+failCgroupV1: false
+localStorageCapacityIsolation: false
+evictionHard: {}
+podLogsDir: %s
+volumePluginDir: %s
+authentication:
+  anonymous:
+    enabled: true
+  webhook:
+    enabled: false
+authorization:
+  mode: AlwaysAllow
+nodeStatusUpdateFrequency: 4s
+fileCheckFrequency: 5s
+syncFrequency: 10s
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+serializeImagePulls: false
+`
+
+func (p *nodeProcs) startKubelet(t testing.TB) error {
+	n := p.node
+	port, err := freePort()
+	if err != nil {
+		return fmt.Errorf("testenv: %w", err)
+	}
+	healthz, err := freePort()
+	if err != nil {
+		return fmt.Errorf("testenv: %w", err)
+	}
+	for _, d := range []string{n.RootDir, n.PodLogsDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("testenv: %w", err)
+		}
+	}
+	cfgFile := filepath.Join(n.Dir, "kubelet.yaml")
+	cfg := fmt.Sprintf(kubeletConfig, port, healthz, n.ContainerdAddress, n.PodLogsDir, filepath.Join(n.Dir, "volume-plugins"))
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		return fmt.Errorf("testenv: %w", err)
+	}
+	p.kubelet, err = startDaemon("kubelet", filepath.Join(n.Dir, "kubelet.log"), filepath.Join(ToolsDir(), "kubelet"),
+		"--config="+cfgFile,
+		"--kubeconfig="+n.env.Kubeconfig,
+		"--hostname-override="+n.Name,
+		"--node-ip=127.0.0.1",
+		"--root-dir="+n.RootDir,
+		"--cert-dir="+filepath.Join(n.Dir, "kubelet-pki"),
+		"-v=2",
+	)
+	if err != nil {
+		return err
+	}
+	time.Sleep(300 * time.Millisecond)
+	if done, werr := p.kubelet.exited(); done {
+		return fmt.Errorf("testenv: kubelet exited at once (%v):\n%s", werr, p.kubelet.tail(4000))
+	}
+	return nil
+}
+
+// stop tears the node down: kubelet, every container (through containerd), containerd, any
+// shim left behind, then every mount under the node's directory (lazily), then the directory.
+func (p *nodeProcs) stop(t testing.TB) {
+	n := p.node
+	if p.kubelet != nil {
+		p.kubelet.stop(15 * time.Second)
+		if t.Failed() {
+			t.Logf("kubelet log (tail):\n%s", p.kubelet.tail(6000))
+		}
+	}
+	if p.containerd != nil {
+		p.killContainers()
+		p.containerd.stop(15 * time.Second)
+		if t.Failed() {
+			t.Logf("containerd log (tail):\n%s", p.containerd.tail(4000))
+		}
+	}
+	killShims(n.ContainerdAddress)
+	if err := unmountUnder(n.Dir); err != nil {
+		t.Errorf("testenv: %v", err)
+	}
+	removeContainerLogLinks(n.Dir)
+	if err := os.RemoveAll(n.Dir); err != nil {
+		t.Errorf("testenv: removing the node's directory: %v", err)
+	}
+}
+
+// killContainers force-removes every task containerd runs for the kubelet, so the shims and
+// the containers' processes end.
+func (p *nodeProcs) killContainers() {
+	if done, _ := p.containerd.exited(); done {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := p.node.ctr(ctx, "tasks", "ls", "-q")
+	if err != nil {
+		return
+	}
+	for _, id := range strings.Fields(string(out)) {
+		_, _ = p.node.ctr(ctx, "tasks", "rm", "-f", id)
+	}
+}
+
+// killShims kills containerd-shim processes serving the containerd at address (each kill
+// also ends its container: the shim holds the container's init as a child in its own PID
+// namespace).
+func killShims(address string) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range procs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		args := bytes.Split(b, []byte{0})
+		if len(args) == 0 || !bytes.Contains(args[0], []byte("containerd-shim")) {
+			continue
+		}
+		if !bytes.Contains(b, []byte(address)) {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscanf(f, "/proc/%d/cmdline", &pid); err == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// unmountUnder lazily unmounts every mount point under dir, deepest first.
+func unmountUnder(dir string) error {
+	var firstErr error
+	for range 3 {
+		mounts, err := mountsUnder(dir)
+		if err != nil {
+			return err
+		}
+		if len(mounts) == 0 {
+			return nil
+		}
+		for _, m := range mounts {
+			if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil && firstErr == nil && err != syscall.EINVAL && err != syscall.ENOENT {
+				firstErr = fmt.Errorf("unmounting %s: %w", m, err)
+			}
+		}
+	}
+	if left, _ := mountsUnder(dir); len(left) > 0 {
+		return fmt.Errorf("mounts left under %s: %v (first error: %v)", dir, left, firstErr)
+	}
+	return nil
+}
+
+// mountsUnder lists mount points at or under dir, deepest first, from /proc/self/mountinfo.
+func mountsUnder(dir string) ([]string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("reading mountinfo: %w", err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		mp := unescapeMount(f[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out, nil
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var c int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &c); err == nil {
+				b.WriteByte(byte(c))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// removeContainerLogLinks removes the kubelet's /var/log/containers symlinks that point into
+// dir (the kubelet always writes them there).
+func removeContainerLogLinks(dir string) {
+	links, _ := filepath.Glob("/var/log/containers/*.log")
+	for _, l := range links {
+		if target, err := os.Readlink(l); err == nil && strings.HasPrefix(target, dir+"/") {
+			_ = os.Remove(l)
+		}
+	}
+}
