@@ -1,0 +1,387 @@
+package kubestore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/seal-dev/seal/internal/rotapi"
+	"github.com/seal-dev/seal/internal/store"
+	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
+)
+
+func (s *Store) secret(name, kind string, data map[string][]byte) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.ns, Labels: s.labels(kind)},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       data,
+	}
+}
+
+// putVersioned creates the Secret when rv is empty, else updates it only if it is still at
+// rv. It returns the new resourceVersion.
+func (s *Store) putVersioned(ctx context.Context, sec *corev1.Secret, rv string) (string, error) {
+	var err error
+	if rv == "" {
+		err = s.c.Create(ctx, sec)
+	} else {
+		sec.ResourceVersion = rv
+		err = s.c.Update(ctx, sec)
+	}
+	if err != nil {
+		return "", conflict(err, "writing secret "+s.ns+"/"+sec.Name)
+	}
+	return sec.ResourceVersion, nil
+}
+
+// PutAuthority writes Secret seal-rot-authority (created on the first start, afterwards
+// updated only at the resourceVersion last loaded).
+func (s *Store) PutAuthority(ctx context.Context, a *store.Authority) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("kubestore: encoding authority: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	created := s.authorityRV == ""
+	rv, err := s.putVersioned(ctx, s.secret(AuthoritySecret, "authority", map[string][]byte{authorityKey: b}), s.authorityRV)
+	if err != nil {
+		return err
+	}
+	s.authorityRV = rv
+	if created && s.admin != nil {
+		// Another replica racing for the first start may have overwritten the admin Secret
+		// before this one won the authority: put back the credentials of the winning CA.
+		if err := s.writeAdmin(ctx, s.admin); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutWorkload writes Secret seal-workload-NAME (at the resourceVersion last loaded) and makes
+// sure the Workload resource exists, then writes its status. An existing resource's spec is
+// the user's and is left as it is.
+func (s *Store) PutWorkload(ctx context.Context, w *store.Workload) error {
+	name := w.Spec.Name
+	if !isLabel(name) {
+		return fmt.Errorf("kubestore: invalid workload name %q", name)
+	}
+	spec, err := crSpec(w.Spec)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(w)
+	if err != nil {
+		return fmt.Errorf("kubestore: encoding workload %q: %w", name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rv, err := s.putVersioned(ctx, s.secret(WorkloadPrefix+name, "workload", map[string][]byte{workloadKey: b}), s.workloadRV[name])
+	if err != nil {
+		return err
+	}
+	s.workloadRV[name] = rv
+	cr := &sealv1.Workload{ObjectMeta: metav1.ObjectMeta{Name: name, Finalizers: []string{Finalizer}}, Spec: spec}
+	if err := s.c.Create(ctx, cr); apierrors.IsAlreadyExists(err) {
+		if err := s.c.Get(ctx, client.ObjectKey{Name: name}, cr); err != nil {
+			return fmt.Errorf("kubestore: reading Workload %q: %w", name, err)
+		}
+		if err := s.ensureFinalizer(ctx, cr); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return fmt.Errorf("kubestore: creating Workload %q: %w", name, err)
+	}
+	a, _ := s.currentAuthority(ctx)
+	return s.writeWorkloadStatus(ctx, cr, s.workloadStatus(cr, w, nil, a))
+}
+
+// currentAuthority reads the authority (nil when missing or unreadable).
+func (s *Store) currentAuthority(ctx context.Context) (*store.Authority, error) {
+	var sec corev1.Secret
+	if err := s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: AuthoritySecret}, &sec); err != nil {
+		return nil, err
+	}
+	return s.parseAuthority(&sec)
+}
+
+func (s *Store) ensureFinalizer(ctx context.Context, cr *sealv1.Workload) error {
+	if cr.DeletionTimestamp != nil || controllerutil.ContainsFinalizer(cr, Finalizer) {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(cr.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.AddFinalizer(cr, Finalizer)
+	if err := s.c.Patch(ctx, cr, patch); err != nil {
+		return conflict(err, "adding finalizer to Workload "+cr.Name)
+	}
+	return nil
+}
+
+// writeWorkloadStatus updates cr's status to st unless it already is st.
+func (s *Store) writeWorkloadStatus(ctx context.Context, cr *sealv1.Workload, st sealv1.WorkloadStatus) error {
+	if equality.Semantic.DeepEqual(cr.Status, st) {
+		return nil
+	}
+	patch := client.MergeFrom(cr.DeepCopy())
+	cr.Status = st
+	if err := s.c.Status().Patch(ctx, cr, patch); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("kubestore: writing status of Workload %q: %w", cr.Name, err)
+	}
+	return nil
+}
+
+// DeleteWorkload deletes the Workload resource and its Secret; ErrNotFound when neither exists.
+func (s *Store) DeleteWorkload(ctx context.Context, name string) error {
+	if !isLabel(name) {
+		return fmt.Errorf("kubestore: invalid workload name %q", name)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	crErr := s.c.Delete(ctx, &sealv1.Workload{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if crErr != nil && !apierrors.IsNotFound(crErr) {
+		return fmt.Errorf("kubestore: deleting Workload %q: %w", name, crErr)
+	}
+	found, err := s.finalize(ctx, name, nil)
+	if err != nil {
+		return err
+	}
+	if apierrors.IsNotFound(crErr) && !found {
+		return fmt.Errorf("%w: workload %q", store.ErrNotFound, name)
+	}
+	return nil
+}
+
+// finalize revokes the given Eggs, deletes the workload's Secret and drops the finalizer from
+// its (deleted) resource. It reports whether the Secret existed.
+func (s *Store) finalize(ctx context.Context, name string, revoke []*store.Egg) (bool, error) {
+	for _, e := range revoke {
+		r := *e
+		r.Revoked = true
+		if err := s.putEgg(ctx, &r); err != nil {
+			return false, err
+		}
+	}
+	err := s.c.Delete(ctx, s.secret(WorkloadPrefix+name, "workload", nil))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("kubestore: deleting secret %s/%s%s: %w", s.ns, WorkloadPrefix, name, err)
+	}
+	found := err == nil
+	delete(s.workloadRV, name)
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var cr sealv1.Workload
+		if err := s.c.Get(ctx, client.ObjectKey{Name: name}, &cr); err != nil {
+			return err
+		}
+		if cr.DeletionTimestamp == nil || !controllerutil.ContainsFinalizer(&cr, Finalizer) {
+			return nil
+		}
+		controllerutil.RemoveFinalizer(&cr, Finalizer)
+		return s.c.Update(ctx, &cr)
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("kubestore: removing the finalizer of Workload %q: %w", name, err)
+	}
+	return found, nil
+}
+
+// eggShard is the Secret that holds egg id: Eggs are spread over 16 Secrets so each stays far
+// below the 1 MiB object limit.
+func eggShard(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return fmt.Sprintf("%s%x", EggsPrefix, h[0]>>4)
+}
+
+// PutEgg writes the Egg under its id in its shard Secret seal-rot-eggs-<0-f>, merging with
+// concurrent writes of other Eggs (retried on conflict).
+func (s *Store) PutEgg(ctx context.Context, e *store.Egg) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.putEgg(ctx, e)
+}
+
+func (s *Store) putEgg(ctx context.Context, e *store.Egg) error {
+	if e.ID == "" || !isSecretKey(e.ID) {
+		return fmt.Errorf("kubestore: invalid egg id %q", e.ID)
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("kubestore: encoding egg: %w", err)
+	}
+	return s.putKey(ctx, eggShard(e.ID), "eggs", e.ID, b)
+}
+
+// putKey sets key to value in the Secret name, creating it, retrying on conflicts.
+func (s *Store) putKey(ctx context.Context, name, kind, key string, value []byte) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var sec corev1.Secret
+		err := s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: name}, &sec)
+		if apierrors.IsNotFound(err) {
+			err = s.c.Create(ctx, s.secret(name, kind, map[string][]byte{key: value}))
+			if apierrors.IsAlreadyExists(err) {
+				return apierrors.NewConflict(corev1.Resource("secrets"), name, err)
+			}
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		size := len(value)
+		for k, v := range sec.Data {
+			if k != key {
+				size += len(k) + len(v)
+			}
+		}
+		if size > maxSecretData {
+			return fmt.Errorf("secret %s/%s would hold %d bytes, over the %d limit of this store", s.ns, name, size, maxSecretData)
+		}
+		if sec.Data == nil {
+			sec.Data = map[string][]byte{}
+		}
+		sec.Data[key] = value
+		return s.c.Update(ctx, &sec)
+	})
+	if err != nil {
+		return fmt.Errorf("kubestore: writing %s into secret %s/%s: %w", key, s.ns, name, err)
+	}
+	return nil
+}
+
+func isSecretKey(k string) bool {
+	return len(k) <= 253 && !slices.ContainsFunc([]byte(k), func(c byte) bool {
+		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.')
+	})
+}
+
+// PutBundle stores a federated trust domain's bundle: it creates the FederatedTrustDomain
+// resource when there is none (sealctl bundle import), keeps the bundle in Secret
+// seal-rot-bundles and writes the resource's status (Ready, lastRefreshed, sequenceNumber,
+// lastError).
+func (s *Store) PutBundle(ctx context.Context, b *rotapi.FederatedBundle) error {
+	if !isSecretKey(b.TrustDomain) {
+		return fmt.Errorf("kubestore: invalid trust domain %q", b.TrustDomain)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, err := s.ftdFor(ctx, b)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(storedBundle{Bundle: *b, SpecBundleSHA256: specHash(f)})
+	if err != nil {
+		return fmt.Errorf("kubestore: encoding bundle: %w", err)
+	}
+	if err := s.putKey(ctx, BundlesSecret, "bundles", b.TrustDomain, v); err != nil {
+		return err
+	}
+	eb, berr := effectiveBundle(*f, map[string]storedBundle{b.TrustDomain: {Bundle: *b, SpecBundleSHA256: specHash(f)}})
+	return s.writeFTDStatus(ctx, f, ftdStatus(f, eb, berr))
+}
+
+// ftdFor returns the FederatedTrustDomain of b's trust domain, creating it (spec from b) when
+// there is none, and bringing its endpoint in line with b (an import names a new endpoint).
+func (s *Store) ftdFor(ctx context.Context, b *rotapi.FederatedBundle) (*sealv1.FederatedTrustDomain, error) {
+	var list sealv1.FederatedTrustDomainList
+	if err := s.c.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("kubestore: listing FederatedTrustDomains: %w", err)
+	}
+	var profile *sealv1.BundleEndpointProfile
+	if b.EndpointProfile != "" {
+		profile = &sealv1.BundleEndpointProfile{Type: b.EndpointProfile, EndpointSPIFFEID: b.EndpointSPIFFEID}
+	}
+	for i := range list.Items {
+		f := &list.Items[i]
+		if f.Spec.TrustDomain != b.TrustDomain || f.DeletionTimestamp != nil {
+			continue
+		}
+		if f.Spec.BundleEndpointURL != b.BundleEndpointURL || !equality.Semantic.DeepEqual(f.Spec.BundleEndpointProfile, profile) {
+			patch := client.MergeFromWithOptions(f.DeepCopy(), client.MergeFromWithOptimisticLock{})
+			f.Spec.BundleEndpointURL, f.Spec.BundleEndpointProfile = b.BundleEndpointURL, profile
+			if err := s.c.Patch(ctx, f, patch); err != nil {
+				return nil, conflict(err, "updating FederatedTrustDomain "+f.Name)
+			}
+		}
+		return f, nil
+	}
+	f := &sealv1.FederatedTrustDomain{
+		ObjectMeta: metav1.ObjectMeta{Name: ftdName(b.TrustDomain)},
+		Spec: sealv1.FederatedTrustDomainSpec{
+			TrustDomain: b.TrustDomain, BundleEndpointURL: b.BundleEndpointURL,
+			BundleEndpointProfile: profile, TrustDomainBundle: b.Bundle,
+		},
+	}
+	if err := s.c.Create(ctx, f); err != nil {
+		return nil, conflict(err, "creating FederatedTrustDomain "+f.Name)
+	}
+	return f, nil
+}
+
+func (s *Store) writeFTDStatus(ctx context.Context, f *sealv1.FederatedTrustDomain, st sealv1.FederatedTrustDomainStatus) error {
+	if equality.Semantic.DeepEqual(f.Status, st) {
+		return nil
+	}
+	patch := client.MergeFrom(f.DeepCopy())
+	f.Status = st
+	if err := s.c.Status().Patch(ctx, f, patch); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("kubestore: writing status of FederatedTrustDomain %q: %w", f.Name, err)
+	}
+	return nil
+}
+
+// adminCreds are the admin client credentials (PEM).
+type adminCreds struct{ cert, key, ca []byte }
+
+// WriteAdmin writes the admin client credentials (what seal-rot creates on its first start)
+// to Secret seal-rot-admin (type kubernetes.io/tls: tls.crt, tls.key, ca.crt). It refuses when
+// the ROT authority already exists, so a replica that loses the first-start race cannot
+// replace the winner's credentials.
+func (s *Store) WriteAdmin(ctx context.Context, cert, key, caPEM []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var sec corev1.Secret
+	err := s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: AuthoritySecret}, &sec)
+	if err == nil {
+		return fmt.Errorf("%w: secret %s/%s exists: another seal-rot created the ROT CA first", ErrConflict, s.ns, AuthoritySecret)
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("kubestore: reading secret %s/%s: %w", s.ns, AuthoritySecret, err)
+	}
+	a := &adminCreds{cert: cert, key: key, ca: caPEM}
+	if err := s.writeAdmin(ctx, a); err != nil {
+		return err
+	}
+	s.admin = a
+	return nil
+}
+
+func (s *Store) writeAdmin(ctx context.Context, a *adminCreds) error {
+	sec := s.secret(AdminSecret, "admin", map[string][]byte{
+		corev1.TLSCertKey: a.cert, corev1.TLSPrivateKeyKey: a.key, "ca.crt": a.ca,
+	})
+	sec.Type = corev1.SecretTypeTLS
+	err := s.c.Create(ctx, sec)
+	if apierrors.IsAlreadyExists(err) {
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			var cur corev1.Secret
+			if err := s.c.Get(ctx, client.ObjectKeyFromObject(sec), &cur); err != nil {
+				return err
+			}
+			cur.Data, cur.Labels = sec.Data, sec.Labels
+			return s.c.Update(ctx, &cur)
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("kubestore: writing secret %s/%s: %w", s.ns, AdminSecret, err)
+	}
+	return nil
+}

@@ -1,0 +1,204 @@
+package kubestore
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/seal-dev/seal/internal/ca"
+	"github.com/seal-dev/seal/internal/rotapi"
+	"github.com/seal-dev/seal/internal/store"
+	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
+)
+
+// maxCertTTL mirrors the ROT admin API's bound on pod certificate lifetimes.
+const maxCertTTL = 90 * 24 * time.Hour
+
+// specFromCR maps a Workload resource to the ROT's picture of its spec.
+func specFromCR(cr *sealv1.Workload) rotapi.Workload {
+	w := rotapi.Workload{
+		Name:          cr.Name,
+		Peers:         slices.Clone(cr.Spec.Peers),
+		FederatesWith: slices.Clone(cr.Spec.FederatesWith),
+		RouteHosts:    slices.Clone(cr.Spec.RouteHosts),
+		Created:       cr.CreationTimestamp.UTC(),
+	}
+	if cr.Spec.CertTTL != nil {
+		w.CertTTL = cr.Spec.CertTTL.Duration.String()
+	}
+	return w
+}
+
+// crSpec maps the ROT's spec to a Workload resource's spec.
+func crSpec(w rotapi.Workload) (sealv1.WorkloadSpec, error) {
+	spec := sealv1.WorkloadSpec{
+		Peers:         slices.Clone(w.Peers),
+		FederatesWith: slices.Clone(w.FederatesWith),
+		RouteHosts:    slices.Clone(w.RouteHosts),
+	}
+	if w.CertTTL != "" {
+		d, err := time.ParseDuration(w.CertTTL)
+		if err != nil {
+			return spec, fmt.Errorf("kubestore: workload %q certTTL %q: %w", w.Name, w.CertTTL, err)
+		}
+		spec.CertTTL = &metav1.Duration{Duration: d}
+	}
+	return spec, nil
+}
+
+// effectiveSpec is the spec the ROT serves: the resource's when it is valid (a kubectl edit
+// takes effect), else the last accepted one kept in the Secret. Created and a certTTL string
+// of the same duration come from the Secret, so specs round-trip as they were written.
+func effectiveSpec(cr *sealv1.Workload, rec *store.Workload, ownTD string) rotapi.Workload {
+	if checkSpec(cr, ownTD) != nil {
+		return rec.Spec
+	}
+	w := specFromCR(cr)
+	w.Created = rec.Spec.Created
+	if rec.Spec.CertTTL != "" && cr.Spec.CertTTL != nil {
+		if d, err := time.ParseDuration(rec.Spec.CertTTL); err == nil && d == cr.Spec.CertTTL.Duration {
+			w.CertTTL = rec.Spec.CertTTL
+		}
+	}
+	return w
+}
+
+// checkSpec mirrors the ROT admin API's checks of a workload spec.
+func checkSpec(cr *sealv1.Workload, ownTD string) error {
+	if !isLabel(cr.Name) {
+		return fmt.Errorf("name %q must be 1-63 lower-case letters, digits or '-' (a DNS label)", cr.Name)
+	}
+	for _, p := range cr.Spec.Peers {
+		if !isLabel(p) {
+			return fmt.Errorf("peer %q must be a DNS label", p)
+		}
+	}
+	if t := cr.Spec.CertTTL; t != nil && (t.Duration < time.Minute || t.Duration > maxCertTTL) {
+		return fmt.Errorf("certTTL %s must be between 1m and %s", t.Duration, maxCertTTL)
+	}
+	for _, td := range cr.Spec.FederatesWith {
+		t, err := spiffeid.TrustDomainFromString(td)
+		if err != nil || t.Name() != td {
+			return fmt.Errorf("federatesWith %q is not a trust domain name", td)
+		}
+		if td == ownTD {
+			return fmt.Errorf("federatesWith %q is this ROT's own trust domain", td)
+		}
+	}
+	for _, h := range cr.Spec.RouteHosts {
+		labels := strings.Split(h, ".")
+		if len(h) > 253 || slices.ContainsFunc(labels, func(l string) bool { return !isLabel(l) }) {
+			return fmt.Errorf("routeHost %q is not a lower-case DNS name", h)
+		}
+	}
+	return nil
+}
+
+func isLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// current returns the fingerprint of the current Workload CA and the current data key index.
+func current(rec *store.Workload, now time.Time) (string, int32) {
+	var all []*ca.CA
+	for _, kp := range rec.CAs {
+		if c, err := ca.Parse([]byte(kp.Cert), []byte(kp.Key)); err == nil {
+			all = append(all, c)
+		}
+	}
+	fp := ""
+	if c := ca.Current(all, now); c != nil {
+		fp = c.Fingerprint()
+	}
+	idx := 0
+	for _, k := range rec.DataKeys {
+		idx = max(idx, k.Index)
+	}
+	return fp, int32(idx)
+}
+
+// workloadStatus is the status a Workload resource should carry. rec is its Secret's record
+// (nil when it has none), recErr why the Secret does not parse.
+func (s *Store) workloadStatus(cr *sealv1.Workload, rec *store.Workload, recErr error, a *store.Authority) sealv1.WorkloadStatus {
+	st := *cr.Status.DeepCopy()
+	st.ObservedGeneration = cr.Generation
+	own := ""
+	if a != nil {
+		own = a.TrustDomain
+	}
+	specErr := checkSpec(cr, own)
+	secret := s.ns + "/" + WorkloadPrefix + cr.Name
+	switch {
+	case recErr != nil:
+		setReady(&st.Conditions, false, "SecretUnreadable", recErr.Error(), cr.Generation)
+	case rec == nil && a == nil:
+		setReady(&st.Conditions, false, "WaitingForROT", "seal-rot has not created its ROT CA yet", cr.Generation)
+	case rec == nil && specErr != nil:
+		setReady(&st.Conditions, false, "InvalidSpec", specErr.Error(), cr.Generation)
+	case rec == nil:
+		setReady(&st.Conditions, false, "Pending", "the Workload CA is being created", cr.Generation)
+	default:
+		st.CAFingerprint, st.DataKeyIndex = current(rec, s.opts.Now())
+		switch {
+		case specErr != nil:
+			setReady(&st.Conditions, false, "InvalidSpec", specErr.Error()+"; seal-rot serves the last accepted spec", cr.Generation)
+		case st.CAFingerprint == "":
+			setReady(&st.Conditions, false, "NoValidCA", "no Workload CA in Secret "+secret+" is valid now", cr.Generation)
+		default:
+			setReady(&st.Conditions, true, "Reconciled", "Workload CA and data keys are in Secret "+secret, cr.Generation)
+		}
+	}
+	return st
+}
+
+// newRecord creates the Workload CA and first data key of a Workload resource made with
+// kubectl, as the ROT admin API does for sealctl workload create.
+func (s *Store) newRecord(cr *sealv1.Workload, a *store.Authority) (*store.Workload, error) {
+	now := s.opts.Now()
+	var roots []*ca.CA
+	for i, kp := range a.CAs {
+		c, err := ca.Parse([]byte(kp.Cert), []byte(kp.Key))
+		if err != nil {
+			return nil, fmt.Errorf("kubestore: stored ROT CA %d: %w", i, err)
+		}
+		roots = append(roots, c)
+	}
+	root := ca.Current(roots, now)
+	if root == nil {
+		return nil, fmt.Errorf("kubestore: no stored ROT CA is valid at %s", now.UTC().Format(time.RFC3339))
+	}
+	opts := ca.Options{Now: s.opts.Now, Rand: s.opts.Rand}
+	wca, err := root.NewIntermediate(a.TrustDomain, cr.Name, s.opts.WorkloadCATTL, opts)
+	if err != nil {
+		return nil, err
+	}
+	key, err := wca.KeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return nil, fmt.Errorf("kubestore: generating data key: %w", err)
+	}
+	spec := specFromCR(cr)
+	spec.Created = now.UTC()
+	return &store.Workload{
+		Spec:     spec,
+		CAs:      []store.KeyPair{{Cert: string(wca.CertPEM()), Key: string(key)}},
+		DataKeys: []store.DataKey{{Index: 0, Identity: id.String(), Created: now.UTC()}},
+	}, nil
+}
