@@ -1,0 +1,227 @@
+package imageadmission
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"gomodules.xyz/jsonpatch/v2"
+	admissionv1 "k8s.io/api/admission/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/seal-dev/seal/internal/verify"
+)
+
+// Options tune the handlers.
+type Options struct {
+	// SealNamespace is Seal's own namespace, never enforced.
+	SealNamespace string
+	// Budget bounds one admission request's work; default 22s (verify's timeoutSeconds is 25).
+	Budget time.Duration
+	// Parallel bounds the images verified at once per request; default 4.
+	Parallel int
+	Logger   *slog.Logger
+}
+
+type handlers struct {
+	client   client.Reader
+	verifier *verify.Verifier
+	opts     Options
+	log      *slog.Logger
+}
+
+// New returns the `pin` (mutating) and `verify` (validating) handlers. The client reads
+// Namespaces, ServiceAccounts and pull Secrets; mount the handlers with
+// `&webhook.Admission{Handler: h}` at /pin and /verify.
+func New(c client.Reader, v *verify.Verifier, o Options) (pin, verifyHandler admission.Handler) {
+	if o.Budget <= 0 {
+		o.Budget = 22 * time.Second
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 4
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	h := &handlers{client: c, verifier: v, opts: o, log: o.Logger}
+	return admission.HandlerFunc(h.pin), admission.HandlerFunc(h.verify)
+}
+
+// admitted reads a request's workload and namespace scope; resp is non-nil when the request
+// needs no further work.
+func (h *handlers) admitted(ctx context.Context, req admission.Request) (*workload, scope, *admission.Response) {
+	done := func(r admission.Response) (*workload, scope, *admission.Response) { return nil, scope{}, &r }
+	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
+		return done(admission.Allowed(""))
+	}
+	if req.SubResource != "" && req.SubResource != "ephemeralcontainers" {
+		return done(admission.Allowed(""))
+	}
+	w, ok, err := decode(req.Kind.Kind, req.Object.Raw)
+	if err != nil {
+		return done(admission.Errored(http.StatusBadRequest, err))
+	}
+	if !ok || w.meta.DeletionTimestamp != nil {
+		return done(admission.Allowed(""))
+	}
+	sc, err := h.namespaceScope(ctx, req.Namespace)
+	if err != nil {
+		return done(admission.Errored(http.StatusInternalServerError, err))
+	}
+	if !sc.enforced {
+		return done(admission.Allowed("image policy not enforced in this namespace"))
+	}
+	return w, sc, nil
+}
+
+// pin rewrites tags to digests: `repo:tag` becomes `repo:tag@sha256:…`. An image it cannot
+// resolve is left as it is, with a warning; the verify handler then decides.
+func (h *handlers) pin(ctx context.Context, req admission.Request) admission.Response {
+	ctx, cancel := context.WithTimeout(ctx, h.opts.Budget)
+	defer cancel()
+	w, _, resp := h.admitted(ctx, req)
+	if resp != nil {
+		return *resp
+	}
+	var todo []container
+	for _, c := range w.containers() {
+		if _, pinned, err := verify.PinnedDigest(c.image); err == nil && !pinned {
+			todo = append(todo, c)
+		}
+	}
+	if len(todo) == 0 {
+		return admission.Allowed("")
+	}
+	kc, err := h.keychain(ctx, req.Namespace, w)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	images := map[string]string{} // image → digest
+	var warnings []string
+	for _, c := range todo {
+		if _, seen := images[c.image]; seen {
+			continue
+		}
+		d, err := h.verifier.Resolve(ctx, c.image, kc)
+		if err != nil {
+			images[c.image] = ""
+			warnings = append(warnings, trim(fmt.Sprintf("%s: image %q not pinned to a digest: %v", c.describe(), c.image, err)))
+			continue
+		}
+		images[c.image] = d.DigestStr()
+	}
+	var ops []jsonpatch.JsonPatchOperation
+	for _, c := range todo {
+		if dig := images[c.image]; dig != "" {
+			ops = append(ops, jsonpatch.NewOperation("replace", w.imagePath(c), c.image+"@"+dig))
+		}
+	}
+	resp2 := admission.Allowed("")
+	resp2.Patches = ops
+	return resp2.WithWarnings(warnings...)
+}
+
+// verify admits the request only when every new image is approved; `warn` policies admit with
+// an admission warning.
+func (h *handlers) verify(ctx context.Context, req admission.Request) admission.Response {
+	ctx, cancel := context.WithTimeout(ctx, h.opts.Budget)
+	defer cancel()
+	w, sc, resp := h.admitted(ctx, req)
+	if resp != nil {
+		return *resp
+	}
+	cs := w.containers()
+	if req.Operation == admissionv1.Update {
+		cs = h.newImages(req, cs)
+	}
+	if len(cs) == 0 {
+		return admission.Allowed("")
+	}
+	kc, err := h.keychain(ctx, req.Namespace, w)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+
+	// Each distinct image is verified once, however many containers use it.
+	decisions := map[string]verify.Decision{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, h.opts.Parallel)
+	for _, c := range cs {
+		if _, seen := decisions[c.image]; seen {
+			continue
+		}
+		decisions[c.image] = verify.Decision{}
+		wg.Add(1)
+		go func(image string) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			d := h.verifier.Verify(ctx, verify.Request{Image: image, NamespaceLabels: sc.labels, Keychain: kc})
+			mu.Lock()
+			decisions[image] = d
+			mu.Unlock()
+		}(c.image)
+	}
+	wg.Wait()
+
+	var denials, warnings []string
+	for _, c := range cs {
+		d := decisions[c.image]
+		switch {
+		case !d.Allowed:
+			denials = append(denials, fmt.Sprintf("%s image %q: %s", c.describe(), c.image, d.Message))
+		case d.Warning:
+			warnings = append(warnings, trim(fmt.Sprintf("%s image %q would be denied: %s", c.describe(), c.image, d.Message)))
+		}
+	}
+	if len(denials) > 0 {
+		msg := "seal image policy: " + strings.Join(denials, "; ")
+		h.log.Info("image denied", "namespace", req.Namespace, "kind", req.Kind.Kind, "name", objectName(req, w), "reason", msg)
+		return admission.Denied(msg).WithWarnings(warnings...)
+	}
+	return admission.Allowed("").WithWarnings(warnings...)
+}
+
+// newImages keeps the containers whose image the old object did not already run, so updates
+// that do not change images (labels, scale, finalizers) never fail on a policy change.
+func (h *handlers) newImages(req admission.Request, cs []container) []container {
+	old, ok, err := decode(req.Kind.Kind, req.OldObject.Raw)
+	if err != nil || !ok {
+		return cs
+	}
+	had := map[string]bool{}
+	for _, c := range old.containers() {
+		had[c.image] = true
+	}
+	var out []container
+	for _, c := range cs {
+		if !had[c.image] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func objectName(req admission.Request, w *workload) string {
+	if req.Name != "" {
+		return req.Name
+	}
+	if w.meta.Name != "" {
+		return w.meta.Name
+	}
+	return w.meta.GenerateName + "*"
+}
+
+// trim keeps admission warnings short (the API server truncates long ones).
+func trim(s string) string {
+	if len(s) > 512 {
+		return s[:509] + "..."
+	}
+	return s
+}

@@ -1,0 +1,351 @@
+package imageadmission_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/seal-dev/seal/internal/imageadmission"
+	"github.com/seal-dev/seal/internal/verify"
+	"github.com/seal-dev/seal/internal/verify/verifytest"
+	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
+)
+
+type fixture struct {
+	reg          *verifytest.Registry
+	key          *verifytest.Signer
+	signed       name.Digest // team/app:v1, signed
+	unsigned     name.Digest // team/app:v2
+	pin, verifyH admission.Handler
+}
+
+func newFixture(t *testing.T, mode sealv1.PolicyMode, objs ...runtime.Object) *fixture {
+	t.Helper()
+	f := &fixture{reg: verifytest.NewRegistry(t), key: verifytest.NewKey(t)}
+	f.signed = f.reg.Push(t, "team/app", "v1")
+	f.key.SignLegacy(t, f.signed)
+	f.unsigned = f.reg.Push(t, "team/app", "v2")
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	base := []runtime.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{imageadmission.LabelEnforce: "true"}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "injected", Labels: map[string]string{imageadmission.LabelInject: "enabled"}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "dev"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system", Labels: map[string]string{imageadmission.LabelEnforce: "true"}}},
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithRuntimeObjects(append(base, objs...)...).Build()
+	pol := sealv1.ImagePolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "team", UID: "team-uid", Generation: 1},
+		Spec: sealv1.ImagePolicySpec{
+			Images:      []sealv1.ImagePattern{{Glob: f.reg.Host + "/team/**"}},
+			Authorities: []sealv1.Authority{{Name: "release-key", Key: &sealv1.KeyRef{Data: f.key.PublicPEM}}},
+			Mode:        mode,
+		},
+	}
+	v, err := verify.New(verify.Options{Policies: &verify.StaticPolicies{Policies: []sealv1.ImagePolicy{pol}}, RegistryTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.pin, f.verifyH = imageadmission.New(c, v, imageadmission.Options{SealNamespace: "seal-system", Logger: quiet})
+	return f
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func tag(d name.Digest, t string) string { return d.Context().Tag(t).String() }
+
+func podJSON(t *testing.T, ns string, spec corev1.PodSpec) []byte {
+	t.Helper()
+	b, err := json.Marshal(&corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: ns}, Spec: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func request(kind, ns string, op admissionv1.Operation, obj, old []byte) admission.Request {
+	group, version := "", "v1"
+	switch kind {
+	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet":
+		group = "apps"
+	case "Job", "CronJob":
+		group = "batch"
+	}
+	return admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		UID: types.UID("req"), Kind: metav1.GroupVersionKind{Group: group, Version: version, Kind: kind},
+		Namespace: ns, Operation: op, Object: runtime.RawExtension{Raw: obj}, OldObject: runtime.RawExtension{Raw: old},
+	}}
+}
+
+func containers(images ...string) []corev1.Container {
+	var out []corev1.Container
+	for i, im := range images {
+		out = append(out, corev1.Container{Name: "c" + string(rune('0'+i)), Image: im})
+	}
+	return out
+}
+
+func patches(r admission.Response) map[string]string {
+	out := map[string]string{}
+	for _, p := range r.Patches {
+		out[p.Operation+" "+p.Path] = p.Value.(string)
+	}
+	return out
+}
+
+func TestPinPod(t *testing.T) {
+	f := newFixture(t, "")
+	spec := corev1.PodSpec{
+		InitContainers: containers(tag(f.signed, "v1")),
+		Containers:     containers(tag(f.unsigned, "v2"), f.signed.String(), tag(f.signed, "v1")),
+		EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+			Name: "debug", Image: tag(f.unsigned, "v2")}}},
+	}
+	resp := f.pin.Handle(context.Background(), request("Pod", "prod", admissionv1.Create, podJSON(t, "prod", spec), nil))
+	if !resp.Allowed {
+		t.Fatalf("pin denied: %v", resp.Result)
+	}
+	want := map[string]string{
+		"replace /spec/initContainers/0/image":      tag(f.signed, "v1") + "@" + f.signed.DigestStr(),
+		"replace /spec/containers/0/image":          tag(f.unsigned, "v2") + "@" + f.unsigned.DigestStr(),
+		"replace /spec/containers/2/image":          tag(f.signed, "v1") + "@" + f.signed.DigestStr(),
+		"replace /spec/ephemeralContainers/0/image": tag(f.unsigned, "v2") + "@" + f.unsigned.DigestStr(),
+	}
+	got := patches(resp)
+	if len(got) != len(want) {
+		t.Fatalf("patches = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("patch %s = %q, want %q", k, got[k], v)
+		}
+	}
+	if _, pinned, err := verify.PinnedDigest(got["replace /spec/containers/0/image"]); err != nil || !pinned {
+		t.Errorf("pinned image does not parse as a digest reference: %v", err)
+	}
+}
+
+func TestPinScope(t *testing.T) {
+	f := newFixture(t, "")
+	for _, ns := range []string{"dev", "kube-system", "seal-system"} {
+		resp := f.pin.Handle(context.Background(), request("Pod", ns, admissionv1.Create,
+			podJSON(t, ns, corev1.PodSpec{Containers: containers(tag(f.signed, "v1"))}), nil))
+		if !resp.Allowed || len(resp.Patches) != 0 {
+			t.Errorf("namespace %s: allowed %v patches %v, want allowed without patches", ns, resp.Allowed, resp.Patches)
+		}
+	}
+	resp := f.pin.Handle(context.Background(), request("Pod", "prod", admissionv1.Create,
+		podJSON(t, "prod", corev1.PodSpec{Containers: containers(f.reg.Host + "/team/missing:v9")}), nil))
+	if !resp.Allowed || len(resp.Patches) != 0 || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "not pinned") {
+		t.Errorf("unresolvable tag: allowed %v patches %v warnings %v, want allowed with one warning", resp.Allowed, resp.Patches, resp.Warnings)
+	}
+}
+
+func TestPinWithPullSecrets(t *testing.T) {
+	f := newFixture(t, "")
+	auth := base64.StdEncoding.EncodeToString([]byte("puller:s3cret"))
+	dockercfg, _ := json.Marshal(map[string]any{"auths": map[string]any{f.reg.Host: map[string]string{"auth": auth}}})
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pull", Namespace: "prod"}, Type: corev1.SecretTypeDockerConfigJson,
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: dockercfg}}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "builder", Namespace: "prod"},
+		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "pull"}}}
+	f2 := newFixtureWith(t, f, secret, sa)
+	f.reg.RequireAuth("puller", "s3cret")
+
+	for _, tt := range []struct {
+		name   string
+		spec   corev1.PodSpec
+		pinned bool
+	}{
+		{"pod pull secret", corev1.PodSpec{ImagePullSecrets: []corev1.LocalObjectReference{{Name: "pull"}}, Containers: containers(tag(f.signed, "v1"))}, true},
+		{"service account pull secret", corev1.PodSpec{ServiceAccountName: "builder", Containers: containers(tag(f.signed, "v1"))}, true},
+		{"no credentials", corev1.PodSpec{Containers: containers(tag(f.signed, "v1"))}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := f2.pin.Handle(context.Background(), request("Pod", "prod", admissionv1.Create, podJSON(t, "prod", tt.spec), nil))
+			if got := len(resp.Patches) == 1; got != tt.pinned {
+				t.Fatalf("pinned = %v (patches %v, warnings %v), want %v", got, resp.Patches, resp.Warnings, tt.pinned)
+			}
+			vr := f2.verifyH.Handle(context.Background(), request("Pod", "prod", admissionv1.Create, podJSON(t, "prod", tt.spec), nil))
+			if vr.Allowed != tt.pinned {
+				t.Fatalf("verify allowed = %v (%v), want %v", vr.Allowed, vr.Result, tt.pinned)
+			}
+		})
+	}
+}
+
+// newFixtureWith reuses f's registry and key with more cluster objects.
+func newFixtureWith(t *testing.T, f *fixture, objs ...runtime.Object) *fixture {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	c := fake.NewClientBuilder().WithScheme(scheme).WithRuntimeObjects(append([]runtime.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{imageadmission.LabelEnforce: "true"}}},
+	}, objs...)...).Build()
+	pol := sealv1.ImagePolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "team", UID: "team-uid", Generation: 1},
+		Spec: sealv1.ImagePolicySpec{
+			Images:      []sealv1.ImagePattern{{Glob: f.reg.Host + "/team/**"}},
+			Authorities: []sealv1.Authority{{Name: "release-key", Key: &sealv1.KeyRef{Data: f.key.PublicPEM}}},
+		},
+	}
+	v, err := verify.New(verify.Options{Policies: &verify.StaticPolicies{Policies: []sealv1.ImagePolicy{pol}}, CacheTTL: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := *f
+	g.pin, g.verifyH = imageadmission.New(c, v, imageadmission.Options{Logger: quiet})
+	return &g
+}
+
+func TestVerifyPod(t *testing.T) {
+	f := newFixture(t, "")
+	ctx := context.Background()
+	t.Run("signed", func(t *testing.T) {
+		resp := f.verifyH.Handle(ctx, request("Pod", "prod", admissionv1.Create,
+			podJSON(t, "prod", corev1.PodSpec{Containers: containers(tag(f.signed, "v1") + "@" + f.signed.DigestStr())}), nil))
+		if !resp.Allowed {
+			t.Fatalf("signed image denied: %s", resp.Result.Message)
+		}
+	})
+	t.Run("unsigned init container", func(t *testing.T) {
+		resp := f.verifyH.Handle(ctx, request("Pod", "injected", admissionv1.Create,
+			podJSON(t, "injected", corev1.PodSpec{InitContainers: []corev1.Container{{Name: "setup", Image: f.unsigned.String()}},
+				Containers: containers(f.signed.String())}), nil))
+		if resp.Allowed {
+			t.Fatal("unsigned image admitted")
+		}
+		for _, want := range []string{`init container "setup"`, f.unsigned.String(), "no signature found"} {
+			if !strings.Contains(resp.Result.Message, want) {
+				t.Errorf("message %q does not contain %q", resp.Result.Message, want)
+			}
+		}
+	})
+	t.Run("not enforced", func(t *testing.T) {
+		for _, ns := range []string{"dev", "kube-system"} {
+			resp := f.verifyH.Handle(ctx, request("Pod", ns, admissionv1.Create,
+				podJSON(t, ns, corev1.PodSpec{Containers: containers(f.unsigned.String())}), nil))
+			if !resp.Allowed {
+				t.Errorf("namespace %s: denied %s", ns, resp.Result.Message)
+			}
+		}
+	})
+	t.Run("update keeping images", func(t *testing.T) {
+		obj := podJSON(t, "prod", corev1.PodSpec{Containers: containers(f.unsigned.String())})
+		resp := f.verifyH.Handle(ctx, request("Pod", "prod", admissionv1.Update, obj, obj))
+		if !resp.Allowed {
+			t.Errorf("update that changes no image denied: %s", resp.Result.Message)
+		}
+	})
+	t.Run("ephemeral container added", func(t *testing.T) {
+		old := podJSON(t, "prod", corev1.PodSpec{Containers: containers(f.signed.String())})
+		obj := podJSON(t, "prod", corev1.PodSpec{Containers: containers(f.signed.String()),
+			EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug", Image: f.unsigned.String()}}}})
+		req := request("Pod", "prod", admissionv1.Update, obj, old)
+		req.SubResource = "ephemeralcontainers"
+		resp := f.verifyH.Handle(ctx, req)
+		if resp.Allowed || !strings.Contains(resp.Result.Message, `ephemeral container "debug"`) {
+			t.Errorf("unsigned ephemeral container: allowed %v %v", resp.Allowed, resp.Result)
+		}
+	})
+	t.Run("one verification per distinct image", func(t *testing.T) {
+		g := newFixture(t, "")
+		g.reg.Reset()
+		resp := g.verifyH.Handle(ctx, request("Pod", "prod", admissionv1.Create,
+			podJSON(t, "prod", corev1.PodSpec{Containers: containers(g.signed.String(), g.signed.String(), g.signed.String())}), nil))
+		if !resp.Allowed {
+			t.Fatal(resp.Result.Message)
+		}
+		if n := g.reg.SignatureReads(); n != 2 {
+			t.Errorf("3 containers of one image made %d signature reads, want 2 (one verification)", n)
+		}
+	})
+}
+
+func TestVerifyWarnMode(t *testing.T) {
+	f := newFixture(t, sealv1.ModeWarn)
+	resp := f.verifyH.Handle(context.Background(), request("Pod", "prod", admissionv1.Create,
+		podJSON(t, "prod", corev1.PodSpec{Containers: containers(f.unsigned.String())}), nil))
+	if !resp.Allowed || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "no signature found") {
+		t.Fatalf("warn mode: allowed %v warnings %v, want allowed with a warning", resp.Allowed, resp.Warnings)
+	}
+}
+
+func TestWorkloadKinds(t *testing.T) {
+	f := newFixture(t, "")
+	tmpl := func(image string) corev1.PodTemplateSpec {
+		return corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}}}
+	}
+	objects := map[string]func(image string) any{
+		"Deployment":  func(im string) any { return &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Template: tmpl(im)}} },
+		"StatefulSet": func(im string) any { return &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Template: tmpl(im)}} },
+		"DaemonSet":   func(im string) any { return &appsv1.DaemonSet{Spec: appsv1.DaemonSetSpec{Template: tmpl(im)}} },
+		"ReplicaSet":  func(im string) any { return &appsv1.ReplicaSet{Spec: appsv1.ReplicaSetSpec{Template: tmpl(im)}} },
+		"Job":         func(im string) any { return &batchv1.Job{Spec: batchv1.JobSpec{Template: tmpl(im)}} },
+		"CronJob": func(im string) any {
+			return &batchv1.CronJob{Spec: batchv1.CronJobSpec{JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: tmpl(im)}}}}
+		},
+	}
+	paths := map[string]string{"CronJob": "/spec/jobTemplate/spec/template/spec/containers/0/image"}
+	for kind, mk := range objects {
+		t.Run(kind, func(t *testing.T) {
+			raw := func(im string) []byte { b, _ := json.Marshal(mk(im)); return b }
+			resp := f.pin.Handle(context.Background(), request(kind, "prod", admissionv1.Create, raw(tag(f.signed, "v1")), nil))
+			path := paths[kind]
+			if path == "" {
+				path = "/spec/template/spec/containers/0/image"
+			}
+			if got := patches(resp)["replace "+path]; got != tag(f.signed, "v1")+"@"+f.signed.DigestStr() {
+				t.Errorf("pin patch at %s = %q (all %v)", path, got, patches(resp))
+			}
+			if r := f.verifyH.Handle(context.Background(), request(kind, "prod", admissionv1.Create, raw(f.signed.String()), nil)); !r.Allowed {
+				t.Errorf("signed %s denied: %s", kind, r.Result.Message)
+			}
+			r := f.verifyH.Handle(context.Background(), request(kind, "prod", admissionv1.Create, raw(tag(f.unsigned, "v2")), nil))
+			if r.Allowed || !strings.Contains(r.Result.Message, `container "app"`) {
+				t.Errorf("unsigned %s: allowed %v %v", kind, r.Allowed, r.Result)
+			}
+		})
+	}
+}
+
+func TestMalformedRequests(t *testing.T) {
+	f := newFixture(t, "")
+	for _, tt := range []struct {
+		name string
+		req  admission.Request
+		want bool
+	}{
+		{"garbage object", request("Pod", "prod", admissionv1.Create, []byte("{not json"), nil), false},
+		{"bad image reference", request("Pod", "prod", admissionv1.Create, podJSON(t, "prod", corev1.PodSpec{Containers: containers("UPPER::case")}), nil), false},
+		{"unknown kind", request("ConfigMap", "prod", admissionv1.Create, []byte(`{"data":{}}`), nil), true},
+		{"delete", request("Pod", "prod", admissionv1.Delete, nil, nil), true},
+		{"missing namespace", request("Pod", "nope", admissionv1.Create, podJSON(t, "nope", corev1.PodSpec{Containers: containers("nginx")}), nil), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_ = f.pin.Handle(context.Background(), tt.req) // must not panic
+			if resp := f.verifyH.Handle(context.Background(), tt.req); resp.Allowed != tt.want {
+				t.Errorf("verify allowed = %v (%v), want %v", resp.Allowed, resp.Result, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,79 @@
+package imageadmission
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	k8schain "github.com/google/go-containerregistry/pkg/authn/kubernetes"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Labels that switch enforcement on for a namespace (see DESIGN.md).
+const (
+	LabelEnforce = "seal.dev/enforce"
+	LabelInject  = "seal.dev/inject"
+)
+
+var systemNamespaces = map[string]bool{"kube-system": true, "kube-public": true, "kube-node-lease": true}
+
+// scope is what the handlers learn about the namespace and credentials of a request.
+type scope struct {
+	enforced bool
+	labels   map[string]string
+}
+
+// namespaceScope reports whether images are enforced in ns: labelled seal.dev/enforce=true or
+// seal.dev/inject=enabled, and not a system namespace.
+func (h *handlers) namespaceScope(ctx context.Context, ns string) (scope, error) {
+	if ns == "" || systemNamespaces[ns] || ns == h.opts.SealNamespace {
+		return scope{}, nil
+	}
+	var n corev1.Namespace
+	if err := h.client.Get(ctx, types.NamespacedName{Name: ns}, &n); err != nil {
+		return scope{}, fmt.Errorf("imageadmission: reading namespace %s: %w", ns, err)
+	}
+	l := n.Labels
+	return scope{enforced: l[LabelEnforce] == "true" || l[LabelInject] == "enabled", labels: l}, nil
+}
+
+// keychain authenticates to registries with the pod's imagePullSecrets and those of its service
+// account, as the kubelet would. Missing Secrets are skipped (the kubelet skips them too).
+func (h *handlers) keychain(ctx context.Context, ns string, w *workload) (authn.Keychain, error) {
+	names := map[string]bool{}
+	for _, r := range w.spec.ImagePullSecrets {
+		names[r.Name] = true
+	}
+	sa := w.spec.ServiceAccountName
+	if sa == "" {
+		sa = "default"
+	}
+	var acct corev1.ServiceAccount
+	switch err := h.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: sa}, &acct); {
+	case err == nil:
+		for _, r := range acct.ImagePullSecrets {
+			names[r.Name] = true
+		}
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("imageadmission: reading service account %s/%s: %w", ns, sa, err)
+	}
+	var secrets []corev1.Secret
+	for n := range names {
+		var s corev1.Secret
+		err := h.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: n}, &s)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("imageadmission: reading pull secret %s/%s: %w", ns, n, err)
+		}
+		secrets = append(secrets, s)
+	}
+	if len(secrets) == 0 {
+		return authn.NewMultiKeychain(), nil
+	}
+	return k8schain.NewFromPullSecrets(ctx, secrets)
+}

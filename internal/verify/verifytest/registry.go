@@ -1,0 +1,119 @@
+package verifytest
+
+import (
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Registry is a real OCI registry (go-containerregistry's pkg/registry, with the referrers API)
+// on 127.0.0.1 that records every request.
+type Registry struct {
+	Server *httptest.Server
+	// Host is "127.0.0.1:PORT"; references under it use plain HTTP.
+	Host string
+
+	mu         sync.Mutex
+	log        []string // "GET /v2/…"
+	user, pass string
+}
+
+// RequireAuth makes every later request need HTTP basic auth with user and pass (push and sign
+// first, then lock the registry).
+func (r *Registry) RequireAuth(user, pass string) {
+	r.mu.Lock()
+	r.user, r.pass = user, pass
+	r.mu.Unlock()
+}
+
+// NewRegistry starts a registry that stops when t ends.
+func NewRegistry(t testing.TB) *Registry {
+	t.Helper()
+	h := registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0)))
+	r := &Registry{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.log = append(r.log, req.Method+" "+req.URL.Path)
+		user, pass := r.user, r.pass
+		r.mu.Unlock()
+		if user != "" {
+			if u, p, ok := req.BasicAuth(); !ok || u != user || p != pass {
+				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+				http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+				return
+			}
+		}
+		h.ServeHTTP(w, req)
+	}))
+	t.Cleanup(r.Server.Close)
+	r.Host = strings.TrimPrefix(r.Server.URL, "http://")
+	return r
+}
+
+// Requests returns the request log so far.
+func (r *Registry) Requests() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.log...)
+}
+
+// Count returns how many logged requests have the method and contain substr in their path.
+func (r *Registry) Count(method, substr string) int {
+	n := 0
+	for _, l := range r.Requests() {
+		if strings.HasPrefix(l, method+" ") && strings.Contains(l, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+// SignatureReads counts manifest reads of signatures: the legacy `.sig` tag and the referrers
+// index. One verification of an image makes one of each.
+func (r *Registry) SignatureReads() int {
+	n := 0
+	for _, l := range r.Requests() {
+		if (strings.HasPrefix(l, "GET ") || strings.HasPrefix(l, "HEAD ")) &&
+			(strings.Contains(l, "/manifests/sha256-") && strings.HasSuffix(l, ".sig") || strings.Contains(l, "/referrers/")) {
+			n++
+		}
+	}
+	return n
+}
+
+// Reset clears the request log.
+func (r *Registry) Reset() {
+	r.mu.Lock()
+	r.log = nil
+	r.mu.Unlock()
+}
+
+// Push writes a random image to repo:tag on the registry and returns its digest reference.
+func (r *Registry) Push(t testing.TB, repo, tag string) name.Digest {
+	t.Helper()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.NewTag(r.Host + "/" + repo + ":" + tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatalf("verifytest: pushing %s: %v", ref, err)
+	}
+	h, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref.Context().Digest(h.String())
+}
