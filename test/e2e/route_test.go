@@ -44,12 +44,12 @@ func startRouteController(t *testing.T, env *testenv.Env, cacheSyncTimeout time.
 		t.Fatalf("route.Setup: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- mgr.Start(ctx) }()
+	errc, done := make(chan error, 1), make(chan struct{})
+	go func() { errc <- mgr.Start(ctx); close(done) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-errc:
+		case <-done:
 		case <-time.After(30 * time.Second):
 			t.Errorf("manager did not stop")
 		}
@@ -93,7 +93,15 @@ func TestPassthroughRoutes(t *testing.T) {
 	if served, err := route.Served(env.Config); err != nil || !served {
 		t.Fatalf("route.Served = %v, %v; want true with the Route CRD installed", served, err)
 	}
-	startRouteController(t, env, 0)
+	runCtx, stop := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- route.Run(runCtx, env.Config) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-runErr; err != nil {
+			t.Errorf("route.Run: %v", err)
+		}
+	})
 	ns := env.Namespace(t, nil)
 
 	// Objects the controller must leave alone: a Service without the annotation, and a Route
