@@ -72,7 +72,7 @@ func Load(dir string, opts ...LoadOption) (*Source, error) {
 	if dir == "" {
 		dir = DefaultDir
 	}
-	s := &Source{dir: dir, interval: DefaultReloadInterval, now: time.Now, badErr: errNone}
+	s := &Source{dir: dir, interval: DefaultReloadInterval, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -112,34 +112,28 @@ func (s *Source) snapshot() *snapshot {
 	return s.cur
 }
 
-// reloadLocked loads the files if their stamp changed. fresh is false when err is the
-// remembered failure of a file set already tried.
+// reloadLocked loads the files if their stamp changed. fresh is false when err repeats the
+// failure of a file set already tried (so it is logged once).
 func (s *Source) reloadLocked() (fresh bool, err error) {
 	st, err := stamp(s.dir)
-	if err != nil {
-		if err.Error() == s.badErr.Error() {
-			return false, err
+	if err == nil {
+		switch st {
+		case s.cur.stamp:
+			s.badStamp, s.badErr = "", nil
+			return false, nil
+		case s.badStamp:
+			return false, s.badErr
 		}
-		s.badErr = err
-		return true, err
+		var snap *snapshot
+		if snap, err = readDir(s.dir); err == nil {
+			s.cur, s.badStamp, s.badErr = snap, "", nil
+			return true, nil
+		}
 	}
-	switch st {
-	case s.cur.stamp:
-		s.badStamp, s.badErr = "", errNone
-		return false, nil
-	case s.badStamp:
-		return false, s.badErr
-	}
-	snap, err := readDir(s.dir)
-	if err != nil {
-		s.badStamp, s.badErr = st, err
-		return true, err
-	}
-	s.cur, s.badStamp, s.badErr = snap, "", errNone
-	return true, nil
+	fresh = s.badErr == nil || s.badErr.Error() != err.Error()
+	s.badStamp, s.badErr = st, err
+	return fresh, err
 }
-
-var errNone = errors.New("")
 
 // readDir reads a consistent set: the file stamps must be the same before and after reading,
 // so a set being swapped while read is read again.
