@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,7 +38,9 @@ type Env struct {
 	// Dir is a temporary directory removed when the test ends.
 	Dir string
 
-	env *envtest.Environment
+	env     *envtest.Environment
+	kcmLog  string
+	stopKCM func()
 }
 
 // Options tune Start.
@@ -48,6 +51,8 @@ type Options struct {
 	ExtraCRDDirs []string
 	// NoControllerManager skips kube-controller-manager.
 	NoControllerManager bool
+	// Dir holds kubeconfigs and logs (Start: the test's temp dir; Launch: a new temp dir).
+	Dir string
 }
 
 // ToolsDir is where the control-plane binaries are: $SEAL_K8S_TOOLS, or the default cache.
@@ -75,20 +80,47 @@ func Start(t testing.TB, opts ...Options) *Env {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
+	o.Dir = t.TempDir()
+	e, err := Launch(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() && e.kcmLog != "" {
+			if b, err := os.ReadFile(e.kcmLog); err == nil {
+				t.Logf("kube-controller-manager log (tail):\n%s", tail(b, 4000))
+			}
+		}
+		if err := e.Stop(); err != nil {
+			t.Logf("testenv: %v", err)
+		}
+	})
+	return e
+}
+
+// Launch starts a control plane outside a test (make demo); Stop ends it. Tests use Start.
+func Launch(o Options) (*Env, error) {
 	tools := ToolsDir()
 	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager"} {
 		if _, err := os.Stat(filepath.Join(tools, b)); err != nil {
-			t.Fatalf("testenv: %s not found in %s: run `make k8s-tools` (it builds the control plane from the Go module proxy)", b, tools)
+			return nil, fmt.Errorf("testenv: %s not found in %s: run `make k8s-tools` (it builds the control plane from the Go module proxy)", b, tools)
 		}
 	}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := sealv1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	e := &Env{Scheme: scheme, Dir: t.TempDir()}
+	if o.Dir == "" {
+		d, err := os.MkdirTemp("", "seal-env-")
+		if err != nil {
+			return nil, fmt.Errorf("testenv: %w", err)
+		}
+		o.Dir = d
+	}
+	e := &Env{Scheme: scheme, Dir: o.Dir}
 	e.env = &envtest.Environment{
 		BinaryAssetsDirectory:    tools,
 		Scheme:                   scheme,
@@ -103,51 +135,72 @@ func Start(t testing.TB, opts ...Options) *Env {
 	cfg, err := e.env.Start()
 	if err != nil {
 		_ = e.env.Stop()
-		t.Fatalf("testenv: starting etcd and kube-apiserver: %v", err)
+		return nil, fmt.Errorf("testenv: starting etcd and kube-apiserver: %w", err)
 	}
-	t.Cleanup(func() {
-		if err := e.env.Stop(); err != nil {
-			t.Logf("testenv: stopping control plane: %v", err)
-		}
-	})
 	e.Config = cfg
-	e.Client, err = client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatalf("testenv: client: %v", err)
+	fail := func(err error) (*Env, error) {
+		_ = e.Stop()
+		return nil, err
 	}
-	e.Kubeconfig = e.writeKubeconfig(t, "admin", []string{"system:masters"})
+	if e.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		return fail(fmt.Errorf("testenv: client: %w", err))
+	}
+	if e.Kubeconfig, err = e.writeKubeconfig("admin", []string{"system:masters"}); err != nil {
+		return fail(err)
+	}
 	if !o.NoControllerManager {
-		e.startControllerManager(t)
+		if err := e.startControllerManager(); err != nil {
+			return fail(err)
+		}
 	}
-	return e
+	return e, nil
+}
+
+// Stop ends kube-controller-manager, kube-apiserver and etcd. It is safe to call twice.
+func (e *Env) Stop() error {
+	if e.stopKCM != nil {
+		e.stopKCM()
+		e.stopKCM = nil
+	}
+	if e.env == nil {
+		return nil
+	}
+	err := e.env.Stop()
+	e.env = nil
+	if err != nil {
+		return fmt.Errorf("testenv: stopping control plane: %w", err)
+	}
+	return nil
 }
 
 // writeKubeconfig writes a kubeconfig for a user in groups and returns its path.
-func (e *Env) writeKubeconfig(t testing.TB, name string, groups []string) string {
-	t.Helper()
+func (e *Env) writeKubeconfig(name string, groups []string) (string, error) {
 	u, err := e.env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
 	if err != nil {
-		t.Fatalf("testenv: adding user %s: %v", name, err)
+		return "", fmt.Errorf("testenv: adding user %s: %w", name, err)
 	}
 	kc, err := u.KubeConfig()
 	if err != nil {
-		t.Fatalf("testenv: kubeconfig for %s: %v", name, err)
+		return "", fmt.Errorf("testenv: kubeconfig for %s: %w", name, err)
 	}
 	p := filepath.Join(e.Dir, name+".kubeconfig")
 	if err := os.WriteFile(p, kc, 0o600); err != nil {
-		t.Fatal(err)
+		return "", fmt.Errorf("testenv: %w", err)
 	}
-	return p
+	return p, nil
 }
 
 // startControllerManager runs kube-controller-manager with the controllers that turn a
 // Deployment into pods and collect orphans.
-func (e *Env) startControllerManager(t testing.TB) {
-	t.Helper()
-	kc := e.writeKubeconfig(t, "system:kube-controller-manager", []string{"system:masters"})
-	logf, err := os.Create(filepath.Join(e.Dir, "kube-controller-manager.log"))
+func (e *Env) startControllerManager() error {
+	kc, err := e.writeKubeconfig("system:kube-controller-manager", []string{"system:masters"})
 	if err != nil {
-		t.Fatal(err)
+		return err
+	}
+	e.kcmLog = filepath.Join(e.Dir, "kube-controller-manager.log")
+	logf, err := os.Create(e.kcmLog)
+	if err != nil {
+		return fmt.Errorf("testenv: %w", err)
 	}
 	cmd := exec.Command(filepath.Join(ToolsDir(), "kube-controller-manager"),
 		"--kubeconfig="+kc,
@@ -163,11 +216,12 @@ func (e *Env) startControllerManager(t testing.TB) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("testenv: starting kube-controller-manager: %v", err)
+		_ = logf.Close()
+		return fmt.Errorf("testenv: starting kube-controller-manager: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
+	e.stopKCM = func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
 		case <-done:
@@ -176,18 +230,15 @@ func (e *Env) startControllerManager(t testing.TB) {
 			<-done
 		}
 		_ = logf.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(logf.Name()); err == nil {
-				t.Logf("kube-controller-manager log (tail):\n%s", tail(b, 4000))
-			}
-		}
-	})
+	}
 	select {
 	case err := <-done:
-		b, _ := os.ReadFile(logf.Name())
-		t.Fatalf("testenv: kube-controller-manager exited at once (%v):\n%s", err, tail(b, 4000))
+		b, _ := os.ReadFile(e.kcmLog)
+		e.stopKCM = func() { _ = logf.Close() }
+		return fmt.Errorf("testenv: kube-controller-manager exited at once (%v):\n%s", err, tail(b, 4000))
 	case <-time.After(200 * time.Millisecond):
 	}
+	return nil
 }
 
 func tail(b []byte, n int) string {
