@@ -275,6 +275,7 @@ func TestSealRotFlags(t *testing.T) {
 		{"no store", []string{"serve", "--trust-domain", "x.example"}, "state-dir"},
 		{"no trust domain", []string{"serve", "--state-dir", t.TempDir()}, "trust-domain"},
 		{"bad trust domain", []string{"serve", "--state-dir", t.TempDir(), "--trust-domain", "Not A Domain", "--listen", freeAddr(t)}, "trust domain"},
+		{"workload CA outliving the ROT CA", []string{"serve", "--state-dir", t.TempDir(), "--trust-domain", "x.example", "--root-ca-ttl", "48h", "--workload-ca-ttl", "72h"}, "does not outlive it"},
 		{"wildcard listen without external URL", []string{"serve", "--state-dir", t.TempDir(), "--trust-domain", "x.example", "--listen", ":0"}, "set --external-url"},
 	}
 	for _, tt := range tests {

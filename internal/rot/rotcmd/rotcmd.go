@@ -11,9 +11,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/rot"
 	"github.com/seal-dev/seal/internal/store"
 )
@@ -98,6 +100,7 @@ so stop seal-rot first; it changes no state.`,
 type serveFlags struct {
 	stateDir, namespace, listen, trustDomain, externalURL, logFormat, logLevel string
 	kube                                                                       bool
+	rootTTL, workloadCATTL                                                     time.Duration
 }
 
 func newServe() *cobra.Command {
@@ -132,6 +135,8 @@ GET /healthz, /readyz, /metrics.`,
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on")
 	fl.StringVar(&f.trustDomain, "trust-domain", "", "SPIFFE trust domain this ROT serves, e.g. prod.example.org (required)")
 	fl.StringVar(&f.externalURL, "external-url", "", "ROT URL written into Eggs (default https://<listen address>)")
+	fl.DurationVar(&f.rootTTL, "root-ca-ttl", ca.DefaultRootTTL, "lifetime of a new ROT CA (first start and rotations)")
+	fl.DurationVar(&f.workloadCATTL, "workload-ca-ttl", ca.DefaultWorkloadTTL, "lifetime of a new Workload CA; a successor is made when a third is left")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	_ = cmd.MarkFlagRequired("trust-domain")
@@ -166,7 +171,10 @@ func serve(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		}
 		ext = "https://" + net.JoinHostPort(host, port)
 	}
-	cfg := rot.Config{TrustDomain: f.trustDomain, ExternalURL: ext, Logger: log}
+	if f.rootTTL < 24*time.Hour || f.workloadCATTL < time.Hour || f.workloadCATTL > f.rootTTL {
+		return fmt.Errorf("--root-ca-ttl %s and --workload-ca-ttl %s: want a ROT CA of at least 24h and a Workload CA of at least 1h that does not outlive it", f.rootTTL, f.workloadCATTL)
+	}
+	cfg := rot.Config{TrustDomain: f.trustDomain, ExternalURL: ext, Logger: log, RootTTL: f.rootTTL, WorkloadCATTL: f.workloadCATTL}
 	if f.kube {
 		if KubeStore == nil {
 			return ErrKubeNotBuilt
