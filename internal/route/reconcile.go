@@ -11,16 +11,26 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 )
 
 // Reconciler keeps the Route of one Service (same namespace and name) in line with its
 // annotations.
 type Reconciler struct {
 	Client client.Client
+	// Events, when set, records what happened as Events on the Service (kubectl describe).
+	Events recorder.EventRecorder
+}
+
+func (r *Reconciler) event(svc *corev1.Service, related runtime.Object, typ, reason, action, note string, args ...any) {
+	if r.Events != nil {
+		r.Events.Eventf(svc, related, typ, reason, action, note, args...)
+	}
 }
 
 // Reconcile creates, updates or deletes the Route named after the Service req names.
@@ -43,6 +53,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	case !ownedBy(existing, &svc):
 		if _, want := svc.Annotations[AnnotationHost]; want {
 			log.Warn("route: a Route of this name exists and is not owned by the Service; leaving it alone")
+			r.event(&svc, existing, corev1.EventTypeWarning, "RouteNameTaken", "CreateRoute",
+				"Route %s exists and is not owned by this Service; not creating the passthrough Route", existing.GetName())
 		}
 		return ctrl.Result{}, nil
 	}
@@ -57,12 +69,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		oldHost, _, _ := unstructured.NestedString(existing.Object, "spec", "host")
 		log.Info("route: deleted passthrough Route", "host", oldHost)
+		r.event(&svc, existing, corev1.EventTypeNormal, "RouteDeleted", "DeleteRoute", "deleted passthrough Route for %s", oldHost)
 		return ctrl.Result{}, nil
 	}
 
 	spec, err := desiredSpec(&svc, host)
 	if err != nil {
 		log.Error("route: not creating a Route", "err", err)
+		r.event(&svc, nil, corev1.EventTypeWarning, "InvalidAnnotation", "CreateRoute", "%s", err.Error())
 		return ctrl.Result{}, nil // bad annotations: wait for the user to fix the Service
 	}
 	if existing == nil {
@@ -80,6 +94,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, fmt.Errorf("route: creating Route %s: %w", req, err)
 		}
 		log.Info("route: created passthrough Route", "host", host)
+		r.event(&svc, rt, corev1.EventTypeNormal, "RouteCreated", "CreateRoute", "created passthrough Route for %s", host)
 		return ctrl.Result{}, nil
 	}
 
@@ -109,6 +124,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, fmt.Errorf("route: updating Route %s: %w", req, err)
 	}
 	log.Info("route: updated passthrough Route", "host", host)
+	r.event(&svc, existing, corev1.EventTypeNormal, "RouteUpdated", "UpdateRoute", "updated passthrough Route for %s", host)
 	return ctrl.Result{}, nil
 }
 

@@ -36,7 +36,8 @@ var GVK = schema.GroupVersionKind{Group: "route.openshift.io", Version: "v1", Ki
 // route.openshift.io/v1 Routes. When it does not, Setup logs that once and returns nil: the
 // controller stays off (it is not started later if the Route API appears; restart to pick it
 // up). The manager needs RBAC to get/list/watch Services and to get/list/watch/create/update/
-// patch/delete routes.route.openshift.io.
+// patch/delete routes.route.openshift.io, and to create events (events.k8s.io) for the Events it
+// records on Services.
 func Setup(mgr manager.Manager) error {
 	served, err := Served(mgr.GetConfig())
 	if err != nil {
@@ -46,7 +47,7 @@ func Setup(mgr manager.Manager) error {
 		slog.Info("route: the API server does not serve route.openshift.io/v1 Routes; passthrough-route controller off")
 		return nil
 	}
-	r := &Reconciler{Client: mgr.GetClient()}
+	r := &Reconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("seal-passthrough-route")}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("seal-passthrough-route").
 		For(&corev1.Service{}, builder.WithPredicates(annotated())).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -122,6 +123,10 @@ func TestPassthroughRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if err := env.Client.Create(ctx, service(ns, "badhost", map[string]string{route.AnnotationHost: "Not_A_Host"})); err != nil {
+		t.Fatal(err)
+	}
+
 	svc := service(ns, "payments", map[string]string{route.AnnotationHost: "payments.apps.example.com"})
 	if err := env.Client.Create(ctx, svc); err != nil {
 		t.Fatal(err)
@@ -198,6 +203,30 @@ func TestPassthroughRoutes(t *testing.T) {
 		}
 		if got := routeFields(rt); got != "host=theirs.example.com to=Service/other targetPort=<nil> termination=" || len(rt.GetOwnerReferences()) != 0 {
 			t.Errorf("foreign Route changed: %s, owners %v", got, rt.GetOwnerReferences())
+		}
+		if _, err := getRoute(ctx, env, ns, "badhost"); !apierrors.IsNotFound(err) {
+			t.Errorf("Service with an invalid host: Route get err = %v, want NotFound", err)
+		}
+	})
+
+	t.Run("problems are Events on the Service", func(t *testing.T) {
+		for svcName, reason := range map[string]string{"taken": "RouteNameTaken", "badhost": "InvalidAnnotation", "payments": "RouteCreated"} {
+			testenv.Eventually(t, time.Minute, func() error {
+				var events eventsv1.EventList
+				if err := env.Client.List(ctx, &events, client.InNamespace(ns)); err != nil {
+					return err
+				}
+				var seen []string
+				for _, e := range events.Items {
+					if e.Regarding.Kind == "Service" && e.Regarding.Name == svcName {
+						if e.Reason == reason {
+							return nil
+						}
+						seen = append(seen, e.Reason)
+					}
+				}
+				return fmt.Errorf("no %s event on Service %s (saw %v)", reason, svcName, seen)
+			})
 		}
 	})
 }
