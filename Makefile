@@ -7,10 +7,13 @@ SEAL_K8S_TOOLS   ?= $(HOME)/.cache/seal/k8s/$(K8S_VERSION)
 TOOLS            := $(CURDIR)/bin/tools
 CONTROLLER_GEN   := $(TOOLS)/controller-gen
 STATICCHECK      := $(TOOLS)/staticcheck
+HELM             := $(TOOLS)/helm
+HELM_VERSION     ?= v3.22.0
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 STATICCHECK_VERSION      ?= v0.8.2
 GO_TEST_FLAGS    ?= -race -count=1
 export SEAL_K8S_TOOLS
+export SEAL_HELM := $(HELM)
 
 BINARIES := seal-rot seal-webhook seal-init sealctl
 
@@ -39,7 +42,7 @@ images: ## Build seal-rot, seal-webhook, seal-init images (linux/amd64+arm64) an
 	go run ./hack/images -registry "$(REGISTRY)" -tag "$(or $(TAG),dev)"
 
 .PHONY: test
-test: k8s-tools node-tools verify ## Everything: generated-code drift check, unit, integration and e2e tests on a real control plane, with -race
+test: k8s-tools node-tools verify $(HELM) ## Everything: generated-code drift check, unit, integration and e2e tests on a real control plane, with -race
 	go test $(GO_TEST_FLAGS) -timeout 25m ./...
 
 .PHONY: test-unit
@@ -47,7 +50,7 @@ test-unit: ## Fast tests only: no control plane (go test -short)
 	go test $(GO_TEST_FLAGS) -short ./...
 
 .PHONY: e2e
-e2e: k8s-tools node-tools ## End-to-end tests on the real control plane
+e2e: k8s-tools node-tools $(HELM) ## End-to-end tests on the real control plane
 	go test $(GO_TEST_FLAGS) -timeout 25m ./test/e2e/...
 
 .PHONY: bench
@@ -61,6 +64,9 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 10s)
 $(CONTROLLER_GEN):
 	GOBIN=$(TOOLS) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 
+$(HELM):
+	GOBIN=$(TOOLS) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
 $(STATICCHECK):
 	GOBIN=$(TOOLS) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
@@ -69,10 +75,16 @@ generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code and CRD YAML
 	$(CONTROLLER_GEN) object paths=./pkg/apis/...
 	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:dir=charts/seal/crds
 
+.PHONY: manifests
+manifests: $(HELM) ## Render manifests/seal.yaml from the chart (the plain install for kubectl apply -k manifests/)
+	@{ echo "# Rendered from charts/seal by make manifests: edit the chart, not this file."; \
+	  $(HELM) template seal charts/seal --namespace seal-system --include-crds --set trustDomain=example.org; } > manifests/seal.yaml.tmp
+	@mv manifests/seal.yaml.tmp manifests/seal.yaml
+
 .PHONY: verify
-verify: generate ## Fail when generated files drift from the sources
-	@git diff --exit-code -- pkg/apis charts/seal/crds || { echo "generated files drift: run make generate and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- pkg/apis charts/seal/crds)" || { echo "untracked generated files: run make generate and commit"; exit 1; }
+verify: generate manifests ## Fail when generated files (deepcopy, CRDs, manifests/) drift from their sources
+	@git diff --exit-code -- pkg/apis charts/seal/crds manifests/seal.yaml || { echo "generated files drift: run make generate manifests and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- pkg/apis charts/seal/crds manifests/seal.yaml)" || { echo "untracked generated files: run make generate manifests and commit"; exit 1; }
 
 .PHONY: lint
 lint: $(STATICCHECK) ## gofmt, go vet, staticcheck

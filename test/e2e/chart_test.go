@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/seal-dev/seal/internal/testenv"
+)
+
+// helm returns the helm binary `make test` installs (SEAL_HELM), failing with the fix otherwise.
+func helm(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("SEAL_HELM")
+	if p == "" {
+		p = filepath.Join(testenv.RepoRoot(), "bin", "tools", "helm")
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("helm not found at %s: run `make test` (it installs helm into bin/tools) or set SEAL_HELM", p)
+	}
+	return p
+}
+
+func runHelm(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(helm(t), args...)
+	cmd.Dir = testenv.RepoRoot()
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), errors.New(strings.TrimSpace(stderr.String()))
+	}
+	return out.String(), nil
+}
+
+// TestChart lints the chart and renders it with the value sets users choose, and checks that it
+// refuses the combinations that would hurt them.
+func TestChart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs helm from make test")
+	}
+	if out, err := runHelm(t, "lint", "charts/seal", "--strict", "--set", "trustDomain=prod.example.org"); err != nil {
+		t.Fatalf("helm lint: %v\n%s", err, out)
+	}
+	renders := []struct {
+		name      string
+		set       []string
+		wantKinds []string
+		wantNot   []string
+	}{
+		{"workload cluster (defaults)", nil,
+			[]string{"Deployment/seal-webhook", "PodDisruptionBudget/seal-webhook", "MutatingWebhookConfiguration/seal-webhook", "ValidatingWebhookConfiguration/seal-webhook"},
+			[]string{"Deployment/seal-rot", "ServiceMonitor/seal"}},
+		{"trusted cluster", []string{"rot.enabled=true", "rot.externalURL=https://rot.example.org:8443", "webhook.enabled=false"},
+			[]string{"Deployment/seal-rot", "Service/seal-rot", "Role/seal-rot"},
+			[]string{"Deployment/seal-webhook", "MutatingWebhookConfiguration/seal-webhook"}},
+		{"no image policy", []string{"webhook.imagePolicy.enabled=false"},
+			[]string{"MutatingWebhookConfiguration/seal-webhook"},
+			[]string{"ValidatingWebhookConfiguration/seal-webhook"}},
+		{"service monitor", []string{"serviceMonitor.enabled=true"},
+			[]string{"ServiceMonitor/seal"}, nil},
+	}
+	for _, r := range renders {
+		t.Run(r.name, func(t *testing.T) {
+			out, err := render(t, r.set...)
+			if err != nil {
+				t.Fatalf("helm template: %v", err)
+			}
+			kinds := kindsOf(t, out)
+			for _, k := range r.wantKinds {
+				if !kinds[k] {
+					t.Errorf("rendered chart lacks %s; has %v", k, keys(kinds))
+				}
+			}
+			for _, k := range r.wantNot {
+				if kinds[k] {
+					t.Errorf("rendered chart has %s, want none", k)
+				}
+			}
+		})
+	}
+	refusals := []struct {
+		name    string
+		set     []string
+		wantErr string
+	}{
+		{"no trust domain", []string{"trustDomain="}, "trustDomain is required"},
+		{"ROT beside a webhook reading Secrets", []string{"rot.enabled=true", "rot.externalURL=https://rot.example.org"}, "would let the webhook read the ROT's CA keys"},
+		{"ROT without external URL", []string{"rot.enabled=true", "webhook.readPullSecrets=false"}, "rot.externalURL is required"},
+		{"bad failure policy", []string{"webhook.failurePolicy=Sometimes"}, "failurePolicy"},
+		{"unknown value", []string{"webhook.replica=3"}, "replica"},
+	}
+	for _, r := range refusals {
+		t.Run(r.name, func(t *testing.T) {
+			_, err := render(t, r.set...)
+			if err == nil || !strings.Contains(err.Error(), r.wantErr) {
+				t.Fatalf("helm template: got error %v, want one containing %q", err, r.wantErr)
+			}
+		})
+	}
+}
+
+func render(t *testing.T, set ...string) (string, error) {
+	args := []string{"template", "seal", "charts/seal", "--namespace", "seal-system", "--include-crds", "--set", "trustDomain=prod.example.org"}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	return runHelm(t, args...)
+}
+
+func objects(t *testing.T, manifest string) []*unstructured.Unstructured {
+	t.Helper()
+	var objs []*unstructured.Unstructured
+	r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(manifest)))
+	for {
+		doc, err := r.Read()
+		if err == io.EOF {
+			return objs
+		}
+		if err != nil {
+			t.Fatalf("reading rendered YAML: %v", err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := utilyaml.Unmarshal(doc, &u.Object); err != nil {
+			t.Fatalf("decoding rendered YAML: %v\n%s", err, doc)
+		}
+		if len(u.Object) > 0 {
+			objs = append(objs, u)
+		}
+	}
+}
+
+func kindsOf(t *testing.T, manifest string) map[string]bool {
+	m := map[string]bool{}
+	for _, o := range objects(t, manifest) {
+		m[o.GetKind()+"/"+o.GetName()] = true
+	}
+	return m
+}
+
+func keys(m map[string]bool) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// TestManifestsApply applies the plain install (manifests/, rendered from the chart) and the
+// trusted-cluster rendering to a real API server: every object must be accepted, and the
+// webhook configurations must call the seal-webhook Service.
+func TestManifestsApply(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{NoCRDs: true, NoControllerManager: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "manifests", "seal.yaml"))
+	if err != nil {
+		t.Fatalf("manifests/seal.yaml: %v (run make manifests)", err)
+	}
+	rot, err := render(t, "rot.enabled=true", "rot.externalURL=https://rot.example.org:8443", "webhook.enabled=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "seal-system"}}); err != nil {
+		t.Fatal(err)
+	}
+	all := objects(t, string(raw))
+	for _, o := range objects(t, rot) {
+		if o.GetKind() != "CustomResourceDefinition" {
+			all = append(all, o)
+		}
+	}
+	for _, o := range all {
+		if o.GetKind() == "ServiceMonitor" {
+			continue
+		}
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Errorf("the API server refused %s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+	}
+	var mwc admissionv1.MutatingWebhookConfiguration
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "seal-webhook"}, &mwc); err != nil {
+		t.Fatalf("MutatingWebhookConfiguration seal-webhook: %v", err)
+	}
+	var vwc admissionv1.ValidatingWebhookConfiguration
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "seal-webhook"}, &vwc); err != nil {
+		t.Fatalf("ValidatingWebhookConfiguration seal-webhook: %v", err)
+	}
+	var refs []admissionv1.WebhookClientConfig
+	for _, w := range mwc.Webhooks {
+		refs = append(refs, w.ClientConfig)
+		if w.FailurePolicy == nil || *w.FailurePolicy != admissionv1.Fail || w.SideEffects == nil || *w.SideEffects != admissionv1.SideEffectClassNone {
+			t.Errorf("webhook %s: failurePolicy %v sideEffects %v, want Fail and None", w.Name, w.FailurePolicy, w.SideEffects)
+		}
+	}
+	for _, w := range vwc.Webhooks {
+		refs = append(refs, w.ClientConfig)
+	}
+	for _, cc := range refs {
+		if cc.Service == nil || cc.Service.Name != "seal-webhook" || cc.Service.Namespace != "seal-system" {
+			t.Errorf("webhook client config %+v does not call the seal-webhook Service in seal-system", cc)
+		}
+	}
+}
