@@ -13,55 +13,40 @@ type cache struct {
 	now func() time.Time
 
 	mu      sync.RWMutex
-	entries map[string]time.Time // key → expiry
+	entries map[key]time.Time // → expiry
+}
+
+// key is everything a successful verification depends on.
+type key struct {
+	digest     string // canonical repo@sha256:…
+	policy     string // uid (name for policies from a file)
+	generation int64
+	authority  string // name and trust-material fingerprint
 }
 
 func newCache(ttl time.Duration, max int, now func() time.Time) *cache {
-	return &cache{ttl: ttl, max: max, now: now, entries: make(map[string]time.Time)}
+	return &cache{ttl: ttl, max: max, now: now, entries: make(map[key]time.Time)}
 }
 
-// cacheKey is everything a successful verification depends on.
-func cacheKey(digest string, p *policy, authorityID string) string {
+func cacheKey(digest string, p *policy, authorityID string) key {
 	id := p.uid
 	if id == "" {
 		id = p.name
 	}
-	return digest + "|" + id + "|" + itoa(p.generation) + "|" + authorityID
+	return key{digest: digest, policy: id, generation: p.generation, authority: authorityID}
 }
 
-func itoa(n int64) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
-}
-
-func (c *cache) hit(key string) bool {
+func (c *cache) hit(k key) bool {
 	if c.ttl <= 0 {
 		return false
 	}
 	c.mu.RLock()
-	exp, ok := c.entries[key]
+	exp, ok := c.entries[k]
 	c.mu.RUnlock()
 	return ok && c.now().Before(exp)
 }
 
-func (c *cache) add(key string) {
+func (c *cache) add(k key) {
 	if c.ttl <= 0 {
 		return
 	}
@@ -69,14 +54,14 @@ func (c *cache) add(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.entries) >= c.max {
-		for k, exp := range c.entries {
+		for old, exp := range c.entries {
 			if !now.Before(exp) {
-				delete(c.entries, k)
+				delete(c.entries, old)
 			}
 		}
 		if len(c.entries) >= c.max {
 			clear(c.entries) // bounded memory beats a perfect hit rate
 		}
 	}
-	c.entries[key] = now.Add(c.ttl)
+	c.entries[k] = now.Add(c.ttl)
 }

@@ -277,7 +277,7 @@ func (p *policy) matches(ref refName, nsLabels labels.Set) bool {
 		return false
 	}
 	for _, g := range p.globs {
-		if g.re.MatchString(ref.repo) || g.re.MatchString(ref.full) {
+		if g.match(ref.repo) || g.match(ref.full) || (ref.given != ref.full && g.match(ref.given)) {
 			return true
 		}
 	}
@@ -286,6 +286,7 @@ func (p *policy) matches(ref refName, nsLabels labels.Set) bool {
 
 // refName is a parsed reference's normalized names, computed once per image.
 type refName struct {
-	repo string // index.docker.io/library/nginx
-	full string // index.docker.io/library/nginx@sha256:…
+	repo  string // index.docker.io/library/nginx
+	full  string // index.docker.io/library/nginx@sha256:…
+	given string // the reference as written, normalized: index.docker.io/library/nginx:1.25
 }

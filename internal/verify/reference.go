@@ -24,7 +24,13 @@ func ParseReference(image string) (name.Reference, error) {
 	if len(image) > maxReferenceLen {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrBadReference, maxReferenceLen)
 	}
-	ref, err := name.ParseReference(image)
+	var ref name.Reference
+	var err error
+	if strings.Contains(image, "@") {
+		ref, err = name.NewDigest(image) // the common case once images are pinned; skips the tag attempt
+	} else {
+		ref, err = name.ParseReference(image)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w %q: %v", ErrBadReference, image, err)
 	}
@@ -48,6 +54,7 @@ func PinnedDigest(image string) (name.Digest, bool, error) {
 type Glob struct {
 	pattern string
 	re      *regexp.Regexp
+	prefix  string // literal prefix every match starts with
 }
 
 var validGlob = regexp.MustCompile(`^[a-zA-Z0-9_\-:/*.@]+$`)
@@ -83,7 +90,8 @@ func CompileGlob(glob string) (*Glob, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify: glob %q: %v", glob, err)
 	}
-	return &Glob{pattern: glob, re: re}, nil
+	prefix, _ := re.LiteralPrefix()
+	return &Glob{pattern: glob, re: re, prefix: prefix}, nil
 }
 
 // normalizeGlob adds Docker Hub's registry and `library/` the way name.ParseReference does.
@@ -109,5 +117,9 @@ func (g *Glob) String() string { return g.pattern }
 // Match reports whether the glob matches the image's repository (`index.docker.io/library/nginx`)
 // or its full reference (`…/nginx@sha256:…`).
 func (g *Glob) Match(ref name.Reference) bool {
-	return g.re.MatchString(ref.Context().Name()) || g.re.MatchString(ref.Name())
+	return g.match(ref.Context().Name()) || g.match(ref.Name())
+}
+
+func (g *Glob) match(s string) bool {
+	return strings.HasPrefix(s, g.prefix) && g.re.MatchString(s)
 }

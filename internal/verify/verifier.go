@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -75,8 +76,9 @@ type Verifier struct {
 	log     *slog.Logger
 
 	mu       sync.Mutex
-	compiled map[string]*policy // by uid/generation
-	keys     sync.Map           // PEM fingerprint → signature.Verifier
+	compiled map[string]*policy // by uid (checked against the generation)
+	refs     refMemo
+	keys     sync.Map // PEM fingerprint → signature.Verifier
 }
 
 // New makes a Verifier.
@@ -136,15 +138,41 @@ func (v *Verifier) registryOptions(ctx context.Context, kc authn.Keychain) []rem
 	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithTransport(v.opts.Transport)}
 }
 
-// Resolve returns the digest an image names: its own digest, or its tag's digest from the
-// registry (within the registry timeout).
+// Resolve returns the digest an image names, as `repo@sha256:…` with the repository spelled
+// in full: its own digest, or its tag's digest from the registry (within the registry timeout).
 func (v *Verifier) Resolve(ctx context.Context, image string, kc authn.Keychain) (name.Digest, error) {
 	ref, err := ParseReference(image)
 	if err != nil {
 		return name.Digest{}, err
 	}
+	r, err := v.resolve(ctx, ref, kc)
+	if err != nil {
+		return name.Digest{}, err
+	}
+	return r.nameDigest()
+}
+
+// resolved is an image's canonical digest reference, in parts; the tag is dropped and the
+// repository spelled in full, so cache and coalescing keys do not depend on how a manifest
+// spells the image.
+type resolved struct {
+	repo   string // index.docker.io/library/nginx
+	digest string // sha256:…
+}
+
+func (r resolved) String() string { return r.repo + "@" + r.digest }
+
+func (r resolved) nameDigest() (name.Digest, error) {
+	d, err := name.NewDigest(r.String())
+	if err != nil {
+		return name.Digest{}, fmt.Errorf("%w: %v", ErrBadReference, err)
+	}
+	return d, nil
+}
+
+func (v *Verifier) resolve(ctx context.Context, ref name.Reference, kc authn.Keychain) (resolved, error) {
 	if d, ok := ref.(name.Digest); ok {
-		return d, nil
+		return resolved{repo: d.Context().Name(), digest: d.DigestStr()}, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, v.opts.RegistryTimeout)
 	defer cancel()
@@ -152,9 +180,9 @@ func (v *Verifier) Resolve(ctx context.Context, image string, kc authn.Keychain)
 	desc, err := remote.Head(ref, v.registryOptions(ctx, kc)...)
 	done()
 	if err != nil {
-		return name.Digest{}, fmt.Errorf("%w: resolving %s: %s", ErrRegistry, image, registryErr(ctx, err))
+		return resolved{}, fmt.Errorf("%w: resolving %s: %s", ErrRegistry, ref, registryErr(ctx, err))
 	}
-	return ref.Context().Digest(desc.Digest.String()), nil
+	return resolved{repo: ref.Context().Name(), digest: desc.Digest.String()}, nil
 }
 
 // ErrRegistry reports a registry that could not be reached or answered nonsense.
@@ -177,21 +205,23 @@ func (v *Verifier) Verify(ctx context.Context, req Request) Decision {
 
 func (v *Verifier) verify(ctx context.Context, req Request) Decision {
 	dec := Decision{Image: req.Image}
-	if _, err := ParseReference(req.Image); err != nil {
+	ref, err := v.parse(req.Image)
+	if err != nil {
 		return dec.deny(ReasonBadReference, "malformed image reference: "+err.Error())
 	}
-	digest, err := v.Resolve(ctx, req.Image, req.Keychain)
+	res, err := v.resolve(ctx, ref, req.Keychain)
 	if err != nil {
 		return dec.deny(ReasonRegistry, err.Error())
 	}
-	dec.Digest = digest.String()
+	dec.Digest = res.String()
 
 	approved, err := v.opts.Policies.ApprovedImages(ctx)
 	if err != nil {
 		return dec.deny(ReasonPolicyError, "listing ApprovedImages: "+err.Error())
 	}
 	for _, a := range approved {
-		if d, ok, err := PinnedDigest(a.Spec.Image); err == nil && ok && d.DigestStr() == digest.DigestStr() {
+		// The CRD (and ReadPolicies) make spec.image end in @sha256:…; the digest is the content.
+		if i := strings.LastIndexByte(a.Spec.Image, '@'); i >= 0 && a.Spec.Image[i+1:] == res.digest {
 			dec.Policy = a.Name
 			return dec.allow(ReasonApprovedImage, "approved by ApprovedImage "+a.Name)
 		}
@@ -201,7 +231,7 @@ func (v *Verifier) verify(ctx context.Context, req Request) Decision {
 	if err != nil {
 		return dec.deny(ReasonPolicyError, "listing ImagePolicies: "+err.Error())
 	}
-	rn := refName{repo: digest.Context().Name(), full: digest.Name()}
+	rn := refName{repo: res.repo, full: dec.Digest, given: ref.Name()}
 	nsLabels := labels.Set(req.NamespaceLabels)
 	var matching []*policy
 	for _, p := range policies {
@@ -238,19 +268,23 @@ func (v *Verifier) verify(ctx context.Context, req Request) Decision {
 		}
 	}
 
-	res := v.verifySignatures(ctx, digest, matching, req.Keychain)
-	if res.policy != nil {
-		dec.Policy, dec.Authority = res.policy.name, res.authority
-		return dec.allow(ReasonApproved, "signed by authority "+res.authority+" of ImagePolicy "+res.policy.name)
+	digest, err := res.nameDigest()
+	if err != nil {
+		return dec.deny(ReasonBadReference, err.Error())
+	}
+	sr := v.verifySignatures(ctx, digest, matching, req.Keychain)
+	if sr.policy != nil {
+		dec.Policy, dec.Authority = sr.policy.name, sr.authority
+		return dec.allow(ReasonApproved, "signed by authority "+sr.authority+" of ImagePolicy "+sr.policy.name)
 	}
 	enforce := false
 	for _, p := range matching {
 		enforce = enforce || p.mode == sealv1.ModeEnforce
 	}
 	if enforce {
-		return dec.deny(res.reason, res.message)
+		return dec.deny(sr.reason, sr.message)
 	}
-	return dec.warn(res.reason, res.message)
+	return dec.warn(sr.reason, sr.message)
 }
 
 // authorityKey returns the authority's cache id and its key verifier (for key authorities),
@@ -295,13 +329,10 @@ func (v *Verifier) policies(ctx context.Context) ([]*policy, []string, error) {
 	defer v.mu.Unlock()
 	for i := range list {
 		p := &list[i]
-		memo := ""
-		if p.UID != "" {
-			memo = string(p.UID) + "/" + itoa(p.Generation)
-			if c, ok := v.compiled[memo]; ok {
-				out = append(out, c)
-				continue
-			}
+		memo := string(p.UID)
+		if c, ok := v.compiled[memo]; ok && memo != "" && c.generation == p.Generation {
+			out = append(out, c)
+			continue
 		}
 		c, err := CompilePolicy(p)
 		if err != nil {
@@ -339,7 +370,7 @@ func (v *Verifier) verifySignatures(ctx context.Context, digest name.Digest, mat
 	var key strings.Builder
 	key.WriteString(digest.String())
 	for _, p := range matching {
-		key.WriteString("|" + p.uid + "/" + p.name + "/" + itoa(p.generation))
+		key.WriteString("|" + p.uid + "/" + p.name + "/" + strconv.FormatInt(p.generation, 10))
 	}
 	ch := v.flight.DoChan(key.String(), func() (any, error) {
 		// The work is shared: it must not die with the first caller's request.
@@ -396,4 +427,32 @@ func policyNames(ps []*policy) string {
 		names[i] = p.name
 	}
 	return strings.Join(names, ", ")
+}
+
+// refMemo remembers parsed references (immutable values); pods repeat the same few images.
+type refMemo struct {
+	mu sync.RWMutex
+	m  map[string]name.Reference
+}
+
+const refMemoSize = 4096
+
+func (v *Verifier) parse(image string) (name.Reference, error) {
+	v.refs.mu.RLock()
+	ref, ok := v.refs.m[image]
+	v.refs.mu.RUnlock()
+	if ok {
+		return ref, nil
+	}
+	ref, err := ParseReference(image)
+	if err != nil {
+		return nil, err
+	}
+	v.refs.mu.Lock()
+	if v.refs.m == nil || len(v.refs.m) >= refMemoSize {
+		v.refs.m = make(map[string]name.Reference)
+	}
+	v.refs.m[image] = ref
+	v.refs.mu.Unlock()
+	return ref, nil
 }

@@ -415,3 +415,18 @@ func TestFailuresAreNotCached(t *testing.T) {
 		t.Fatalf("image signed after a denial still denied: %s", got.Message)
 	}
 }
+
+func TestCacheKeyIgnoresSpelling(t *testing.T) {
+	reg := verifytest.NewRegistry(t)
+	key := verifytest.NewKey(t)
+	d := reg.Push(t, "team/app", "v1")
+	key.SignLegacy(t, d)
+	v := newVerifier(t, &verify.StaticPolicies{Policies: []sealv1.ImagePolicy{keyPolicy("p", reg.Host+"/**", key.PublicPEM, "")}})
+	if got := v.Verify(context.Background(), verify.Request{Image: d.Context().Tag("v1").String() + "@" + d.DigestStr()}); !got.Allowed || got.Cached {
+		t.Fatalf("first: %+v", got)
+	}
+	got := v.Verify(context.Background(), verify.Request{Image: d.String()})
+	if !got.Allowed || !got.Cached || got.Digest != d.String() {
+		t.Fatalf("same digest without the tag: %+v, want a cache hit on %s", got, d)
+	}
+}
