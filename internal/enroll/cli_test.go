@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -122,3 +123,45 @@ func TestHelpNamesEveryEnvVar(t *testing.T) {
 		}
 	}
 }
+
+func TestWatchStopsCleanlyWhileWaiting(t *testing.T) {
+	srv, _ := answers(t, func(int64) (int, string) { return 503, `{"error":"starting"}` })
+	eggText := testEgg(t, srv.URL, serverCA(srv))
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"sidecar exits 0", []string{"--watch"}, ExitOK},
+		{"init container fails", nil, ExitFailure},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			var stderr syncWriter
+			done := make(chan int)
+			go func() {
+				done <- Main(ctx, append([]string{"--out", t.TempDir(), "--termination-log", ""}, tc.args...),
+					envOf(map[string]string{"SEAL_EGG": eggText}), &stderr)
+			}()
+			for !strings.Contains(stderr.String(), "ROT not answering yet") {
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel()
+			if code := <-done; code != tc.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tc.code, stderr.String())
+			}
+		})
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+func (w *syncWriter) String() string { w.mu.Lock(); defer w.mu.Unlock(); return w.b.String() }

@@ -118,6 +118,10 @@ func run(ctx context.Context, o *options, getenv func(string) string, log *slog.
 	}
 	log.Debug("redeeming the Egg", "rot", e.ROT(), "trustDomain", e.TrustDomain(), "out", o.out)
 	id, err := e.Enroll(ctx)
+	if err != nil && o.watch && ctx.Err() != nil {
+		log.Info("stopping on signal before the first identity was written")
+		return nil // a sidecar told to stop is not a failure
+	}
 	if err != nil {
 		return err
 	}
