@@ -148,27 +148,29 @@ func (h *handlers) verify(ctx context.Context, req admission.Request) admission.
 	}
 
 	// Each distinct image is verified once, however many containers use it.
-	decisions := map[string]verify.Decision{}
-	var mu sync.Mutex
+	var images []string
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if !seen[c.image] {
+			seen[c.image] = true
+			images = append(images, c.image)
+		}
+	}
+	results := make([]verify.Decision, len(images))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, h.opts.Parallel)
-	for _, c := range cs {
-		if _, seen := decisions[c.image]; seen {
-			continue
-		}
-		decisions[c.image] = verify.Decision{}
-		wg.Add(1)
-		go func(image string) {
-			defer wg.Done()
+	for i, image := range images {
+		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			d := h.verifier.Verify(ctx, verify.Request{Image: image, NamespaceLabels: sc.labels, Keychain: kc})
-			mu.Lock()
-			decisions[image] = d
-			mu.Unlock()
-		}(c.image)
+			results[i] = h.verifier.Verify(ctx, verify.Request{Image: image, NamespaceLabels: sc.labels, Keychain: kc})
+		})
 	}
 	wg.Wait()
+	decisions := make(map[string]verify.Decision, len(images))
+	for i, image := range images {
+		decisions[image] = results[i]
+	}
 
 	var denials, warnings []string
 	for _, c := range cs {
