@@ -119,6 +119,8 @@ func Launch(o Options) (*Env, error) {
 			return nil, fmt.Errorf("testenv: %w", err)
 		}
 		o.Dir = d
+	} else if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("testenv: %w", err)
 	}
 	e := &Env{Scheme: scheme, Dir: o.Dir}
 	e.env = &envtest.Environment{
