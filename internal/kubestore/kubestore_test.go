@@ -79,7 +79,7 @@ func clearCluster(t *testing.T, env *testenv.Env) {
 	_ = env.Client.DeleteAllOf(ctx, &sealv1.FederatedTrustDomain{})
 }
 
-func authority(t *testing.T) (*store.Authority, *ca.CA) {
+func authority(t testing.TB) (*store.Authority, *ca.CA) {
 	t.Helper()
 	root, err := ca.NewRoot(td, 0, ca.Options{})
 	if err != nil {
@@ -98,7 +98,7 @@ func authority(t *testing.T) (*store.Authority, *ca.CA) {
 	}, root
 }
 
-func workloadRec(t *testing.T, root *ca.CA, name string, spec rotapi.Workload) *store.Workload {
+func workloadRec(t testing.TB, root *ca.CA, name string, spec rotapi.Workload) *store.Workload {
 	t.Helper()
 	c, err := root.NewIntermediate(td, name, 0, ca.Options{})
 	if err != nil {
