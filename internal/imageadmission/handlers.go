@@ -11,6 +11,8 @@ import (
 
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -25,8 +27,14 @@ type Options struct {
 	Budget time.Duration
 	// Parallel bounds the images verified at once per request; default 4.
 	Parallel int
-	Logger   *slog.Logger
+	// Events, when set, records a Warning Event when images are denied: on a Pod's controlling
+	// owner (a ReplicaSet stuck without pods is where people look), or on the updated object.
+	Events record.EventRecorder
+	Logger *slog.Logger
 }
+
+// ReasonImageDenied is the reason of the Events recorded on denials.
+const ReasonImageDenied = "SealImageDenied"
 
 type handlers struct {
 	client   client.Reader
@@ -185,6 +193,9 @@ func (h *handlers) verify(ctx context.Context, req admission.Request) admission.
 	if len(denials) > 0 {
 		msg := "seal image policy: " + strings.Join(denials, "; ")
 		h.log.Info("image denied", "namespace", req.Namespace, "kind", req.Kind.Kind, "name", objectName(req, w), "reason", msg)
+		if target := eventTarget(req, w); target != nil && h.opts.Events != nil {
+			h.opts.Events.Event(target, corev1.EventTypeWarning, ReasonImageDenied, trim(msg))
+		}
 		return admission.Denied(msg).WithWarnings(warnings...)
 	}
 	return admission.Allowed("").WithWarnings(warnings...)
@@ -208,6 +219,25 @@ func (h *handlers) newImages(req admission.Request, cs []container) []container 
 		}
 	}
 	return out
+}
+
+// eventTarget is the object a denial Event is about: a Pod's controlling owner, or an object
+// that already exists (an update). New workloads get none: kubectl shows the refusal.
+func eventTarget(req admission.Request, w *workload) *corev1.ObjectReference {
+	for _, o := range w.meta.OwnerReferences {
+		if o.Controller != nil && *o.Controller {
+			return &corev1.ObjectReference{APIVersion: o.APIVersion, Kind: o.Kind, Name: o.Name, UID: o.UID, Namespace: req.Namespace}
+		}
+	}
+	if req.Operation == admissionv1.Update && w.meta.UID != "" {
+		apiVersion := req.Kind.Version
+		if req.Kind.Group != "" {
+			apiVersion = req.Kind.Group + "/" + apiVersion
+		}
+		return &corev1.ObjectReference{APIVersion: apiVersion, Kind: req.Kind.Kind,
+			Name: w.meta.Name, UID: w.meta.UID, Namespace: req.Namespace}
+	}
+	return nil
 }
 
 func objectName(req admission.Request, w *workload) string {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -347,5 +348,36 @@ func TestMalformedRequests(t *testing.T) {
 				t.Errorf("verify allowed = %v (%v), want %v", resp.Allowed, resp.Result, tt.want)
 			}
 		})
+	}
+}
+
+func TestDenialEvents(t *testing.T) {
+	f := newFixture(t, "")
+	rec := record.NewFakeRecorder(10)
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	c := fake.NewClientBuilder().WithScheme(scheme).WithRuntimeObjects(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{imageadmission.LabelEnforce: "true"}}}).Build()
+	v, err := verify.New(verify.Options{Policies: &verify.StaticPolicies{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, vh := imageadmission.New(c, v, imageadmission.Options{Events: rec, Logger: quiet})
+	isController := true
+	pod := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "app-", Namespace: "prod", OwnerReferences: []metav1.OwnerReference{{
+			APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "app-5d4f", UID: "rs-uid", Controller: &isController}}},
+		Spec: corev1.PodSpec{Containers: containers(f.unsigned.String())}}
+	raw, _ := json.Marshal(pod)
+	if resp := vh.Handle(context.Background(), request("Pod", "prod", admissionv1.Create, raw, nil)); resp.Allowed {
+		t.Fatal("pod with no matching policy admitted")
+	}
+	select {
+	case e := <-rec.Events:
+		if !strings.HasPrefix(e, "Warning SealImageDenied") || !strings.Contains(e, "no ImagePolicy matches") {
+			t.Errorf("event = %q", e)
+		}
+	default:
+		t.Fatal("no Event recorded for the denied pod's ReplicaSet")
 	}
 }
