@@ -430,3 +430,29 @@ func TestCacheKeyIgnoresSpelling(t *testing.T) {
 		t.Fatalf("same digest without the tag: %+v, want a cache hit on %s", got, d)
 	}
 }
+
+func TestTransparencyLogRequiredWhenNamed(t *testing.T) {
+	reg := verifytest.NewRegistry(t)
+	ca := verifytest.NewCA(t)
+	logKey := verifytest.NewKey(t) // stands for a Rekor log's key
+	for _, format := range []string{"legacy", "bundle"} {
+		t.Run(format, func(t *testing.T) {
+			d := reg.Push(t, "team/tlog-"+format, "v1")
+			s := ca.Keyless(t, issuer, sub)
+			if format == "legacy" {
+				s.SignLegacy(t, d)
+			} else {
+				s.SignBundle(t, d)
+			}
+			p := keylessPolicy("p", reg.Host+"/**", ca.PEM, sealv1.Identity{Issuer: issuer, Subject: sub})
+			if got := newVerifier(t, &verify.StaticPolicies{Policies: []sealv1.ImagePolicy{p}}).Verify(context.Background(), verify.Request{Image: d.String()}); !got.Allowed {
+				t.Fatalf("offline policy: %s", got.Message)
+			}
+			p.Spec.Authorities[0].Keyless.TrustedRoot.RekorPublicKey = logKey.PublicPEM
+			got := newVerifier(t, &verify.StaticPolicies{Policies: []sealv1.ImagePolicy{p}}).Verify(context.Background(), verify.Request{Image: d.String()})
+			if got.Allowed || got.Reason != verify.ReasonUntrusted {
+				t.Fatalf("policy naming a transparency log admitted a signature without a log entry: %+v", got)
+			}
+		})
+	}
+}
