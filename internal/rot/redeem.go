@@ -106,7 +106,7 @@ func (s *Server) issueForEgg(req *rotapi.RedeemRequest) (*rotapi.RedeemResponse,
 		return nil, c, &refusal{http.StatusInternalServerError, "internal", err}
 	}
 	resp := &rotapi.RedeemResponse{
-		Certificate:      string(iss.PEM(wv.current)),
+		Certificate:      string(iss.PEM(nil)) + wv.currentPEM,
 		TrustBundle:      wv.bundlePEM,
 		FederatedBundles: federatedFor(v, wv, req.FederatesWith),
 		DataKeys:         wv.dataKeys,

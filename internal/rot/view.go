@@ -34,6 +34,7 @@ type workloadView struct {
 	rec        *store.Workload
 	cas        []*ca.CA
 	current    *ca.CA
+	currentPEM string // PEM of current, appended to every leaf
 	bundlePEM  string
 	certTTL    time.Duration
 	peers      map[string]bool
@@ -128,6 +129,7 @@ func buildWorkload(w *store.Workload, now time.Time) (*workloadView, error) {
 		pem = append(pem, c.CertPEM()...)
 	}
 	wv.bundlePEM = string(pem)
+	wv.currentPEM = string(wv.current.CertPEM())
 	wv.certTTL = ca.DefaultLeafTTL
 	if w.Spec.CertTTL != "" {
 		d, err := time.ParseDuration(w.Spec.CertTTL)
