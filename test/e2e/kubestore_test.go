@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -272,4 +273,47 @@ func TestKubeStoreROT(t *testing.T) {
 	if t.Failed() {
 		t.Logf("seal-rot log:\n%s", again.log)
 	}
+	again.stop(t)
+
+	// Two replicas starting at once on an empty namespace: one creates the ROT CA, and the
+	// admin Secret works against every replica left running (a loser exits and, in a
+	// Deployment, restarts onto the winner's state).
+	ns2 := env.Namespace(t, nil)
+	racers := []*ksROT{ksStart(t, bin, env, ns2), ksStart(t, bin, env, ns2)}
+	running := 0
+	for _, r := range racers {
+		testenv.Eventually(t, 60*time.Second, func() error {
+			select {
+			case err := <-r.done:
+				r.done <- err
+				if !strings.Contains(r.log.String(), "another seal-rot") && !strings.Contains(r.log.String(), "state changed in the API server") {
+					t.Errorf("a racing seal-rot exited (%v) without naming the race; log:\n%s", err, r.log)
+				}
+				return nil
+			default:
+			}
+			var sec corev1.Secret
+			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns2, Name: kubestore.AdminSecret}, &sec); err != nil {
+				return err
+			}
+			cert, err := tls.X509KeyPair(sec.Data["tls.crt"], sec.Data["tls.key"])
+			if err != nil {
+				return err
+			}
+			c, err := rotapi.NewClient("https://"+r.addr, sec.Data["ca.crt"], &cert)
+			if err != nil {
+				return err
+			}
+			defer c.HTTP.CloseIdleConnections()
+			if err := c.Do(ctx, http.MethodGet, rotapi.PathWorkloads, nil, nil); err != nil {
+				return fmt.Errorf("replica %s with the admin Secret: %w", r.addr, err)
+			}
+			running++
+			return nil
+		})
+	}
+	if running == 0 {
+		t.Error("no replica survived the first-start race")
+	}
+	t.Logf("%d of 2 replicas starting at once kept running", running)
 }
