@@ -96,8 +96,14 @@ func (h *handlers) pin(ctx context.Context, req admission.Request) admission.Res
 	if resp != nil {
 		return *resp
 	}
+	cs := w.containers()
+	if req.Operation == admissionv1.Update {
+		// Pinning an image an existing pod or template already runs would restart the container
+		// or roll the workload out; only new images are pinned.
+		cs = h.newImages(req, cs)
+	}
 	var todo []container
-	for _, c := range w.containers() {
+	for _, c := range cs {
 		if _, pinned, err := verify.PinnedDigest(c.image); err == nil && !pinned {
 			todo = append(todo, c)
 		}

@@ -145,6 +145,17 @@ func TestPinPod(t *testing.T) {
 	}
 }
 
+func TestPinUpdateOnlyNewImages(t *testing.T) {
+	f := newFixture(t, "")
+	old := podJSON(t, "prod", corev1.PodSpec{Containers: containers(tag(f.signed, "v1"))})
+	obj := podJSON(t, "prod", corev1.PodSpec{Containers: containers(tag(f.signed, "v1"), tag(f.unsigned, "v2"))})
+	resp := f.pin.Handle(context.Background(), request("Pod", "prod", admissionv1.Update, obj, old))
+	want := map[string]string{"replace /spec/containers/1/image": tag(f.unsigned, "v2") + "@" + f.unsigned.DigestStr()}
+	if got := patches(resp); len(got) != 1 || got["replace /spec/containers/1/image"] != want["replace /spec/containers/1/image"] {
+		t.Fatalf("update patches = %v, want only the new image pinned: %v", got, want)
+	}
+}
+
 func TestPinScope(t *testing.T) {
 	f := newFixture(t, "")
 	for _, ns := range []string{"dev", "kube-system", "seal-system"} {
