@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/store"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
 )
@@ -194,6 +195,8 @@ func (s *Store) read(ctx context.Context) (*snapshot, error) {
 				sn.recErrs[wl] = s.corrupt(name, "%v", err)
 			} else if rec.Spec.Name != wl || len(rec.CAs) == 0 {
 				sn.recErrs[wl] = s.corrupt(name, "holds workload %q or no Workload CA", rec.Spec.Name)
+			} else if err := checkKeyPairs(rec.CAs); err != nil {
+				sn.recErrs[wl] = s.corrupt(name, "Workload CA %v", err)
 			} else {
 				sn.recs[wl] = &rec
 			}
@@ -236,7 +239,21 @@ func (s *Store) parseAuthority(sec *corev1.Secret) (*store.Authority, error) {
 	if a.TrustDomain == "" || len(a.CAs) == 0 || a.EggKeys.Current == "" || len(a.EggKeys.Keys[a.EggKeys.Current]) == 0 {
 		return nil, s.corrupt(sec.Name, "lacks the trust domain, ROT CA or egg-sealing key")
 	}
+	if err := checkKeyPairs(a.CAs); err != nil {
+		return nil, s.corrupt(sec.Name, "ROT CA %v", err)
+	}
 	return &a, nil
+}
+
+// checkKeyPairs parses every CA certificate and key, so that a state Load accepts is one the
+// ROT can serve.
+func checkKeyPairs(kps []store.KeyPair) error {
+	for i, kp := range kps {
+		if _, err := ca.Parse([]byte(kp.Cert), []byte(kp.Key)); err != nil {
+			return fmt.Errorf("%d does not parse: %v", i, err)
+		}
+	}
+	return nil
 }
 
 // decodeKey decodes the JSON under key of sec strictly.

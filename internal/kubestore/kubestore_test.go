@@ -220,6 +220,7 @@ func testCorrupt(t *testing.T, env *testenv.Env) {
 		{"authority without CA", true, kubestore.AuthoritySecret, map[string]string{"authority.json": `{"trustDomain":"kube.example"}`}, "lacks the trust domain, ROT CA or egg-sealing key"},
 		{"authority key missing", true, kubestore.AuthoritySecret, map[string]string{"other": "x"}, `no key "authority.json"`},
 		{"workloads without authority", true, kubestore.WorkloadPrefix + "w", map[string]string{"workload.json": `{"spec":{"name":"w","dataKeyIndex":0},"cas":[{"cert":"c","key":"k"}],"dataKeys":[]}`}, "refusing to create a new ROT CA"},
+		{"workload CA that does not parse", false, kubestore.WorkloadPrefix + "w", map[string]string{"workload.json": `{"spec":{"name":"w","dataKeyIndex":0},"cas":[{"cert":"c","key":"k"}],"dataKeys":[]}`}, "Workload CA 0 does not parse"},
 		{"workload name mismatch", false, kubestore.WorkloadPrefix + "w", map[string]string{"workload.json": `{"spec":{"name":"v","dataKeyIndex":0},"cas":[{"cert":"c","key":"k"}],"dataKeys":[]}`}, `holds workload "v"`},
 		{"egg under another id", false, kubestore.EggsPrefix + "0", map[string]string{"egg-2": `{"id":"egg-3","workload":"w","peer":"any","notAfter":"2030-01-01T00:00:00Z","created":"2030-01-01T00:00:00Z"}`}, `key "egg-2" holds egg "egg-3"`},
 		{"bundle with unknown field", false, kubestore.BundlesSecret, map[string]string{"x.example": `{"bundle":{"trustDomain":"x.example"},"specBundleSHA256":"","surprise":1}`}, "unknown field"},
@@ -234,7 +235,7 @@ func testCorrupt(t *testing.T, env *testenv.Env) {
 					t.Fatal(err)
 				}
 			}
-			if tt.name == "workload name mismatch" {
+			if strings.HasPrefix(tt.secret, kubestore.WorkloadPrefix) && !tt.noAuth {
 				cr := &sealv1.Workload{ObjectMeta: metav1.ObjectMeta{Name: "w"}}
 				if err := env.Client.Create(ctx, cr); err != nil {
 					t.Fatal(err)
@@ -426,11 +427,27 @@ func testReconcile(t *testing.T, env *testenv.Env) {
 		return nil
 	})
 
-	// kubectl edit: the spec follows; an invalid edit keeps the last accepted spec.
+	// Reconciled resources are left alone: no status rewritten on every resync.
 	var cr sealv1.Workload
 	if err := env.Client.Get(ctx, client.ObjectKey{Name: "shop"}, &cr); err != nil {
 		t.Fatal(err)
 	}
+	var f sealv1.Workload
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "bad"}, &f); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // three resyncs
+	for _, w := range []*sealv1.Workload{&cr, &f} {
+		var now sealv1.Workload
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: w.Name}, &now); err != nil {
+			t.Fatal(err)
+		}
+		if now.ResourceVersion != w.ResourceVersion {
+			t.Errorf("Workload %s was rewritten without a change (resourceVersion %s -> %s)", w.Name, w.ResourceVersion, now.ResourceVersion)
+		}
+	}
+
+	// kubectl edit: the spec follows; an invalid edit keeps the last accepted spec.
 	cr.Spec.Peers = []string{"web", "worker"}
 	if err := env.Client.Update(ctx, &cr); err != nil {
 		t.Fatal(err)
