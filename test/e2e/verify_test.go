@@ -135,6 +135,16 @@ func TestImagePolicyAdmission(t *testing.T) {
 		t.Errorf("stored image = %q, want it pinned to %q", img, wantImage)
 	}
 
+	// An ApprovedImage admits one exact unsigned digest.
+	vendor := reg.Push(t, "team/vendor", "3.2")
+	approved := &sealv1.ApprovedImage{ObjectMeta: metav1.ObjectMeta{Name: "vendor-3-2"}, Spec: sealv1.ApprovedImageSpec{Image: vendor.String()}}
+	if err := env.Client.Create(ctx, approved); err != nil {
+		t.Fatalf("creating ApprovedImage: %v", err)
+	}
+	if err := env.Client.Create(ctx, policyDeployment(enforced, "vendor", vendor.Context().Tag("3.2").String())); err != nil {
+		t.Errorf("Deployment with an approved image refused: %v", err)
+	}
+
 	// Namespaces that do not enforce are left alone.
 	if err := env.Client.Create(ctx, policyDeployment(open, "free", unsigned.String())); err != nil {
 		t.Errorf("Deployment in a namespace without seal.dev/enforce refused: %v", err)
