@@ -9,11 +9,18 @@ package storetest
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"filippo.io/age"
+	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/egg"
 	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
@@ -56,7 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen ...func(t *te
 		defer st.Close()
 		put(t, st)
 		w := Workload()
-		w.DataKeys = append(w.DataKeys, store.DataKey{Index: 1, Identity: "AGE-SECRET-KEY-1NEW", Created: time.Unix(2e9, 0).UTC()})
+		w.DataKeys = append(w.DataKeys, store.DataKey{Index: 1, Identity: material().age1, Created: time.Unix(2e9, 0).UTC()})
 		e := Egg()
 		e.Revoked = true
 		must(t, st.PutWorkload(ctx, w))
@@ -84,11 +91,59 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen ...func(t *te
 	})
 }
 
+// material is real key material, so stores that check what they load (parse CA key pairs,
+// SPIFFE bundles, age identities) accept the samples.
+var material = sync.OnceValue(func() (m struct {
+	root, wca1, wca2 store.KeyPair
+	age0, age1       string
+	bundle           string
+}) {
+	kp := func(c *ca.CA) store.KeyPair {
+		k, err := c.KeyPEM()
+		if err != nil {
+			panic(err)
+		}
+		return store.KeyPair{Cert: string(c.CertPEM()), Key: string(k)}
+	}
+	root, err := ca.NewRoot("conformance.example", 0, ca.Options{})
+	if err != nil {
+		panic(err)
+	}
+	w1, err := root.NewIntermediate("conformance.example", "payments", 0, ca.Options{})
+	if err != nil {
+		panic(err)
+	}
+	w2, err := root.NewIntermediate("conformance.example", "payments", 0, ca.Options{})
+	if err != nil {
+		panic(err)
+	}
+	m.root, m.wca1, m.wca2 = kp(root), kp(w1), kp(w2)
+	for _, p := range []*string{&m.age0, &m.age1} {
+		id, err := age.GenerateX25519Identity()
+		if err != nil {
+			panic(err)
+		}
+		*p = id.String()
+	}
+	partner, err := ca.NewRoot("partner.example", 0, ca.Options{})
+	if err != nil {
+		panic(err)
+	}
+	b := spiffebundle.FromX509Authorities(spiffeid.RequireTrustDomainFromString("partner.example"), []*x509.Certificate{partner.Cert})
+	b.SetSequenceNumber(3)
+	doc, err := b.Marshal()
+	if err != nil {
+		panic(err)
+	}
+	m.bundle = string(doc)
+	return m
+})
+
 // Authority, Workload, Egg and Bundle are the sample records the suite writes.
 func Authority() *store.Authority {
 	return &store.Authority{
 		TrustDomain: "conformance.example", Created: time.Unix(1e9, 0).UTC(),
-		CAs: []store.KeyPair{{Cert: "-----BEGIN CERTIFICATE-----\nA\n", Key: "-----BEGIN PRIVATE KEY-----\nB\n"}},
+		CAs: []store.KeyPair{material().root},
 		EggKeys: egg.Keyring{Current: "k-2", Keys: map[string][]byte{
 			"k-1": make([]byte, egg.KeySize), "k-2": append(make([]byte, egg.KeySize-1), 9),
 		}},
@@ -100,8 +155,8 @@ func Workload() *store.Workload {
 	return &store.Workload{
 		Spec: rotapi.Workload{Name: "payments", Peers: []string{"api", "db"}, CertTTL: "2h",
 			FederatesWith: []string{"partner.example"}, RouteHosts: []string{"api.example.com"}, Created: time.Unix(1e9, 0).UTC()},
-		CAs:      []store.KeyPair{{Cert: "C1", Key: "K1"}, {Cert: "C2", Key: "K2"}},
-		DataKeys: []store.DataKey{{Index: 0, Identity: "AGE-SECRET-KEY-1OLD", Created: time.Unix(1e9, 0).UTC()}},
+		CAs:      []store.KeyPair{material().wca1, material().wca2},
+		DataKeys: []store.DataKey{{Index: 0, Identity: material().age0, Created: time.Unix(1e9, 0).UTC()}},
 	}
 }
 
@@ -113,7 +168,7 @@ func Egg() *store.Egg {
 func Bundle() *rotapi.FederatedBundle {
 	now := time.Unix(1e9, 0).UTC()
 	return &rotapi.FederatedBundle{TrustDomain: "partner.example", BundleEndpointURL: "https://rot.partner.example/v1/bundle",
-		EndpointProfile: "https_spiffe", EndpointSPIFFEID: "spiffe://partner.example/seal/rot", Bundle: `{"keys":[]}`,
+		EndpointProfile: "https_spiffe", EndpointSPIFFEID: "spiffe://partner.example/seal/rot", Bundle: material().bundle,
 		SequenceNumber: 3, LastRefreshed: &now}
 }
 
