@@ -6,16 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
-	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"golang.org/x/sync/singleflight"
 	"k8s.io/apimachinery/pkg/labels"
@@ -128,71 +125,6 @@ type Request struct {
 	NamespaceLabels map[string]string
 	// Keychain authenticates to registries (the pod's pull secrets); nil is anonymous.
 	Keychain authn.Keychain
-}
-
-// registryOptions are the go-containerregistry options for one image's registry work.
-func (v *Verifier) registryOptions(ctx context.Context, kc authn.Keychain) []remote.Option {
-	if kc == nil {
-		kc = authn.NewMultiKeychain() // anonymous
-	}
-	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithTransport(v.opts.Transport)}
-}
-
-// Resolve returns the digest an image names, as `repo@sha256:…` with the repository spelled
-// in full: its own digest, or its tag's digest from the registry (within the registry timeout).
-func (v *Verifier) Resolve(ctx context.Context, image string, kc authn.Keychain) (name.Digest, error) {
-	ref, err := ParseReference(image)
-	if err != nil {
-		return name.Digest{}, err
-	}
-	r, err := v.resolve(ctx, ref, kc)
-	if err != nil {
-		return name.Digest{}, err
-	}
-	return r.nameDigest()
-}
-
-// resolved is an image's canonical digest reference, in parts; the tag is dropped and the
-// repository spelled in full, so cache and coalescing keys do not depend on how a manifest
-// spells the image.
-type resolved struct {
-	repo   string // index.docker.io/library/nginx
-	digest string // sha256:…
-}
-
-func (r resolved) String() string { return r.repo + "@" + r.digest }
-
-func (r resolved) nameDigest() (name.Digest, error) {
-	d, err := name.NewDigest(r.String())
-	if err != nil {
-		return name.Digest{}, fmt.Errorf("%w: %v", ErrBadReference, err)
-	}
-	return d, nil
-}
-
-func (v *Verifier) resolve(ctx context.Context, ref name.Reference, kc authn.Keychain) (resolved, error) {
-	if d, ok := ref.(name.Digest); ok {
-		return resolved{repo: d.Context().Name(), digest: d.DigestStr()}, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, v.opts.RegistryTimeout)
-	defer cancel()
-	done := v.metrics.registryTimer("resolve")
-	desc, err := remote.Head(ref, v.registryOptions(ctx, kc)...)
-	done()
-	if err != nil {
-		return resolved{}, fmt.Errorf("%w: resolving %s: %s", ErrRegistry, ref, registryErr(ctx, err))
-	}
-	return resolved{repo: ref.Context().Name(), digest: desc.Digest.String()}, nil
-}
-
-// ErrRegistry reports a registry that could not be reached or answered nonsense.
-var ErrRegistry = errors.New("verify: registry unreachable")
-
-func registryErr(ctx context.Context, err error) string {
-	if ctx.Err() != nil {
-		return "timed out: " + shortErr(err)
-	}
-	return shortErr(err)
 }
 
 // Verify decides on one image. It never panics and always returns a Decision; a Decision that
@@ -355,104 +287,4 @@ func (v *Verifier) policies(ctx context.Context) ([]*policy, []string, error) {
 func CheckPolicy(p *sealv1.ImagePolicy) error {
 	_, err := CompilePolicy(p)
 	return err
-}
-
-type sigResult struct {
-	policy    *policy // non-nil when approved
-	authority string
-	reason    Reason
-	message   string
-}
-
-// verifySignatures fetches the image's signatures once (coalescing concurrent callers) and
-// checks them against every authority of the matching policies, caching successes.
-func (v *Verifier) verifySignatures(ctx context.Context, digest name.Digest, matching []*policy, kc authn.Keychain) sigResult {
-	var key strings.Builder
-	key.WriteString(digest.String())
-	for _, p := range matching {
-		key.WriteString("|" + p.uid + "/" + p.name + "/" + strconv.FormatInt(p.generation, 10))
-	}
-	ch := v.flight.DoChan(key.String(), func() (any, error) {
-		// The work is shared: it must not die with the first caller's request.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.opts.RegistryTimeout)
-		defer cancel()
-		return v.checkPolicies(fctx, digest, matching, kc), nil
-	})
-	select {
-	case r := <-ch:
-		return r.Val.(sigResult)
-	case <-ctx.Done():
-		return sigResult{reason: ReasonRegistry, message: "verification of " + digest.String() + " did not finish in time: " + ctx.Err().Error()}
-	}
-}
-
-func (v *Verifier) checkPolicies(ctx context.Context, digest name.Digest, matching []*policy, kc authn.Keychain) (res sigResult) {
-	defer func() {
-		if r := recover(); r != nil { // a library bug on hostile registry data must not kill the webhook
-			v.log.Error("verify: panic while verifying", "image", digest.String(), "panic", r)
-			res = sigResult{reason: ReasonRegistry, message: fmt.Sprintf("verifying %s failed: internal error on registry data", digest)}
-		}
-	}()
-	opts := []ociremote.Option{ociremote.WithRemoteOptions(v.registryOptions(ctx, kc)...)}
-	arts, err := v.fetchArtifacts(ctx, digest, opts)
-	if err != nil {
-		return sigResult{reason: ReasonRegistry, message: fmt.Sprintf("registry unreachable or invalid while reading signatures of %s: %s", digest, registryErr(ctx, err))}
-	}
-	if arts.empty() {
-		return sigResult{reason: ReasonNoSignature, message: fmt.Sprintf("no signature found for %s (neither a cosign .sig tag nor a sigstore bundle referrer); sign it with an authority of ImagePolicy %s", digest, policyNames(matching))}
-	}
-	var whys []string
-	for _, p := range matching {
-		for _, a := range p.authorities {
-			id, k, err := v.authorityKey(ctx, a)
-			if err != nil {
-				whys = append(whys, err.Error())
-				continue
-			}
-			if err := verifyAuthority(ctx, arts, a, k); err != nil {
-				whys = append(whys, fmt.Sprintf("%s/%s: %s", p.name, a.name, shortErr(err)))
-				continue
-			}
-			v.cache.add(cacheKey(digest.String(), p, id))
-			return sigResult{policy: p, authority: a.name}
-		}
-	}
-	return sigResult{reason: ReasonUntrusted, message: fmt.Sprintf("%s has %d signature(s) but none by a trusted key or identity of ImagePolicy %s (%s)",
-		digest, len(arts.legacy)+len(arts.bundles), policyNames(matching), strings.Join(whys, "; "))}
-}
-
-func policyNames(ps []*policy) string {
-	names := make([]string, len(ps))
-	for i, p := range ps {
-		names[i] = p.name
-	}
-	return strings.Join(names, ", ")
-}
-
-// refMemo remembers parsed references (immutable values); pods repeat the same few images.
-type refMemo struct {
-	mu sync.RWMutex
-	m  map[string]name.Reference
-}
-
-const refMemoSize = 4096
-
-func (v *Verifier) parse(image string) (name.Reference, error) {
-	v.refs.mu.RLock()
-	ref, ok := v.refs.m[image]
-	v.refs.mu.RUnlock()
-	if ok {
-		return ref, nil
-	}
-	ref, err := ParseReference(image)
-	if err != nil {
-		return nil, err
-	}
-	v.refs.mu.Lock()
-	if v.refs.m == nil || len(v.refs.m) >= refMemoSize {
-		v.refs.m = make(map[string]name.Reference)
-	}
-	v.refs.m[image] = ref
-	v.refs.mu.Unlock()
-	return ref, nil
 }
