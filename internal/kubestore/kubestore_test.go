@@ -645,6 +645,13 @@ func testRBAC(t *testing.T, env *testenv.Env) {
 	if err := st.WriteAdmin(ctx, rootPEM, rootPEM, rootPEM); !errors.Is(err, kubestore.ErrConflict) {
 		t.Errorf("WriteAdmin after the first start: %v, want ErrConflict", err)
 	}
+	if err := st.ReplaceAdmin(ctx, []byte("new cert"), []byte(a.CAs[0].Key), rootPEM); err != nil {
+		t.Errorf("ReplaceAdmin: %v", err)
+	}
+	var admin corev1.Secret
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: kubestore.AdminSecret}, &admin); err != nil || string(admin.Data["tls.crt"]) != "new cert" || admin.Type != corev1.SecretTypeTLS {
+		t.Errorf("admin Secret after ReplaceAdmin: %v %q %s", err, admin.Data["tls.crt"], admin.Type)
+	}
 	st.Changed(ctx)
 	if err := env.Client.Create(ctx, &sealv1.Workload{ObjectMeta: metav1.ObjectMeta{Name: "kubectl-made"}}); err != nil {
 		t.Fatal(err)

@@ -364,6 +364,14 @@ func (s *Store) WriteAdmin(ctx context.Context, cert, key, caPEM []byte) error {
 	return nil
 }
 
+// ReplaceAdmin overwrites Secret seal-rot-admin with fresh credentials issued from the stored
+// ROT CA (seal-rot admin-cert: the admin certificate expired or another admin needs one).
+func (s *Store) ReplaceAdmin(ctx context.Context, cert, key, caPEM []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writeAdmin(ctx, &adminCreds{cert: cert, key: key, ca: caPEM})
+}
+
 func (s *Store) writeAdmin(ctx context.Context, a *adminCreds) error {
 	sec := s.secret(AdminSecret, "admin", map[string][]byte{
 		corev1.TLSCertKey: a.cert, corev1.TLSPrivateKeyKey: a.key, "ca.crt": a.ca,
