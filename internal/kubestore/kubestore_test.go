@@ -672,3 +672,18 @@ func testRBAC(t *testing.T, env *testenv.Env) {
 		}
 	}
 }
+
+// TestKubeStoreWithoutCRDs: a cluster without Seal's CRDs is a clear error, and nothing is
+// written.
+func TestKubeStoreWithoutCRDs(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{NoCRDs: true, NoControllerManager: true})
+	ns := env.Namespace(t, nil)
+	st := newStore(t, env, ns)
+	_, err := st.Load(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "are the seal.dev CRDs installed?") {
+		t.Fatalf("Load without CRDs: %v, want an error asking for the CRDs", err)
+	}
+	if got := secrets(t, env, ns); got != "" {
+		t.Errorf("secrets written: %s", got)
+	}
+}
