@@ -53,6 +53,10 @@ func (s *Server) importBundle(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: bundle for %q has no X.509 authorities", in.TrustDomain))
 		return
 	}
+	if err := checkAuthorities(td, sb); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	now := s.cfg.Now().UTC()
 	rec := in
 	rec.LastRefreshed = &now

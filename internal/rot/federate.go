@@ -107,6 +107,9 @@ func fetchBundle(ctx context.Context, fb *rotapi.FederatedBundle, held *spiffebu
 	if len(b.X509Authorities()) == 0 {
 		return nil, errors.New("bundle has no X.509 authorities")
 	}
+	if err := checkAuthorities(td, b); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
