@@ -115,19 +115,40 @@ func (h *handlers) pin(ctx context.Context, req admission.Request) admission.Res
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
-	images := map[string]string{} // image → digest
-	var warnings []string
+	// Distinct images are resolved in parallel, so a slow registry costs one timeout, not one
+	// per image.
+	var distinct []container
+	seen := map[string]bool{}
 	for _, c := range todo {
-		if _, seen := images[c.image]; seen {
+		if !seen[c.image] {
+			seen[c.image] = true
+			distinct = append(distinct, c)
+		}
+	}
+	digests := make([]string, len(distinct))
+	errs := make([]error, len(distinct))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, h.opts.Parallel)
+	for i, c := range distinct {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			d, err := h.verifier.Resolve(ctx, c.image, kc)
+			if err == nil {
+				digests[i] = d.DigestStr()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	images := make(map[string]string, len(distinct)) // image → digest
+	var warnings []string
+	for i, c := range distinct {
+		if errs[i] != nil {
+			warnings = append(warnings, trim(fmt.Sprintf("%s: image %q not pinned to a digest: %v", c.describe(), c.image, errs[i])))
 			continue
 		}
-		d, err := h.verifier.Resolve(ctx, c.image, kc)
-		if err != nil {
-			images[c.image] = ""
-			warnings = append(warnings, trim(fmt.Sprintf("%s: image %q not pinned to a digest: %v", c.describe(), c.image, err)))
-			continue
-		}
-		images[c.image] = d.DigestStr()
+		images[c.image] = digests[i]
 	}
 	var ops []jsonpatch.JsonPatchOperation
 	for _, c := range todo {

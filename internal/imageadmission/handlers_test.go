@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -390,5 +392,43 @@ func TestDenialEvents(t *testing.T) {
 		}
 	default:
 		t.Fatal("no Event recorded for the denied pod's ReplicaSet")
+	}
+}
+
+func TestHangingRegistry(t *testing.T) {
+	release := make(chan struct{})
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(hanging.Close)
+	t.Cleanup(func() { close(release) })
+	host := strings.TrimPrefix(hanging.URL, "http://")
+
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	c := fake.NewClientBuilder().WithScheme(scheme).WithRuntimeObjects(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{imageadmission.LabelEnforce: "true"}}}).Build()
+	key := verifytest.NewKey(t)
+	pol := sealv1.ImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: sealv1.ImagePolicySpec{
+		Images:      []sealv1.ImagePattern{{Glob: host + "/**"}},
+		Authorities: []sealv1.Authority{{Name: "k", Key: &sealv1.KeyRef{Data: key.PublicPEM}}},
+	}}
+	v, err := verify.New(verify.Options{Policies: &verify.StaticPolicies{Policies: []sealv1.ImagePolicy{pol}}, RegistryTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin, vh := imageadmission.New(c, v, imageadmission.Options{Logger: quiet})
+	obj := podJSON(t, "prod", corev1.PodSpec{Containers: containers(host+"/a:1", host+"/b:1", host+"/c@sha256:"+strings.Repeat("ab", 32))})
+
+	resp := pin.Handle(context.Background(), request("Pod", "prod", admissionv1.Create, obj, nil))
+	if !resp.Allowed || len(resp.Patches) != 0 || len(resp.Warnings) != 2 {
+		t.Fatalf("pin: allowed %v patches %v warnings %v, want allowed, unpatched, two warnings", resp.Allowed, resp.Patches, resp.Warnings)
+	}
+	resp = vh.Handle(context.Background(), request("Pod", "prod", admissionv1.Create, obj, nil))
+	if resp.Allowed || !strings.Contains(resp.Result.Message, "timed out") || !strings.Contains(resp.Result.Message, `container "c2"`) {
+		t.Fatalf("verify: allowed %v (%v), want a denial naming the timeout and each container", resp.Allowed, resp.Result)
 	}
 }
