@@ -105,8 +105,8 @@ type appFragments struct {
 func newAppFragments(s *settings, cfg *Config) appFragments {
 	var f appFragments
 	f.spiffeID = "spiffe://" + cfg.TrustDomain + "/workload/" + s.workload + "/peer/" + s.peer
-	f.mount = []byte(`{"name":"` + VolumeName + `","readOnly":true,"mountPath":"` + MountPath + `"}`)
-	f.mounts = append(append([]byte{'['}, f.mount...), ']')
+	f.mount = mountJSON
+	f.mounts = mountsJSON
 	pairs := [...][2]string{
 		{"SEAL_DIR", MountPath},
 		{"SEAL_WORKLOAD", s.workload},
@@ -114,38 +114,48 @@ func newAppFragments(s *settings, cfg *Config) appFragments {
 		{"SEAL_SPIFFE_ID", f.spiffeID},
 		{"SEAL_TRUST_DOMAIN", cfg.TrustDomain},
 	}
-	f.envArray = append(f.envArray, '[')
+	// One buffer holds the array; each env object is a subslice of it.
+	buf := make([]byte, 0, 256+2*len(f.spiffeID))
+	buf = append(buf, '[')
+	var bounds [len(pairs)][2]int
 	for i, p := range pairs {
-		var e []byte
-		e = append(e, `{"name":`...)
-		e = appendString(e, p[0])
-		e = append(e, `,"value":`...)
-		e = appendString(e, p[1])
-		e = append(e, '}')
-		f.envs = append(f.envs, e)
 		if i > 0 {
-			f.envArray = append(f.envArray, ',')
+			buf = append(buf, ',')
 		}
-		f.envArray = append(f.envArray, e...)
+		bounds[i][0] = len(buf)
+		buf = append(buf, `{"name":"`...)
+		buf = append(buf, p[0]...)
+		buf = append(buf, `","value":`...)
+		buf = appendString(buf, p[1])
+		buf = append(buf, '}')
+		bounds[i][1] = len(buf)
 	}
-	f.envArray = append(f.envArray, ']')
+	buf = append(buf, ']')
+	f.envArray = buf
+	for _, b := range bounds {
+		f.envs = append(f.envs, buf[b[0]:b[1]:b[1]])
+	}
 	return f
 }
 
+var (
+	mountJSON  = []byte(`{"name":"` + VolumeName + `","readOnly":true,"mountPath":"` + MountPath + `"}`)
+	mountsJSON = []byte(`[{"name":"` + VolumeName + `","readOnly":true,"mountPath":"` + MountPath + `"}]`)
+)
+
 // patchContainer adds the read-only mount and the SEAL_* env to container i of field.
 func (f *appFragments) patchContainer(w *patchWriter, field string, i int, c *corev1.Container) {
-	p := containerPath(field, i)
 	if len(c.VolumeMounts) == 0 {
-		w.add(p+"/volumeMounts", f.mounts)
+		w.addAt(field, i, "/volumeMounts", f.mounts)
 	} else {
-		w.add(p+"/volumeMounts/-", f.mount)
+		w.addAt(field, i, "/volumeMounts/-", f.mount)
 	}
 	if len(c.Env) == 0 {
-		w.add(p+"/env", f.envArray)
+		w.addAt(field, i, "/env", f.envArray)
 		return
 	}
 	for _, e := range f.envs {
-		w.add(p+"/env/-", e)
+		w.addAt(field, i, "/env/-", e)
 	}
 }
 

@@ -129,7 +129,8 @@ func build(pod *corev1.Pod, s *settings, cfg *Config) Result {
 		st.Mounted = append(st.Mounted, pod.Spec.InitContainers[i].Name)
 	}
 	if len(pod.Spec.InitContainers) == 0 {
-		v := []byte{'['}
+		v := make([]byte, 1, 1024*len(inits))
+		v[0] = '['
 		for i := range inits {
 			if i > 0 {
 				v = append(v, ',')
@@ -139,7 +140,7 @@ func build(pod *corev1.Pod, s *settings, cfg *Config) Result {
 		w.add("/spec/initContainers", append(v, ']'))
 	} else {
 		for i := range inits {
-			w.add(containerPath("initContainers", i), appendContainer(nil, &inits[i], cfg))
+			w.addAt("initContainers", i, "", appendContainer(make([]byte, 0, 1024), &inits[i], cfg))
 		}
 	}
 	for i := range pod.Spec.Containers {
@@ -152,7 +153,7 @@ func build(pod *corev1.Pod, s *settings, cfg *Config) Result {
 	} else {
 		w.add("/spec/volumes/-", vol)
 	}
-	status := appendString(nil, string(appendStatus(nil, &st)))
+	status := appendString(make([]byte, 0, 512), string(appendStatus(make([]byte, 0, 384), &st)))
 	if len(pod.Annotations) == 0 {
 		w.add("/metadata/annotations", append(append(appendString([]byte{'{'}, AnnotationStatus), ':'), append(status, '}')...))
 	} else {

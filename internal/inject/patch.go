@@ -31,6 +31,22 @@ func (w *patchWriter) add(path string, value []byte) {
 	w.buf = append(w.buf, '}')
 }
 
+// addAt is add with the path "/spec/<field>/<i><suffix>", written without building a string.
+func (w *patchWriter) addAt(field string, i int, suffix string, value []byte) {
+	if w.n > 0 {
+		w.buf = append(w.buf, ',')
+	}
+	w.n++
+	w.buf = append(w.buf, `{"op":"add","path":"/spec/`...)
+	w.buf = append(w.buf, field...)
+	w.buf = append(w.buf, '/')
+	w.buf = strconv.AppendInt(w.buf, int64(i), 10)
+	w.buf = append(w.buf, suffix...)
+	w.buf = append(w.buf, `","value":`...)
+	w.buf = append(w.buf, value...)
+	w.buf = append(w.buf, '}')
+}
+
 func (w *patchWriter) bytes() []byte { return append(w.buf, ']') }
 
 // pointerEscape escapes one JSON-pointer reference token (RFC 6901): "~" is "~0", "/" is "~1".
@@ -42,11 +58,6 @@ func pointerEscape(s string) string {
 }
 
 var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
-
-// containerPath is "/spec/<field>/<i>".
-func containerPath(field string, i int) string {
-	return "/spec/" + field + "/" + strconv.Itoa(i)
-}
 
 const hexDigits = "0123456789abcdef"
 
