@@ -1,8 +1,10 @@
 package kubestore
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,7 +12,10 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/seal-dev/seal/internal/rotapi"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
@@ -92,4 +97,79 @@ func ftdName(td string) string {
 		return "trust-domain"
 	}
 	return n
+}
+
+// PutBundle stores a federated trust domain's bundle: it creates the FederatedTrustDomain
+// resource when there is none (sealctl bundle import), keeps the bundle in Secret
+// seal-rot-bundles and writes the resource's status (Ready, lastRefreshed, sequenceNumber,
+// lastError).
+func (s *Store) PutBundle(ctx context.Context, b *rotapi.FederatedBundle) error {
+	if !isSecretKey(b.TrustDomain) {
+		return fmt.Errorf("kubestore: invalid trust domain %q", b.TrustDomain)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, err := s.ftdFor(ctx, b)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(storedBundle{Bundle: *b, SpecBundleSHA256: specHash(f)})
+	if err != nil {
+		return fmt.Errorf("kubestore: encoding bundle: %w", err)
+	}
+	if err := s.putKey(ctx, BundlesSecret, "bundles", b.TrustDomain, v); err != nil {
+		return err
+	}
+	eb, berr := effectiveBundle(*f, map[string]storedBundle{b.TrustDomain: {Bundle: *b, SpecBundleSHA256: specHash(f)}})
+	return s.writeFTDStatus(ctx, f, ftdStatus(f, eb, berr))
+}
+
+// ftdFor returns the FederatedTrustDomain of b's trust domain, creating it (spec from b) when
+// there is none, and bringing its endpoint in line with b (an import names a new endpoint).
+func (s *Store) ftdFor(ctx context.Context, b *rotapi.FederatedBundle) (*sealv1.FederatedTrustDomain, error) {
+	var list sealv1.FederatedTrustDomainList
+	if err := s.c.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("kubestore: listing FederatedTrustDomains: %w", err)
+	}
+	var profile *sealv1.BundleEndpointProfile
+	if b.EndpointProfile != "" {
+		profile = &sealv1.BundleEndpointProfile{Type: b.EndpointProfile, EndpointSPIFFEID: b.EndpointSPIFFEID}
+	}
+	for i := range list.Items {
+		f := &list.Items[i]
+		if f.Spec.TrustDomain != b.TrustDomain || f.DeletionTimestamp != nil {
+			continue
+		}
+		if f.Spec.BundleEndpointURL != b.BundleEndpointURL || !equality.Semantic.DeepEqual(f.Spec.BundleEndpointProfile, profile) {
+			patch := client.MergeFromWithOptions(f.DeepCopy(), client.MergeFromWithOptimisticLock{})
+			f.Spec.BundleEndpointURL, f.Spec.BundleEndpointProfile = b.BundleEndpointURL, profile
+			if err := s.c.Patch(ctx, f, patch); err != nil {
+				return nil, conflict(err, "updating FederatedTrustDomain "+f.Name)
+			}
+		}
+		return f, nil
+	}
+	f := &sealv1.FederatedTrustDomain{
+		ObjectMeta: metav1.ObjectMeta{Name: ftdName(b.TrustDomain)},
+		Spec: sealv1.FederatedTrustDomainSpec{
+			TrustDomain: b.TrustDomain, BundleEndpointURL: b.BundleEndpointURL,
+			BundleEndpointProfile: profile, TrustDomainBundle: b.Bundle,
+		},
+	}
+	if err := s.c.Create(ctx, f); err != nil {
+		return nil, conflict(err, "creating FederatedTrustDomain "+f.Name)
+	}
+	return f, nil
+}
+
+func (s *Store) writeFTDStatus(ctx context.Context, f *sealv1.FederatedTrustDomain, st sealv1.FederatedTrustDomainStatus) error {
+	if equality.Semantic.DeepEqual(f.Status, st) {
+		return nil
+	}
+	patch := client.MergeFrom(f.DeepCopy())
+	f.Status = st
+	if err := s.c.Status().Patch(ctx, f, patch); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("kubestore: writing status of FederatedTrustDomain %q: %w", f.Name, err)
+	}
+	return nil
 }

@@ -1,0 +1,67 @@
+package kubestore
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// adminCreds are the admin client credentials (PEM).
+type adminCreds struct{ cert, key, ca []byte }
+
+// WriteAdmin writes the admin client credentials (what seal-rot creates on its first start)
+// to Secret seal-rot-admin (type kubernetes.io/tls: tls.crt, tls.key, ca.crt). It refuses when
+// the ROT authority already exists, so a replica that loses the first-start race cannot
+// replace the winner's credentials.
+func (s *Store) WriteAdmin(ctx context.Context, cert, key, caPEM []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var sec corev1.Secret
+	err := s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: AuthoritySecret}, &sec)
+	if err == nil {
+		return fmt.Errorf("%w: secret %s/%s exists: another seal-rot created the ROT CA first", ErrConflict, s.ns, AuthoritySecret)
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("kubestore: reading secret %s/%s: %w", s.ns, AuthoritySecret, err)
+	}
+	a := &adminCreds{cert: cert, key: key, ca: caPEM}
+	if err := s.writeAdmin(ctx, a); err != nil {
+		return err
+	}
+	s.admin = a
+	return nil
+}
+
+// ReplaceAdmin overwrites Secret seal-rot-admin with fresh credentials issued from the stored
+// ROT CA (seal-rot admin-cert: the admin certificate expired or another admin needs one).
+func (s *Store) ReplaceAdmin(ctx context.Context, cert, key, caPEM []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writeAdmin(ctx, &adminCreds{cert: cert, key: key, ca: caPEM})
+}
+
+func (s *Store) writeAdmin(ctx context.Context, a *adminCreds) error {
+	sec := s.secret(AdminSecret, "admin", map[string][]byte{
+		corev1.TLSCertKey: a.cert, corev1.TLSPrivateKeyKey: a.key, "ca.crt": a.ca,
+	})
+	sec.Type = corev1.SecretTypeTLS
+	err := s.c.Create(ctx, sec)
+	if apierrors.IsAlreadyExists(err) {
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			var cur corev1.Secret
+			if err := s.c.Get(ctx, client.ObjectKeyFromObject(sec), &cur); err != nil {
+				return err
+			}
+			cur.Data, cur.Labels = sec.Data, sec.Labels
+			return s.c.Update(ctx, &cur)
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("kubestore: writing secret %s/%s: %w", s.ns, AdminSecret, err)
+	}
+	return nil
+}
