@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/tools/record"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -94,7 +95,13 @@ func New(o Options) (*Server, error) {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.GetCertificate = o.GetCertificate })
 	}
 	s.server = crwebhook.NewServer(crwebhook.Options{Host: o.Host, Port: o.Port, CertDir: o.CertDir, TLSOpts: tlsOpts})
-	injectHook := &admission.Webhook{Handler: &injectHandler{cfg: &s.cfg, namespaces: o.Namespaces, events: o.Events, metrics: m, log: o.Log}}
+	// A fixed logger: controller-runtime's default adds values per request, which its
+	// delegating logger keeps forever when ctrl.SetLogger was never called.
+	reviewLog := logr.FromSlogHandler(o.Log.Handler()).WithName("inject")
+	injectHook := &admission.Webhook{
+		Handler:        &injectHandler{cfg: &s.cfg, namespaces: o.Namespaces, events: o.Events, metrics: m, log: o.Log},
+		LogConstructor: func(logr.Logger, *admission.Request) logr.Logger { return reviewLog },
+	}
 	s.server.Register(PathInject, s.bounded(injectHook))
 	for path, h := range o.ExtraHandlers {
 		if path == PathInject {
