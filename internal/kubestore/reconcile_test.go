@@ -166,7 +166,9 @@ func testFederation(t *testing.T, env *testenv.Env) {
 			TrustDomainBundle:     initial},
 	}
 	nobundle := &sealv1.FederatedTrustDomain{ObjectMeta: metav1.ObjectMeta{Name: "empty"}, Spec: sealv1.FederatedTrustDomainSpec{TrustDomain: "empty.example"}}
-	for _, o := range []client.Object{f, nobundle} {
+	wrong := &sealv1.FederatedTrustDomain{ObjectMeta: metav1.ObjectMeta{Name: "wrong"},
+		Spec: sealv1.FederatedTrustDomainSpec{TrustDomain: "wrong.example", TrustDomainBundle: bundleDoc(t, "partner.example", 1)}}
+	for _, o := range []client.Object{f, nobundle, wrong} {
 		if err := env.Client.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
@@ -179,8 +181,8 @@ func testFederation(t *testing.T, env *testenv.Env) {
 	if b == nil || b.Bundle != initial || b.SequenceNumber != 4 || b.EndpointProfile != "https_spiffe" || b.EndpointSPIFFEID != "spiffe://partner.example/seal/rot" {
 		t.Fatalf("loaded bundle = %+v, want the initial one with its endpoint", b)
 	}
-	if s.Bundles["empty.example"] != nil {
-		t.Error("a trust domain without a bundle was loaded")
+	if s.Bundles["empty.example"] != nil || s.Bundles["wrong.example"] != nil {
+		t.Error("a trust domain without a bundle, or with another domain's bundle, was loaded")
 	}
 	waitReady := func(name string, want metav1.ConditionStatus, reason string) sealv1.FederatedTrustDomainStatus {
 		t.Helper()
@@ -200,6 +202,9 @@ func testFederation(t *testing.T, env *testenv.Env) {
 		t.Errorf("status sequence = %v, want 4", st.SequenceNumber)
 	}
 	waitReady("empty", metav1.ConditionFalse, "NoBundle")
+	if st := waitReady("wrong", metav1.ConditionFalse, "NoBundle"); !strings.Contains(st.Conditions[0].Message, "a bundle of another trust domain") {
+		t.Errorf("wrong bundle status = %+v, want it to name the other trust domain", st)
+	}
 
 	// A refresh: the new bundle is kept and shown; a failed one keeps it and says why.
 	now := time.Now().UTC()
