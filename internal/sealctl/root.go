@@ -100,7 +100,7 @@ Results go to stdout (tables, or JSON with -o json); hints go to stderr. Exit co
 	_ = root.MarkPersistentFlagDirname("admin")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.workloadCommand(), a.eggCommand(), a.certCommand(), a.keysCommand(),
-		a.sealCommand(), a.bundleCommand())
+		a.sealCommand(), a.bundleCommand(), a.verifyCommand())
 	return root
 }
 
