@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -53,15 +54,26 @@ type ksROT struct {
 
 func ksStart(t *testing.T, bin string, env *testenv.Env, ns string) *ksROT {
 	t.Helper()
+	return ksServe(t, bin, []string{"KUBECONFIG=" + env.Kubeconfig}, "--kube", "--namespace", ns, "--trust-domain", "kube-e2e.example")
+}
+
+func ksFreeAddr(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// ksServe runs seal-rot serve with args on a free loopback port.
+func ksServe(t *testing.T, bin string, environ []string, args ...string) *ksROT {
+	t.Helper()
+	addr := ksFreeAddr(t)
 	r := &ksROT{addr: addr, log: &ksLog{}, done: make(chan error, 1)}
-	r.cmd = exec.Command(bin, "serve", "--kube", "--namespace", ns, "--listen", addr, "--trust-domain", "kube-e2e.example")
-	r.cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig)
+	r.cmd = exec.Command(bin, append([]string{"serve", "--listen", addr}, args...)...)
+	r.cmd.Env = append(os.Environ(), environ...)
 	r.cmd.Stderr = r.log
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -167,7 +179,42 @@ func TestKubeStoreROT(t *testing.T) {
 	// A workload made with kubectl apply, not sealctl.
 	wl := &sealv1.Workload{ObjectMeta: metav1.ObjectMeta{Name: "orders"},
 		Spec: sealv1.WorkloadSpec{Peers: []string{"api"}, FederatesWith: []string{"partner.example"}}}
-	for _, o := range []client.Object{ftd, wl} {
+	// Two trust domains refreshed from their bundle endpoints: another ROT (state directory)
+	// that serves its bundle, and one whose endpoint is down.
+	peerDir := t.TempDir()
+	peer := ksServe(t, bin, nil, "--state-dir", peerDir, "--trust-domain", "peer.example")
+	var peerDoc json.RawMessage
+	testenv.Eventually(t, 30*time.Second, func() error {
+		caPEM, err := os.ReadFile(peerDir + "/admin/ca.crt")
+		if err != nil {
+			return err
+		}
+		c, err := rotapi.NewClient("https://"+peer.addr, caPEM, nil)
+		if err != nil {
+			return err
+		}
+		defer c.HTTP.CloseIdleConnections()
+		return c.Do(ctx, http.MethodGet, rotapi.PathBundle, nil, &peerDoc)
+	})
+	down, err := ca.NewRoot("down.example", 0, ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := spiffebundle.New(spiffeid.RequireTrustDomainFromString("down.example"))
+	db.AddX509Authority(down.Cert)
+	downDoc, err := db.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := func(name, td, url, doc string) *sealv1.FederatedTrustDomain {
+		return &sealv1.FederatedTrustDomain{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: sealv1.FederatedTrustDomainSpec{
+			TrustDomain: td, BundleEndpointURL: url, TrustDomainBundle: doc,
+			BundleEndpointProfile: &sealv1.BundleEndpointProfile{Type: "https_spiffe", EndpointSPIFFEID: "spiffe://" + td + "/seal/rot"}}}
+	}
+	refreshed := endpoint("peer", "peer.example", "https://"+peer.addr+rotapi.PathBundle, string(peerDoc))
+	failing := endpoint("down", "down.example", "https://"+ksFreeAddr(t)+rotapi.PathBundle, string(downDoc))
+
+	for _, o := range []client.Object{ftd, wl, refreshed, failing} {
 		if err := env.Client.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
@@ -255,6 +302,25 @@ func TestKubeStoreROT(t *testing.T) {
 	if err := admin3.Do(ctx, http.MethodGet, rotapi.Path(rotapi.PathWorkload, "orders"), nil, &w); err != nil || w.CAFingerprint != fp {
 		t.Errorf("after restart: workload %+v, %v; want the same Workload CA %s", w, err, fp)
 	}
+	// The endpoints were polled (every 15 seconds): the statuses say how it went.
+	testenv.Eventually(t, 60*time.Second, func() error {
+		var f sealv1.FederatedTrustDomain
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: "peer"}, &f); err != nil {
+			return err
+		}
+		if !meta.IsStatusConditionTrue(f.Status.Conditions, sealv1.ConditionReady) || f.Status.LastRefreshed == nil || f.Status.LastError != "" {
+			return fmt.Errorf("peer status = %+v, want Ready with lastRefreshed", f.Status)
+		}
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: "down"}, &f); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(f.Status.Conditions, sealv1.ConditionReady)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != "RefreshFailed" || f.Status.LastError == "" {
+			return fmt.Errorf("down status = %+v, want Ready False RefreshFailed with lastError", f.Status)
+		}
+		return nil
+	})
+
 	// kubectl delete: the workload disappears from the ROT.
 	if err := env.Client.Delete(ctx, &sealv1.Workload{ObjectMeta: metav1.ObjectMeta{Name: "orders"}}); err != nil {
 		t.Fatal(err)
