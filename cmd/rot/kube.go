@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
@@ -16,12 +18,12 @@ import (
 // elsewhere through KUBECONFIG or ~/.kube/config (controller-runtime's config.GetConfig).
 func init() { rotcmd.KubeStore = openKubeStore }
 
-func openKubeStore(_ context.Context, namespace string) (store.Store, func(context.Context, rot.AdminCredentials) error, error) {
+func openKubeStore(_ context.Context, namespace string, log *slog.Logger, workloadCATTL time.Duration) (store.Store, func(context.Context, rot.AdminCredentials) error, error) {
 	cfg, err := config.GetConfig()
 	if err != nil {
 		return nil, nil, fmt.Errorf("--kube: no Kubernetes API configuration (in-cluster service account, KUBECONFIG or ~/.kube/config): %w", err)
 	}
-	st, err := kubestore.New(cfg, namespace, kubestore.Options{})
+	st, err := kubestore.New(cfg, namespace, kubestore.Options{Logger: log, WorkloadCATTL: workloadCATTL})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -22,7 +22,7 @@ import (
 
 // KubeStore opens the --kube store in namespace and returns it with the writer of the admin
 // credentials (a Secret). It is nil until the Kubernetes store is built; cmd/rot sets it.
-var KubeStore func(ctx context.Context, namespace string) (store.Store, func(context.Context, rot.AdminCredentials) error, error)
+var KubeStore func(ctx context.Context, namespace string, log *slog.Logger, workloadCATTL time.Duration) (store.Store, func(context.Context, rot.AdminCredentials) error, error)
 
 // ErrKubeNotBuilt: --kube was asked for but this build has no Kubernetes store.
 var ErrKubeNotBuilt = errors.New("--kube: the Kubernetes state store is not built into this seal-rot yet; use --state-dir DIR")
@@ -179,7 +179,7 @@ func serve(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		if KubeStore == nil {
 			return ErrKubeNotBuilt
 		}
-		st, out, err := KubeStore(ctx, f.namespace)
+		st, out, err := KubeStore(ctx, f.namespace, log, f.workloadCATTL)
 		if err != nil {
 			return err
 		}
