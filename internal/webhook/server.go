@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -133,7 +134,31 @@ func (s *Server) bounded(h http.Handler) http.Handler {
 			return
 		}
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.ReadTimeout))
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		r.Body = &jsonObjectBody{ReadCloser: http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// errNotJSONObject stops a body that is not a JSON object before a decoder sees it:
+// controller-runtime's decoder would also accept YAML, whose parser is slow on hostile input.
+var errNotJSONObject = errors.New("seal: the request body is not a JSON object")
+
+// jsonObjectBody fails the read unless the first non-space byte is '{'.
+type jsonObjectBody struct {
+	io.ReadCloser
+	checked bool
+}
+
+func (b *jsonObjectBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	for i := 0; !b.checked && i < n; i++ {
+		switch p[i] {
+		case ' ', '\t', '\r', '\n':
+		case '{':
+			b.checked = true
+		default:
+			return 0, errNotJSONObject
+		}
+	}
+	return n, err
 }

@@ -279,6 +279,12 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("response %+v, want a 400 result", ar.Response)
 		}
 	})
+	t.Run("YAML is not decoded", func(t *testing.T) {
+		_, ar := r.post(t, PathInject, []byte("request:\n  uid: x\n  kind: {kind: Pod}\n"))
+		if ar.Response == nil || ar.Response.Allowed || ar.Response.Result.Code != http.StatusBadRequest || !strings.Contains(ar.Response.Result.Message, "not a JSON object") {
+			t.Errorf("response %+v, want a 400 saying the body is not a JSON object", ar.Response)
+		}
+	})
 	t.Run("object is not a pod", func(t *testing.T) {
 		b := bytes.Replace(review(testPod(nil), "shop"), []byte(`"spec":{`), []byte(`"spec":{"containers":7,`), 1)
 		code, ar := r.post(t, PathInject, b)
