@@ -231,6 +231,9 @@ func TestMutateRefusals(t *testing.T) {
 		{name: "duplicate host", ann: map[string]string{AnnotationWorkload: "w", AnnotationRouteHosts: "a.org,a.org"}, want: []string{"seal.dev/route-hosts", "twice"}},
 		{name: "bad trust domain", ann: map[string]string{AnnotationWorkload: "w", AnnotationFederatesWith: "Partner.Example.org"}, want: []string{"seal.dev/federates-with", "trust domains", "fix:"}},
 		{name: "spiffe URI as trust domain", ann: map[string]string{AnnotationWorkload: "w", AnnotationFederatesWith: "spiffe://partner.org"}, want: []string{"seal.dev/federates-with", "fix:"}},
+		{name: "rotate with hostNetwork", ann: map[string]string{AnnotationWorkload: "w", AnnotationRotate: "true"}, edit: func(p *corev1.Pod) {
+			p.Spec.HostNetwork = true
+		}, want: []string{"seal.dev/rotate", "hostNetwork", "fix:"}},
 		{name: "volume named seal", ann: map[string]string{AnnotationWorkload: "w"}, edit: func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "seal"}}
 		}, want: []string{"spec.volumes", "rename"}},

@@ -59,7 +59,7 @@ func (h *injectHandler) handle(ctx context.Context, req admission.Request) (admi
 	res, err := inject.Mutate(&pod, ns, h.cfg)
 	if err != nil {
 		h.metrics.denials.WithLabelValues("refused").Inc()
-		if h.events != nil {
+		if h.events != nil && (req.DryRun == nil || !*req.DryRun) { // a dry run has no side effects
 			h.events.Event(eventTarget(&pod, ns.Name), corev1.EventTypeWarning, ReasonRefused, err.Error())
 		}
 		h.log.Info("pod refused", "namespace", ns.Name, "pod", podName(&pod), "reason", err.Error())
