@@ -1,0 +1,299 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/seal-dev/seal/internal/inject"
+	"github.com/seal-dev/seal/internal/ociimage"
+	"github.com/seal-dev/seal/internal/rot/rottest"
+	"github.com/seal-dev/seal/internal/rotapi"
+	"github.com/seal-dev/seal/internal/testenv"
+)
+
+// The images the node runs. The seal-init tag and binary path are the ones injectionWebhook
+// configures the webhook with.
+const (
+	initImage = "ghcr.io/seal-dev/seal-init:test"
+	appImage  = "seal.test/demoapp:e2e"
+)
+
+// nodeImages builds seal-init and the demo app as images (no container engine) and imports
+// them into the node's containerd.
+func nodeImages(t *testing.T, node *testenv.Node) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, im := range []struct{ ref, pkg, name, path string }{
+		{initImage, "./cmd/init", "seal-init", "/seal-init"},
+		{appImage, "./test/demoapp", "demoapp", ""},
+	} {
+		img, err := ociimage.ImageFromFile(ociimage.Spec{Name: im.name, Path: im.path, Version: "e2e"}, testenv.Binary(t, im.pkg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tarball := filepath.Join(dir, im.name+".tar")
+		if err := ociimage.WriteTarball(tarball, im.ref, img); err != nil {
+			t.Fatal(err)
+		}
+		node.ImportImage(t, tarball)
+	}
+}
+
+// freeLoopbackPort returns a port on 127.0.0.1 that was free a moment ago (pods here share the
+// host's network, so every server needs its own).
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// demoDeployment runs the demo app with args for (workload, peer) on the node, its Egg from
+// the Secret eggSecret.
+func demoDeployment(ns, name string, replicas int32, workload, peer, eggSecret string, extra map[string]string, args ...string) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	ann := map[string]string{inject.AnnotationWorkload: workload, inject.AnnotationPeer: peer, inject.AnnotationEgg: "secret:" + eggSecret + "/egg"}
+	for k, v := range extra {
+		ann[k] = v
+	}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: ann},
+				Spec:       testenv.NodePodSpec(corev1.Container{Name: "app", Image: appImage, Args: args}),
+			},
+		},
+	}
+}
+
+// eggSecret stores an Egg as the Secret name (key "egg").
+func eggSecret(t *testing.T, env *testenv.Env, ns, name, egg string) {
+	t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: map[string]string{"egg": egg}}
+	if err := env.Client.Create(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runningPod waits until the app's single pod runs and returns it.
+func runningPod(t *testing.T, env *testenv.Env, ns, app string) corev1.Pod {
+	t.Helper()
+	var pod corev1.Pod
+	testenv.Eventually(t, 3*time.Minute, func() error {
+		var pods corev1.PodList
+		if err := env.Client.List(context.Background(), &pods, client.InNamespace(ns), client.MatchingLabels{"app": app}); err != nil {
+			return err
+		}
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning {
+				pod = p
+				return nil
+			}
+		}
+		return fmt.Errorf("no running pod of %s: %s", app, podSummary(pods.Items))
+	})
+	return pod
+}
+
+func podSummary(pods []corev1.Pod) string {
+	var b strings.Builder
+	for _, p := range pods {
+		fmt.Fprintf(&b, "[%s %s", p.Name, p.Status.Phase)
+		for _, s := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+			switch {
+			case s.State.Waiting != nil:
+				fmt.Fprintf(&b, " %s:waiting(%s %s)", s.Name, s.State.Waiting.Reason, s.State.Waiting.Message)
+			case s.State.Terminated != nil:
+				fmt.Fprintf(&b, " %s:terminated(%d %s)", s.Name, s.State.Terminated.ExitCode, s.State.Terminated.Reason)
+			case s.State.Running != nil:
+				fmt.Fprintf(&b, " %s:running", s.Name)
+			}
+		}
+		b.WriteString("] ")
+	}
+	return b.String()
+}
+
+// logEventually waits until the container's log matches re and returns the log.
+func logEventually(t *testing.T, node *testenv.Node, ns, pod, container string, timeout time.Duration, re string) string {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	var got string
+	testenv.Eventually(t, timeout, func() error {
+		got = node.PodLogs(t, ns, pod, container)
+		if !rx.MatchString(got) {
+			return fmt.Errorf("log of %s/%s does not match %q yet:\n%s", pod, container, re, got)
+		}
+		return nil
+	})
+	return got
+}
+
+// TestRealNode runs injected pods on a real kubelet with real containers: the webhook adds
+// seal-init, seal-init redeems the Egg from the pod's Secret at the ROT, and the demo app does
+// mTLS with the identity files; refused identities, revoked Eggs and renewal are shown too.
+func TestRealNode(t *testing.T) {
+	env := testenv.Start(t)
+	node := env.StartNode(t)
+	r := rottest.Start(t)
+	injectionWebhook(t, env, r.TrustDomain)
+	nodeImages(t, node)
+	ctx := context.Background()
+	ns := env.Namespace(t, map[string]string{inject.LabelInject: inject.NamespaceEnabled})
+	td := r.TrustDomain
+
+	r.CreateWorkload(t, rotapi.Workload{Name: "payments", Peers: []string{"api", "web"}})
+	r.CreateWorkload(t, rotapi.Workload{Name: "shop"})
+	r.CreateWorkload(t, rotapi.Workload{Name: "ticker", Peers: []string{"clock", "reader"}, CertTTL: "1m"})
+	eggSecret(t, env, ns, "egg-api", r.MintEgg(t, "payments", rotapi.MintRequest{Peer: "api"}))
+	eggSecret(t, env, ns, "egg-web", r.MintEgg(t, "payments", rotapi.MintRequest{Peer: "web"}))
+	eggSecret(t, env, ns, "egg-shop", r.MintEgg(t, "shop", rotapi.MintRequest{}))
+	eggSecret(t, env, ns, "egg-clock", r.MintEgg(t, "ticker", rotapi.MintRequest{Peer: "clock"}))
+	eggSecret(t, env, ns, "egg-reader", r.MintEgg(t, "ticker", rotapi.MintRequest{Peer: "reader"}))
+	revoked := r.MintEggInfo(t, "payments", rotapi.MintRequest{Peer: "web"})
+	r.RevokeEgg(t, revoked.ID)
+	eggSecret(t, env, ns, "egg-revoked", revoked.Egg)
+
+	apiAddr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
+	for _, d := range []*appsv1.Deployment{
+		demoDeployment(ns, "api", 1, "payments", "api", "egg-api", nil, "serve", "--listen", apiAddr),
+		demoDeployment(ns, "web", 2, "payments", "web", "egg-web", nil, "call", "--addr", apiAddr),
+		demoDeployment(ns, "intruder", 1, "shop", "any", "egg-shop", nil, "call", "--addr", apiAddr, "--any-server"),
+		demoDeployment(ns, "revoked", 1, "payments", "web", "egg-revoked", nil, "call", "--addr", apiAddr),
+	} {
+		if err := env.Client.Create(ctx, d); err != nil {
+			t.Fatalf("creating deployment %s: %v", d.Name, err)
+		}
+	}
+	apiID := "spiffe://" + td + "/workload/payments/peer/api"
+	webID := "spiffe://" + td + "/workload/payments/peer/web"
+
+	t.Run("seal-init redeems the Egg and the app starts with its identity", func(t *testing.T) {
+		api := runningPod(t, env, ns, "api")
+		st := api.Status.InitContainerStatuses
+		if len(st) == 0 || st[0].Name != inject.InitContainerName || st[0].State.Terminated == nil || st[0].State.Terminated.ExitCode != 0 {
+			t.Fatalf("pod %s: init container statuses %+v, want seal-init terminated with exit code 0", api.Name, st)
+		}
+		logEventually(t, node, ns, api.Name, inject.InitContainerName, time.Minute, `msg="wrote identity" .*spiffeID=`+regexp.QuoteMeta(apiID))
+		logEventually(t, node, ns, api.Name, "app", time.Minute, `msg="serving mTLS" .*id=`+regexp.QuoteMeta(apiID))
+	})
+
+	t.Run("two peers of one workload complete mTLS", func(t *testing.T) {
+		api := runningPod(t, env, ns, "api")
+		web := runningPod(t, env, ns, "web")
+		logEventually(t, node, ns, web.Name, "app", 2*time.Minute, `msg="mTLS call succeeded" server=`+regexp.QuoteMeta(apiID))
+		logEventually(t, node, ns, api.Name, "app", time.Minute, `msg="authorized peer" peer=`+regexp.QuoteMeta(webID))
+	})
+
+	t.Run("the server refuses a pod of another workload", func(t *testing.T) {
+		api := runningPod(t, env, ns, "api")
+		in := runningPod(t, env, ns, "intruder")
+		logEventually(t, node, ns, in.Name, "app", 2*time.Minute, `msg="mTLS call failed"`)
+		logEventually(t, node, ns, api.Name, "app", time.Minute, `msg="refused peer"`)
+		if got := node.PodLogs(t, ns, api.Name, "app"); strings.Contains(got, `msg="authorized peer" peer=spiffe://`+td+"/workload/shop") {
+			t.Errorf("the server authorized the shop workload:\n%s", got)
+		}
+		if got := node.PodLogs(t, ns, in.Name, "app"); strings.Contains(got, "mTLS call succeeded") {
+			t.Errorf("a pod of workload shop completed a call:\n%s", got)
+		}
+	})
+
+	t.Run("a revoked Egg stops the pod in its init container", func(t *testing.T) {
+		var pod corev1.Pod
+		testenv.Eventually(t, 3*time.Minute, func() error {
+			var pods corev1.PodList
+			if err := env.Client.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": "revoked"}); err != nil {
+				return err
+			}
+			for _, p := range pods.Items {
+				for _, s := range p.Status.InitContainerStatuses {
+					failed := (s.State.Terminated != nil && s.State.Terminated.ExitCode != 0) ||
+						(s.LastTerminationState.Terminated != nil && s.LastTerminationState.Terminated.ExitCode != 0)
+					if s.Name == inject.InitContainerName && failed {
+						pod = p
+						return nil
+					}
+				}
+			}
+			return fmt.Errorf("no pod of revoked with a failed seal-init yet: %s", podSummary(pods.Items))
+		})
+		if pod.Status.Phase != corev1.PodPending {
+			t.Errorf("pod %s phase %s, want Pending (Init:Error / Init:CrashLoopBackOff)", pod.Name, pod.Status.Phase)
+		}
+		for _, s := range pod.Status.ContainerStatuses {
+			if s.State.Running != nil {
+				t.Errorf("app container %s runs although the Egg is revoked", s.Name)
+			}
+		}
+		logEventually(t, node, ns, pod.Name, inject.InitContainerName, time.Minute, `(?i)revoked`)
+	})
+
+	t.Run("the native sidecar renews a short-lived certificate while the app keeps serving", func(t *testing.T) {
+		// Certificates of workload ticker live 1m; only the server renews (the renewing sidecar's
+		// health port is fixed, inject.HealthPort, so one such pod per node), so both start now
+		// and the reader's certificate outlives the server's renewal at about 40s.
+		clockAddr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
+		for _, d := range []*appsv1.Deployment{
+			demoDeployment(ns, "clock", 1, "ticker", "clock", "egg-clock", map[string]string{inject.AnnotationRotate: "true"}, "serve", "--listen", clockAddr),
+			demoDeployment(ns, "reader", 1, "ticker", "reader", "egg-reader", nil, "call", "--addr", clockAddr),
+		} {
+			if err := env.Client.Create(ctx, d); err != nil {
+				t.Fatalf("creating deployment %s: %v", d.Name, err)
+			}
+		}
+		clock := runningPod(t, env, ns, "clock")
+		if c := clock.Spec.InitContainers[0]; c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+			t.Fatalf("seal-init in %s is not a native sidecar: %+v", clock.Name, c.RestartPolicy)
+		}
+		reader := runningPod(t, env, ns, "reader")
+		// The certificate lives 1m and is renewed at about 2/3 of it: the reader, calling every
+		// second, sees the server's certificate change with no failed call in between.
+		ok := regexp.MustCompile(`msg="mTLS call succeeded" .*serial=(\d+)`)
+		var between string
+		testenv.Eventually(t, 3*time.Minute, func() error {
+			got := node.PodLogs(t, ns, reader.Name, "app")
+			first := ok.FindStringSubmatchIndex(got)
+			if first == nil {
+				return fmt.Errorf("no successful call yet:\n%s", tailLines(got, 10))
+			}
+			serial := got[first[2]:first[3]]
+			for _, m := range ok.FindAllStringSubmatchIndex(got, -1) {
+				if got[m[2]:m[3]] != serial {
+					between = got[first[0]:m[1]]
+					return nil
+				}
+			}
+			return fmt.Errorf("the reader saw only server certificate %s so far:\n%s", serial, tailLines(got, 5))
+		})
+		if strings.Contains(between, "mTLS call failed") {
+			t.Errorf("calls failed while the certificate was renewed:\n%s", between)
+		}
+		logEventually(t, node, ns, clock.Name, inject.InitContainerName, time.Minute, `(?s)msg="wrote identity".*msg="wrote identity"`)
+	})
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
