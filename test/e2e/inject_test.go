@@ -257,6 +257,38 @@ func TestInjection(t *testing.T) {
 		}
 	})
 
+	t.Run("the API server accepts every injection shape", func(t *testing.T) {
+		fsGroup := int64(2000)
+		shapes := map[string]func(p *corev1.Pod){
+			"native sidecar": func(p *corev1.Pod) { p.Annotations[inject.AnnotationRotate] = "true" },
+			"egg from image": func(p *corev1.Pod) { p.Annotations[inject.AnnotationEgg] = "image:/etc/seal/egg" },
+			"egg from image, renewing": func(p *corev1.Pod) {
+				p.Annotations[inject.AnnotationEgg] = "image:/etc/seal/egg"
+				p.Annotations[inject.AnnotationRotate] = "true"
+			},
+			"own init containers, federation, routes, fsGroup": func(p *corev1.Pod) {
+				p.Annotations[inject.AnnotationFederatesWith] = "partner.example.org"
+				p.Annotations[inject.AnnotationRouteHosts] = "a.apps.example.org,b.apps.example.org"
+				p.Annotations[inject.AnnotationEgg] = "secret:eggs/payments-api"
+				p.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "shop/migrate:1", Env: []corev1.EnvVar{{Name: "A", Value: "b"}}}}
+				p.Spec.SecurityContext = &corev1.PodSecurityContext{FSGroup: &fsGroup}
+			},
+		}
+		i := 0
+		for name, edit := range shapes {
+			i++
+			p := appPod(enabled, fmt.Sprintf("shape-%d", i), map[string]string{inject.AnnotationWorkload: "payments"}, nil)
+			edit(p)
+			if err := env.Client.Create(ctx, p); err != nil {
+				t.Errorf("%s: the API server refused the injected pod: %v", name, err)
+				continue
+			}
+			if p.Annotations[inject.AnnotationStatus] == "" {
+				t.Errorf("%s: not injected", name)
+			}
+		}
+	})
+
 	t.Run("a bad annotation is rejected at pod creation with its message", func(t *testing.T) {
 		p := appPod(enabled, "bad", map[string]string{inject.AnnotationWorkload: "payments", inject.AnnotationRotate: "sometimes"}, nil)
 		err := env.Client.Create(ctx, p)
