@@ -326,30 +326,34 @@ func TestInjection(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := runInitContainer(t, env, &injected, testenv.Binary(t, "./cmd/init"))
-		for _, f := range []string{"tls.crt", "tls.key", "ca.crt", "keys.txt"} {
-			if _, err := os.Stat(filepath.Join(out, f)); err != nil {
-				t.Errorf("seal-init did not write %s: %v", f, err)
-			}
-		}
-		b, err := os.ReadFile(filepath.Join(out, "tls.crt"))
-		if err != nil {
+		checkIdentity(t, out, envOf(injected.Spec.Containers[0], "SEAL_SPIFFE_ID"), "api", "api.apps.example.org")
+	})
+
+	t.Run("the injected copy step and image Egg command lines redeem at a real seal-rot", func(t *testing.T) {
+		egg := r.MintEgg(t, "payments", rotapi.MintRequest{Peer: "api"})
+		p := appPod(enabled, "image-egg", map[string]string{inject.AnnotationWorkload: "payments", inject.AnnotationPeer: "api",
+			inject.AnnotationEgg: "image:/etc/seal/egg"}, nil)
+		if err := env.Client.Create(ctx, p); err != nil {
 			t.Fatal(err)
 		}
-		blk, _ := pem.Decode(b)
-		if blk == nil {
-			t.Fatal("tls.crt is not PEM")
+		if len(p.Spec.InitContainers) < 2 || p.Spec.InitContainers[0].Name != inject.CopyContainerName || p.Spec.InitContainers[1].Image != p.Spec.Containers[0].Image {
+			t.Fatalf("init containers %+v, want the copy step then seal-init in the app's image", p.Spec.InitContainers)
 		}
-		cert, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
+		dir := filepath.Join(t.TempDir(), "seal")
+		if err := os.Mkdir(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		want := envOf(injected.Spec.Containers[0], "SEAL_SPIFFE_ID")
-		if len(cert.URIs) != 1 || cert.URIs[0].String() != want {
-			t.Errorf("certificate URI SANs %v, want the pod's SEAL_SPIFFE_ID %s", cert.URIs, want)
+		eggFile := filepath.Join(t.TempDir(), "egg")
+		if err := os.WriteFile(eggFile, []byte(egg), 0o400); err != nil {
+			t.Fatal(err)
 		}
-		if !containsString(cert.DNSNames, "api.apps.example.org") || !containsString(cert.DNSNames, "api") {
-			t.Errorf("certificate DNS SANs %v, want the peer and the route host", cert.DNSNames)
+		bin := testenv.Binary(t, "./cmd/init")
+		runContainer(t, env, p, p.Spec.InitContainers[0], bin, dir, nil) // seal-init copy
+		if _, err := os.Stat(filepath.Join(dir, "bin", "seal-init")); err != nil {
+			t.Fatalf("the copy step did not put seal-init into the volume: %v", err)
 		}
+		runContainer(t, env, p, p.Spec.InitContainers[1], bin, dir, map[string]string{"/etc/seal/egg": eggFile})
+		checkIdentity(t, dir, envOf(p.Spec.Containers[0], "SEAL_SPIFFE_ID"), "api")
 	})
 }
 
@@ -358,11 +362,18 @@ func TestInjection(t *testing.T) {
 // API server; the seal volume's mount path is a temporary directory. It returns that directory.
 func runInitContainer(t *testing.T, env *testenv.Env, pod *corev1.Pod, bin string) string {
 	t.Helper()
-	c := pod.Spec.InitContainers[0]
 	dir := filepath.Join(t.TempDir(), "seal")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	runContainer(t, env, pod, pod.Spec.InitContainers[0], bin, dir, nil)
+	return dir
+}
+
+// runContainer runs container c of pod on this machine: the command "/seal-init" (seal-init's
+// own image) is bin, the volume's mount path is dir, and paths in files are files of the "image".
+func runContainer(t *testing.T, env *testenv.Env, pod *corev1.Pod, c corev1.Container, bin, dir string, files map[string]string) {
+	t.Helper()
 	var environ []string
 	for _, e := range c.Env {
 		v := e.Value
@@ -375,18 +386,57 @@ func runInitContainer(t *testing.T, env *testenv.Env, pod *corev1.Pod, bin strin
 		}
 		environ = append(environ, e.Name+"="+v)
 	}
-	args := make([]string, 0, len(c.Args))
+	subst := func(a string) string {
+		if f, ok := files[a]; ok {
+			return f
+		}
+		return strings.ReplaceAll(a, inject.MountPath, dir)
+	}
+	exe := subst(c.Command[0])
+	if c.Command[0] == "/seal-init" {
+		exe = bin
+	}
+	var args []string
 	for _, a := range append(c.Command[1:], c.Args...) {
-		args = append(args, strings.ReplaceAll(a, inject.MountPath, dir))
+		args = append(args, subst(a))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Env = environ
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("seal-init %v: %v\n%s", args, err, b)
+		t.Fatalf("%s %v: %v\n%s", c.Name, args, err, b)
 	}
-	return dir
+}
+
+// checkIdentity checks the files seal-init wrote into dir carry spiffeID.
+func checkIdentity(t *testing.T, dir, spiffeID string, dnsNames ...string) {
+	t.Helper()
+	for _, f := range []string{"tls.crt", "tls.key", "ca.crt", "keys.txt"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("seal-init did not write %s: %v", f, err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "tls.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatal("tls.crt is not PEM")
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cert.URIs) != 1 || cert.URIs[0].String() != spiffeID {
+		t.Errorf("certificate URI SANs %v, want the pod's SEAL_SPIFFE_ID %s", cert.URIs, spiffeID)
+	}
+	for _, n := range dnsNames {
+		if !containsString(cert.DNSNames, n) {
+			t.Errorf("certificate DNS SANs %v lack %s", cert.DNSNames, n)
+		}
+	}
 }
 
 func containsString(ss []string, s string) bool {
