@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -20,9 +21,12 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/seal-dev/seal/internal/inject"
 	"github.com/seal-dev/seal/internal/servingcert"
@@ -64,6 +68,7 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// startWebhook runs seal-webhook with --cert-dir holding a leaf for 127.0.0.1.
 func startWebhook(t testing.TB, env *testenv.Env) *webhookProc {
 	t.Helper()
 	ca, err := servingcert.NewCA("test", time.Now(), time.Hour, nil)
@@ -85,13 +90,21 @@ func startWebhook(t testing.TB, env *testenv.Env) *webhookProc {
 	if err := os.WriteFile(filepath.Join(dir, "tls.key"), keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	return launch(t, env, &tls.Config{RootCAs: pool}, "--cert-dir", dir)
+}
+
+// launch starts seal-webhook on loopback ports with args and waits for /readyz.
+func launch(t testing.TB, env *testenv.Env, clientTLS *tls.Config, args ...string) *webhookProc {
+	t.Helper()
 	port, mport := freePort(t), freePort(t)
 	p := &webhookProc{stderr: &syncBuf{}, done: make(chan struct{}),
 		url: fmt.Sprintf("https://127.0.0.1:%d", port), metrics: fmt.Sprintf("http://127.0.0.1:%d", mport)}
-	p.cmd = exec.Command(testenv.Binary(t, "./cmd/webhook"),
-		"--kubeconfig", env.Kubeconfig, "--cert-dir", dir, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
+	p.cmd = exec.Command(testenv.Binary(t, "./cmd/webhook"), append([]string{
+		"--kubeconfig", env.Kubeconfig, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", mport), "--init-image", "ghcr.io/seal-dev/seal-init:test",
-		"--trust-domain", "prod.example.org", "--shutdown-grace", "0s", "--log-level", "warn")
+		"--trust-domain", "prod.example.org", "--shutdown-grace", "0s", "--log-level", "warn"}, args...)...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -101,9 +114,7 @@ func startWebhook(t testing.TB, env *testenv.Env) *webhookProc {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	})
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.Cert)
-	p.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 64}}
+	p.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: clientTLS, MaxIdleConnsPerHost: 64}}
 	t.Cleanup(p.client.CloseIdleConnections)
 	testenv.Eventually(t, 30*time.Second, func() error {
 		select {
@@ -222,5 +233,66 @@ func BenchmarkProcessRSS(b *testing.B) {
 			kb, _ := strconv.ParseFloat(f[1], 64)
 			b.ReportMetric(kb/1024, "RSS-MiB")
 		}
+	}
+}
+
+// TestProcessManagedCert runs seal-webhook without --cert-dir: it creates its CA Secret, patches
+// the caBundle into its MutatingWebhookConfiguration, and serves a leaf for its Service name
+// that verifies against that caBundle.
+func TestProcessManagedCert(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{NoCRDs: true, NoControllerManager: true})
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "seal-system"}}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "manifests", "webhook", "mutatingwebhookconfiguration.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mwc admissionregv1.MutatingWebhookConfiguration
+	if err := yaml.UnmarshalStrict(raw, &mwc); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, &mwc); err != nil {
+		t.Fatal(err)
+	}
+	ns := env.Namespace(t, map[string]string{inject.LabelInject: inject.NamespaceEnabled})
+
+	// The client trusts only what the webhook configuration's caBundle says, as the API server does.
+	var bundle []byte
+	clientTLS := &tls.Config{ServerName: "seal-webhook.seal-system.svc"}
+	clientTLS.InsecureSkipVerify = true // verified below against the caBundle, read once it exists
+	clientTLS.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(bundle) {
+			return fmt.Errorf("no caBundle")
+		}
+		leaf, err := x509.ParseCertificate(raw[0])
+		if err != nil {
+			return err
+		}
+		_, err = leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "seal-webhook.seal-system.svc"})
+		return err
+	}
+	p := launch(t, env, clientTLS, "--namespace", "seal-system")
+
+	var sec corev1.Secret
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "seal-system", Name: "seal-webhook-ca"}, &sec); err != nil {
+		t.Fatalf("CA Secret: %v", err)
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: "seal-webhook"}, &mwc); err != nil {
+			return err
+		}
+		for _, w := range mwc.Webhooks {
+			if !bytes.Equal(w.ClientConfig.CABundle, sec.Data[servingcert.KeyCACert]) {
+				return fmt.Errorf("webhook %s caBundle is not the CA Secret's", w.Name)
+			}
+		}
+		return nil
+	})
+	bundle = mwc.Webhooks[0].ClientConfig.CABundle
+	if r := p.review(t, reviewBody(ns)); !r.Allowed || len(r.Patch) == 0 {
+		t.Errorf("review over the managed certificate: allowed %v patch %d bytes, want injected", r.Allowed, len(r.Patch))
 	}
 }
