@@ -123,6 +123,7 @@ func TestFederationBundleEndpoints(t *testing.T) {
 		billing2 := tools.pod(t, billingEgg, alphaTD) // chains to beta's new ROT CA
 		stale := fedCase{client: billing2, authz: toPayments, srv: paySrv, wantRefusal: "does not verify against the authorities of " + betaTD}
 		stale.run(t)
+		alpha.Server.RefreshBundles(ctx, false) // what the refresh loop runs: beta is not due yet
 		if n := fedAuthorities(t, tools.bundle(t, alpha, betaTD)); n != 1 {
 			t.Fatalf("alpha refreshed beta's bundle before its refresh hint: %d authorities", n)
 		}
