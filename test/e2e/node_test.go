@@ -14,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/seal-dev/seal/internal/inject"
@@ -207,7 +208,8 @@ func TestRealNode(t *testing.T) {
 		api := runningPod(t, env, ns, "api")
 		in := runningPod(t, env, ns, "intruder")
 		logEventually(t, node, ns, in.Name, "app", 2*time.Minute, `msg="mTLS call failed"`)
-		logEventually(t, node, ns, api.Name, "app", time.Minute, `msg="refused peer"`)
+		refused := logEventually(t, node, ns, api.Name, "app", time.Minute, `msg="refused peer"`)
+		t.Logf("the server's refusal: %s", regexp.MustCompile(`.*msg="refused peer".*`).FindString(refused))
 		if got := node.PodLogs(t, ns, api.Name, "app"); strings.Contains(got, `msg="authorized peer" peer=spiffe://`+td+"/workload/shop") {
 			t.Errorf("the server authorized the shop workload:\n%s", got)
 		}
@@ -243,25 +245,35 @@ func TestRealNode(t *testing.T) {
 				t.Errorf("app container %s runs although the Egg is revoked", s.Name)
 			}
 		}
-		logEventually(t, node, ns, pod.Name, inject.InitContainerName, time.Minute, `(?i)revoked`)
+		got := logEventually(t, node, ns, pod.Name, inject.InitContainerName, time.Minute, `(?i)revoked`)
+		t.Logf("seal-init's log in %s:\n%s", pod.Name, tailLines(got, 3))
+		// What `kubectl describe pod` shows: seal-init's termination message names the cause.
+		for _, s := range pod.Status.InitContainerStatuses {
+			term := s.State.Terminated
+			if term == nil {
+				term = s.LastTerminationState.Terminated
+			}
+			if s.Name == inject.InitContainerName && (term == nil || !strings.Contains(strings.ToLower(term.Message), "revoked")) {
+				t.Errorf("seal-init termination %+v, want a message saying the Egg is revoked", term)
+			}
+		}
 	})
 
 	t.Run("the native sidecar renews a short-lived certificate while the app keeps serving", func(t *testing.T) {
-		// Certificates of workload ticker live 1m; only the server renews (the renewing sidecar's
-		// health port is fixed, inject.HealthPort, so one such pod per node), so both start now
-		// and the reader's certificate outlives the server's renewal at about 40s.
+		// Certificates of workload ticker live 1m; only the server renews, so both start now and
+		// the reader's certificate outlives the server's renewal at about 40s.
+		//
+		// The webhook refuses seal.dev/rotate on hostNetwork pods (the sidecar's health port,
+		// inject.HealthPort, would be shared by every such pod of a node), and pods here must use
+		// the host's network. So the server opts out of injection and carries the same native
+		// sidecar the webhook would add, with a health port of its own.
 		clockAddr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
-		for _, d := range []*appsv1.Deployment{
-			demoDeployment(ns, "clock", 1, "ticker", "clock", "egg-clock", map[string]string{inject.AnnotationRotate: "true"}, "serve", "--listen", clockAddr),
-			demoDeployment(ns, "reader", 1, "ticker", "reader", "egg-reader", nil, "call", "--addr", clockAddr),
-		} {
-			if err := env.Client.Create(ctx, d); err != nil {
-				t.Fatalf("creating deployment %s: %v", d.Name, err)
-			}
+		clock := sidecarPod(ns, "clock", "egg-clock", freeLoopbackPort(t), "serve", "--listen", clockAddr)
+		if err := env.Client.Create(ctx, clock); err != nil {
+			t.Fatal(err)
 		}
-		clock := runningPod(t, env, ns, "clock")
-		if c := clock.Spec.InitContainers[0]; c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
-			t.Fatalf("seal-init in %s is not a native sidecar: %+v", clock.Name, c.RestartPolicy)
+		if err := env.Client.Create(ctx, demoDeployment(ns, "reader", 1, "ticker", "reader", "egg-reader", nil, "call", "--addr", clockAddr)); err != nil {
+			t.Fatal(err)
 		}
 		reader := runningPod(t, env, ns, "reader")
 		// The certificate lives 1m and is renewed at about 2/3 of it: the reader, calling every
@@ -286,8 +298,50 @@ func TestRealNode(t *testing.T) {
 		if strings.Contains(between, "mTLS call failed") {
 			t.Errorf("calls failed while the certificate was renewed:\n%s", between)
 		}
-		logEventually(t, node, ns, clock.Name, inject.InitContainerName, time.Minute, `(?s)msg="wrote identity".*msg="wrote identity"`)
+		logEventually(t, node, ns, clock.Name, inject.InitContainerName, time.Minute, `(?s)msg="wrote identity".*msg="next renewal".*msg="wrote identity"`)
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(clock), clock); err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range clock.Status.ContainerStatuses {
+			if st.RestartCount != 0 {
+				t.Errorf("container %s restarted %d times during the renewal, want 0", st.Name, st.RestartCount)
+			}
+		}
 	})
+}
+
+// sidecarPod is a pod of workload ticker, peer clock, outside injection, with seal-init as a
+// native sidecar renewing its identity (as the webhook adds it for seal.dev/rotate: "true"),
+// its health server on 127.0.0.1:healthPort.
+func sidecarPod(ns, name, eggSecret string, healthPort int, args ...string) *corev1.Pod {
+	always := corev1.ContainerRestartPolicyAlways
+	health := "127.0.0.1:" + strconv.Itoa(healthPort)
+	ro, nonRoot, noEscalation := true, true, false
+	secure := &corev1.SecurityContext{ReadOnlyRootFilesystem: &ro, RunAsNonRoot: &nonRoot, AllowPrivilegeEscalation: &noEscalation,
+		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+	probe := &corev1.Probe{
+		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Host: "127.0.0.1", Port: intstr.FromInt(healthPort), Path: "/readyz"}},
+		PeriodSeconds: 1, FailureThreshold: 120,
+	}
+	sidecar := corev1.Container{
+		Name: inject.InitContainerName, Image: initImage, ImagePullPolicy: corev1.PullIfNotPresent,
+		Command:       []string{"/seal-init"},
+		Args:          []string{"--out", inject.MountPath, "--watch", "--health-addr", health},
+		RestartPolicy: &always,
+		Env: []corev1.EnvVar{{Name: inject.EggEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: eggSecret}, Key: "egg"}}}},
+		VolumeMounts:    []corev1.VolumeMount{{Name: inject.VolumeName, MountPath: inject.MountPath}},
+		StartupProbe:    probe,
+		SecurityContext: secure,
+	}
+	app := corev1.Container{Name: "app", Image: appImage, Args: args, SecurityContext: secure,
+		VolumeMounts: []corev1.VolumeMount{{Name: inject.VolumeName, MountPath: inject.MountPath, ReadOnly: true}}}
+	pod := testenv.NodePod(ns, name, app)
+	pod.Labels = map[string]string{inject.LabelInject: "false"}
+	pod.Spec.InitContainers = []corev1.Container{sidecar}
+	pod.Spec.Volumes = []corev1.Volume{{Name: inject.VolumeName, VolumeSource: corev1.VolumeSource{
+		EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}}}
+	return pod
 }
 
 func tailLines(s string, n int) string {

@@ -1,0 +1,157 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// stop tears the node down: kubelet, every container (through containerd), containerd, any
+// shim left behind, then every mount under the node's directory (lazily), then the directory.
+func (p *nodeProcs) stop(t testing.TB) {
+	n := p.node
+	if p.kubelet != nil {
+		p.kubelet.stop(15 * time.Second)
+		if t.Failed() {
+			t.Logf("kubelet log (tail):\n%s", p.kubelet.tail(6000))
+		}
+	}
+	if p.containerd != nil {
+		p.killContainers()
+		p.containerd.stop(15 * time.Second)
+		if t.Failed() {
+			t.Logf("containerd log (tail):\n%s", p.containerd.tail(4000))
+		}
+	}
+	killShims(n.ContainerdAddress)
+	if err := unmountUnder(n.Dir); err != nil {
+		t.Errorf("testenv: %v", err)
+	}
+	removeContainerLogLinks(n.Dir)
+	if err := os.RemoveAll(n.Dir); err != nil {
+		t.Errorf("testenv: removing the node's directory: %v", err)
+	}
+}
+
+// killContainers force-removes every task containerd runs for the kubelet, so the shims and
+// the containers' processes end.
+func (p *nodeProcs) killContainers() {
+	if done, _ := p.containerd.exited(); done {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := p.node.ctr(ctx, "tasks", "ls", "-q")
+	if err != nil {
+		return
+	}
+	for _, id := range strings.Fields(string(out)) {
+		_, _ = p.node.ctr(ctx, "tasks", "rm", "-f", id)
+	}
+}
+
+// killShims kills containerd-shim processes serving the containerd at address (each kill
+// also ends its container: the shim holds the container's init as a child in its own PID
+// namespace).
+func killShims(address string) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range procs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		args := bytes.Split(b, []byte{0})
+		if len(args) == 0 || !bytes.Contains(args[0], []byte("containerd-shim")) {
+			continue
+		}
+		if !bytes.Contains(b, []byte(address)) {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscanf(f, "/proc/%d/cmdline", &pid); err == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// unmountUnder lazily unmounts every mount point under dir, deepest first.
+func unmountUnder(dir string) error {
+	var firstErr error
+	for range 3 {
+		mounts, err := mountsUnder(dir)
+		if err != nil {
+			return err
+		}
+		if len(mounts) == 0 {
+			return nil
+		}
+		for _, m := range mounts {
+			if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil && firstErr == nil && err != syscall.EINVAL && err != syscall.ENOENT {
+				firstErr = fmt.Errorf("unmounting %s: %w", m, err)
+			}
+		}
+	}
+	if left, _ := mountsUnder(dir); len(left) > 0 {
+		return fmt.Errorf("mounts left under %s: %v (first error: %v)", dir, left, firstErr)
+	}
+	return nil
+}
+
+// mountsUnder lists mount points at or under dir, deepest first, from /proc/self/mountinfo.
+func mountsUnder(dir string) ([]string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("reading mountinfo: %w", err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		mp := unescapeMount(f[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out, nil
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var c int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &c); err == nil {
+				b.WriteByte(byte(c))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// removeContainerLogLinks removes the kubelet's /var/log/containers symlinks that point into
+// dir (the kubelet always writes them there).
+func removeContainerLogLinks(dir string) {
+	links, _ := filepath.Glob("/var/log/containers/*.log")
+	for _, l := range links {
+		if target, err := os.Readlink(l); err == nil && strings.HasPrefix(target, dir+"/") {
+			_ = os.Remove(l)
+		}
+	}
+}
