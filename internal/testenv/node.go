@@ -87,10 +87,15 @@ func (e *Env) StartNode(t testing.TB) *Node {
 	if err := NodeRequirements(); err != nil {
 		t.Fatal(err)
 	}
+	sweepStaleNodes(t)
 	// Unix socket paths are limited to 108 bytes: keep the node's directory short.
-	dir, err := os.MkdirTemp("", "seal-node-")
+	dir, err := os.MkdirTemp("", nodeDirPattern)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
+	}
+	lock, err := lockNodeDir(dir)
+	if err != nil {
+		t.Fatalf("testenv: locking %s: %v", dir, err)
 	}
 	n := &Node{
 		Name:              NodeName,
@@ -101,7 +106,7 @@ func (e *Env) StartNode(t testing.TB) *Node {
 		env:               e,
 	}
 	procs := &nodeProcs{node: n}
-	t.Cleanup(func() { procs.stop(t) })
+	t.Cleanup(func() { procs.stop(t); lock.Close() })
 	if err := procs.startContainerd(t); err != nil {
 		t.Fatal(err)
 	}

@@ -155,3 +155,71 @@ func removeContainerLogLinks(dir string) {
 		}
 	}
 }
+
+// nodeDirPattern matches the directories StartNode creates.
+const nodeDirPattern = "seal-node-*"
+
+// lockNodeDir takes an exclusive lock on dir/lock for as long as the test process lives (the
+// kernel drops it when the process dies, however it dies).
+func lockNodeDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// sweepStaleNodes cleans up after test processes that died without their cleanup (killed, or
+// a `go test -timeout` panic): for every node directory whose lock is free, it kills the
+// shims of that node's containerd, unmounts everything under it and removes it.
+func sweepStaleNodes(t testing.TB) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), nodeDirPattern))
+	for _, dir := range dirs {
+		if st, err := os.Stat(dir); err != nil || time.Since(st.ModTime()) < time.Minute {
+			if _, err := os.Stat(filepath.Join(dir, "lock")); err != nil {
+				continue // just created by another test process, not locked yet
+			}
+		}
+		f, err := lockNodeDir(dir)
+		if err != nil {
+			continue // alive (or not ours to judge)
+		}
+		sock := filepath.Join(dir, "containerd.sock")
+		for _, daemon := range []string{"kubelet", "containerd"} {
+			killMentioning(daemon, dir)
+		}
+		killShims(sock)
+		if err := unmountUnder(dir); err != nil {
+			t.Logf("testenv: stale node %s: %v", dir, err)
+		}
+		removeContainerLogLinks(dir)
+		f.Close()
+		if err := os.RemoveAll(dir); err == nil {
+			t.Logf("testenv: removed the stale node directory %s (a test process died without cleaning up)", dir)
+		}
+	}
+}
+
+// killMentioning kills processes whose executable name ends in name and whose command line
+// mentions s.
+func killMentioning(name, s string) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range procs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		args := bytes.Split(b, []byte{0})
+		if len(args) == 0 || filepath.Base(string(args[0])) != name || !bytes.Contains(b, []byte(s)) {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscanf(f, "/proc/%d/cmdline", &pid); err == nil && pid != os.Getpid() {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
