@@ -2,6 +2,7 @@ package ociimage
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -212,4 +213,18 @@ func ExampleImage() {
 		return
 	}
 	_ = WriteTarball("seal-init.tar", "ghcr.io/seal-dev/seal-init:v0.1.0", img)
+}
+
+func BenchmarkImage(b *testing.B) {
+	bin := bytes.Repeat([]byte("seal"), 5<<20/4) // a 5 MiB binary
+	b.SetBytes(int64(len(bin)))
+	for b.Loop() {
+		img, err := Image(Spec{Name: "seal-init", Binary: bin})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := img.Digest(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -107,3 +107,55 @@ func TestCRILogText(t *testing.T) {
 		})
 	}
 }
+
+func FuzzCRILogText(f *testing.F) {
+	for _, s := range []string{"2026-01-01T00:00:00Z stdout F hello\n", "t stdout P a\nt stdout F b\n", "", "x y", "a b c d e f\n\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := criLogText(s)
+		if len(got) > len(s)+1 {
+			t.Errorf("criLogText grew the input: %d bytes from %d", len(got), len(s))
+		}
+	})
+}
+
+func FuzzUnescapeMount(f *testing.F) {
+	for _, s := range []string{`/tmp/a\040b`, `/plain`, `\`, `\0`, `\777x`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got := unescapeMount(s); len(got) > len(s) {
+			t.Errorf("unescapeMount(%q) = %q, longer than its input", s, got)
+		}
+	})
+}
+
+func TestUnescapeMount(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`/tmp/a\040b`, "/tmp/a b"},
+		{`/tmp/tab\011x`, "/tmp/tab\tx"},
+		{`/plain`, "/plain"},
+		{`/trailing\`, `/trailing\`},
+	} {
+		if got := unescapeMount(tc.in); got != tc.want {
+			t.Errorf("unescapeMount(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestContainerdConfig(t *testing.T) {
+	def := "root = \"/var/lib/containerd\"\n[grpc]\n  address = \"/run/containerd/containerd.sock\"\n[debug]\n  address = \"\"\n  restrict_oom_score_adj = false\n"
+	got, err := containerdConfig(def, map[string]string{"root": "/tmp/n/root", "address": "/tmp/n/c.sock", "restrict_oom_score_adj": "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`root = "/tmp/n/root"`, `  address = "/tmp/n/c.sock"`, `  address = ""`, `  restrict_oom_score_adj = true`} {
+		if !strings.Contains(got, want+"\n") {
+			t.Errorf("config lacks %q:\n%s", want, got)
+		}
+	}
+	if _, err := containerdConfig(def, map[string]string{"sandbox_image": "x"}); err == nil {
+		t.Error("a setting absent from the default config was accepted")
+	}
+}
