@@ -43,6 +43,8 @@ type Spec struct {
 	Binary []byte
 	// Path is where the binary goes in the image (default /usr/local/bin/NAME).
 	Path string
+	// Links are more absolute paths in the image that are symbolic links to the binary.
+	Links []string
 	// Args are extra entrypoint arguments after the binary.
 	Args []string
 	// UID is the owner of the binary and the user the image runs as (default NonRoot). Use
@@ -71,6 +73,11 @@ func (s *Spec) normalize() error {
 	if !path.IsAbs(s.Path) || path.Clean(s.Path) != s.Path {
 		return fmt.Errorf("%w: %s: path %q must be absolute and clean", ErrSpec, s.Name, s.Path)
 	}
+	for _, l := range s.Links {
+		if !path.IsAbs(l) || path.Clean(l) != l || l == s.Path {
+			return fmt.Errorf("%w: %s: link %q must be absolute, clean and not the binary's path", ErrSpec, s.Name, l)
+		}
+	}
 	if s.Root {
 		s.UID = 0
 	} else if s.UID == 0 {
@@ -90,7 +97,7 @@ func Image(s Spec) (v1.Image, error) {
 	if err := s.normalize(); err != nil {
 		return nil, err
 	}
-	layerTar, err := binaryLayer(s.Path, s.Binary, s.UID)
+	layerTar, err := binaryLayer(s.Path, s.Binary, s.UID, s.Links)
 	if err != nil {
 		return nil, err
 	}
@@ -137,14 +144,20 @@ func Image(s Spec) (v1.Image, error) {
 	return img, nil
 }
 
-// binaryLayer is an uncompressed tar holding the parent directories of p and the binary at p,
-// mode 0755, owned by uid.
-func binaryLayer(p string, bin []byte, uid int) ([]byte, error) {
+// binaryLayer is an uncompressed tar holding the parent directories of p and of links, the
+// binary at p (mode 0755, owned by uid) and links, symbolic links to p.
+func binaryLayer(p string, bin []byte, uid int, links []string) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	var dirs []string
-	for d := path.Dir(p); d != "/"; d = path.Dir(d) {
-		dirs = append([]string{d}, dirs...)
+	seen := map[string]bool{}
+	for _, f := range append([]string{p}, links...) {
+		var chain []string
+		for d := path.Dir(f); d != "/" && !seen[d]; d = path.Dir(d) {
+			seen[d] = true
+			chain = append([]string{d}, chain...)
+		}
+		dirs = append(dirs, chain...)
 	}
 	for _, d := range dirs {
 		if err := tw.WriteHeader(&tar.Header{
@@ -162,6 +175,14 @@ func binaryLayer(p string, bin []byte, uid int) ([]byte, error) {
 	}
 	if _, err := tw.Write(bin); err != nil {
 		return nil, fmt.Errorf("ociimage: layer: %w", err)
+	}
+	for _, l := range links {
+		if err := tw.WriteHeader(&tar.Header{
+			Typeflag: tar.TypeSymlink, Name: strings.TrimPrefix(l, "/"), Linkname: p, Mode: 0o777,
+			ModTime: epoch, Format: tar.FormatPAX,
+		}); err != nil {
+			return nil, fmt.Errorf("ociimage: layer: %w", err)
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return nil, fmt.Errorf("ociimage: layer: %w", err)

@@ -30,6 +30,8 @@ func TestImageRejectsBadSpecs(t *testing.T) {
 		{"empty binary", Spec{Name: "a"}},
 		{"relative path", Spec{Name: "a", Binary: []byte("x"), Path: "bin/a"}},
 		{"unclean path", Spec{Name: "a", Binary: []byte("x"), Path: "/bin/../a"}},
+		{"relative link", Spec{Name: "a", Binary: []byte("x"), Links: []string{"a"}}},
+		{"link onto the binary", Spec{Name: "a", Binary: []byte("x"), Links: []string{"/usr/local/bin/a"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Image(tc.spec); !errors.Is(err, ErrSpec) {
@@ -144,9 +146,15 @@ func TestReleasePushesToRegistry(t *testing.T) {
 	host := strings.TrimPrefix(reg.URL, "http://")
 	root, _ := filepath.Abs("../..")
 	ctx := context.Background()
+	var initProgram []Program
+	for _, p := range Programs {
+		if p.Name == "seal-init" {
+			initProgram = append(initProgram, p)
+		}
+	}
 	pushed, err := Release{
 		ModuleDir: root, Registry: host + "/seal", Tag: "v0.0.1-test", Source: "https://github.com/seal-dev/seal",
-		Programs: []Program{{Name: "seal-init", Pkg: "./cmd/init", LDFlags: "-s -w"}},
+		Programs: initProgram,
 	}.Push(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -187,9 +195,13 @@ func TestReleasePushesToRegistry(t *testing.T) {
 		if cf.Config.Labels[LabelVersion] != "v0.0.1-test" || cf.Config.Labels[LabelSource] != "https://github.com/seal-dev/seal" {
 			t.Errorf("%s: labels %v", m.Platform, cf.Config.Labels)
 		}
-		bin := files(t, img)["usr/local/bin/seal-init"]
+		fs := files(t, img)
+		bin := fs["usr/local/bin/seal-init"]
 		if bin == nil || bin.Size < 1<<20 {
 			t.Errorf("%s: seal-init binary missing or tiny: %+v", m.Platform, bin)
+		}
+		if l := fs["seal-init"]; l == nil || l.Typeflag != tar.TypeSymlink || l.Linkname != "/usr/local/bin/seal-init" {
+			t.Errorf("%s: /seal-init (the webhook's default path) is not a link to the binary: %+v", m.Platform, l)
 		}
 	}
 	if strings.Join(got, ",") != "linux/amd64,linux/arm64" {

@@ -18,13 +18,16 @@ type Program struct {
 	Pkg string
 	// LDFlags are extra linker flags.
 	LDFlags string
+	// Links are more paths to the binary in the image (see Spec.Links).
+	Links []string
 }
 
 // Programs are the images `make images` publishes.
 var Programs = []Program{
 	{Name: "seal-rot", Pkg: "./cmd/rot"},
 	{Name: "seal-webhook", Pkg: "./cmd/webhook"},
-	{Name: "seal-init", Pkg: "./cmd/init", LDFlags: "-s -w"},
+	// The webhook runs seal-init as /seal-init by default (inject.Config.Binary).
+	{Name: "seal-init", Pkg: "./cmd/init", LDFlags: "-s -w", Links: []string{"/seal-init"}},
 }
 
 // Platforms are the platforms every published image is built for.
@@ -72,7 +75,7 @@ func (r Release) Build(ctx context.Context) (map[string]v1.ImageIndex, error) {
 			if err := GoBuild(ctx, r.ModuleDir, p.Pkg, pl.Architecture, bin, p.LDFlags); err != nil {
 				return nil, err
 			}
-			img, err := ImageFromFile(Spec{Name: p.Name, Platform: pl, Source: r.Source, Version: version}, bin)
+			img, err := ImageFromFile(Spec{Name: p.Name, Links: p.Links, Platform: pl, Source: r.Source, Version: version}, bin)
 			if err != nil {
 				return nil, err
 			}
