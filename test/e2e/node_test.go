@@ -36,11 +36,15 @@ const (
 func nodeImages(t *testing.T, node *testenv.Node) {
 	t.Helper()
 	dir := t.TempDir()
-	for _, im := range []struct{ ref, pkg, name, path string }{
-		{initImage, "./cmd/init", "seal-init", "/seal-init"},
-		{appImage, "./test/demoapp", "demoapp", ""},
+	// seal-init has the published layout: /usr/local/bin/seal-init, linked from /seal-init.
+	for _, im := range []struct {
+		ref, pkg, name string
+		links          []string
+	}{
+		{initImage, "./cmd/init", "seal-init", []string{"/seal-init"}},
+		{appImage, "./test/demoapp", "demoapp", nil},
 	} {
-		img, err := ociimage.ImageFromFile(ociimage.Spec{Name: im.name, Path: im.path, Version: "e2e"}, testenv.Binary(t, im.pkg))
+		img, err := ociimage.ImageFromFile(ociimage.Spec{Name: im.name, Links: im.links, Version: "e2e"}, testenv.Binary(t, im.pkg))
 		if err != nil {
 			t.Fatal(err)
 		}
