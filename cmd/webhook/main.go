@@ -1,5 +1,6 @@
 // Command seal-webhook is Seal's admission webhook: it injects seal-init into the pods that ask
-// for a Seal identity. See internal/webhook and docs/webhook.md.
+// for a Seal identity, pins and verifies images against ImagePolicies and ApprovedImages, and
+// creates OpenShift passthrough Routes. See internal/webhook and docs/webhook.md.
 package main
 
 import (
@@ -8,12 +9,14 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/seal-dev/seal/internal/imageadmission"
+	"github.com/seal-dev/seal/internal/route"
 	"github.com/seal-dev/seal/internal/webhook"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	code := webhook.Main(ctx, os.Args[1:], os.Stderr)
+	code := webhook.Main(ctx, os.Args[1:], os.Stderr, imageadmission.Extension(), route.Extension())
 	stop()
 	os.Exit(code)
 }

@@ -21,12 +21,10 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	admissionregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/seal-dev/seal/internal/inject"
 	"github.com/seal-dev/seal/internal/servingcert"
@@ -167,7 +165,7 @@ func (p *webhookProc) review(t testing.TB, body []byte) *admissionv1.AdmissionRe
 // TestProcess runs the real seal-webhook binary against a real API server: it reads the
 // namespace's label, injects, counts it in /metrics, and exits 0 on SIGTERM.
 func TestProcess(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{NoCRDs: true, NoControllerManager: true})
+	env := testenv.Start(t, testenv.Options{NoControllerManager: true})
 	ns := env.Namespace(t, map[string]string{inject.LabelInject: inject.NamespaceEnabled})
 	other := env.Namespace(t, nil)
 	p := startWebhook(t, env)
@@ -206,7 +204,7 @@ func TestProcess(t *testing.T) {
 // and reports its resident memory afterwards; run with -benchtime=100000x for the goal (< 80 MiB
 // after 100,000 reviews).
 func BenchmarkProcessRSS(b *testing.B) {
-	env := testenv.Start(b, testenv.Options{NoCRDs: true, NoControllerManager: true})
+	env := testenv.Start(b, testenv.Options{NoControllerManager: true})
 	ns := env.Namespace(b, map[string]string{inject.LabelInject: inject.NamespaceEnabled})
 	p := startWebhook(b, env)
 	body := reviewBody(ns)
@@ -240,19 +238,16 @@ func BenchmarkProcessRSS(b *testing.B) {
 // the caBundle into its MutatingWebhookConfiguration, and serves a leaf for its Service name
 // that verifies against that caBundle.
 func TestProcessManagedCert(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{NoCRDs: true, NoControllerManager: true})
+	env := testenv.Start(t, testenv.Options{NoControllerManager: true})
 	ctx := context.Background()
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "seal-system"}}); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "manifests", "webhook", "mutatingwebhookconfiguration.yaml"))
+	m, _, err := testenv.WebhookConfigurations("/inject")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mwc admissionregv1.MutatingWebhookConfiguration
-	if err := yaml.UnmarshalStrict(raw, &mwc); err != nil {
-		t.Fatal(err)
-	}
+	mwc := *m
 	if err := env.Client.Create(ctx, &mwc); err != nil {
 		t.Fatal(err)
 	}

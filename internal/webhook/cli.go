@@ -115,15 +115,33 @@ func printUsage(fs *flag.FlagSet, w io.Writer) {
 	})
 }
 
-// Extension adds admission endpoints (by path) to seal-webhook, such as the image policy's /pin
-// and /verify; it is called once at start with the API server's config.
-type Extension func(ctx context.Context, cfg *rest.Config, log *slog.Logger) (map[string]http.Handler, error)
+// Extension adds to seal-webhook: flags, admission endpoints by path (the image policy's /pin
+// and /verify) and background work (the passthrough-Route controller).
+type Extension struct {
+	// Flags registers the extension's flags (optional).
+	Flags func(fs *flag.FlagSet)
+	// Start is called once, after the flags are parsed; background work it starts ends with ctx.
+	Start func(ctx context.Context, h Host) (map[string]http.Handler, error)
+}
+
+// Host is what seal-webhook hands an extension at start.
+type Host struct {
+	Config    *rest.Config
+	Namespace string // the webhook's own namespace
+	Events    record.EventRecorder
+	Log       *slog.Logger
+}
 
 // Main runs seal-webhook with args (without the program name) until ctx ends; it returns the
 // exit code. Extensions add more endpoints to the same server.
 func Main(ctx context.Context, args []string, stderr io.Writer, exts ...Extension) int {
 	var o cliOptions
 	fs := newFlagSet(&o)
+	for _, ext := range exts {
+		if ext.Flags != nil {
+			ext.Flags(fs)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(fs, stderr)
@@ -242,7 +260,7 @@ func run(ctx context.Context, o *cliOptions, log *slog.Logger, exts []Extension)
 		go func() { _ = mgr.Start(nsCtx) }()
 	}
 	for _, ext := range exts {
-		hs, err := ext(nsCtx, cfg, log)
+		hs, err := ext.Start(nsCtx, Host{Config: cfg, Namespace: o.namespace, Events: events, Log: log})
 		if err != nil {
 			return err
 		}
