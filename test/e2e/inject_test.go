@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,7 +22,6 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/seal-dev/seal/internal/inject"
 	"github.com/seal-dev/seal/internal/rot/rottest"
@@ -34,7 +32,7 @@ import (
 )
 
 // injectionWebhook runs seal-webhook's server in-process on 127.0.0.1 with its managed serving
-// certificate, and registers manifests/webhook's MutatingWebhookConfiguration pointing at it.
+// certificate, and registers the chart's injection webhooks (manifests/seal.yaml) pointing at it.
 // It returns once the API server really calls the webhook.
 func injectionWebhook(t *testing.T, env *testenv.Env, trustDomain string) {
 	t.Helper()
@@ -49,18 +47,12 @@ func injectionWebhook(t *testing.T, env *testenv.Env, trustDomain string) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 
-	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "manifests", "webhook", "mutatingwebhookconfiguration.yaml"))
+	m, _, err := testenv.WebhookConfigurations(webhook.PathInject)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mwc admissionv1.MutatingWebhookConfiguration
-	if err := yaml.UnmarshalStrict(raw, &mwc); err != nil {
-		t.Fatalf("manifest: %v", err)
-	}
-	url := fmt.Sprintf("https://127.0.0.1:%d%s", port, webhook.PathInject)
-	for i := range mwc.Webhooks {
-		mwc.Webhooks[i].ClientConfig = admissionv1.WebhookClientConfig{URL: &url} // caBundle: the manager's job
-	}
+	testenv.CallAt(m, nil, fmt.Sprintf("https://127.0.0.1:%d", port), nil) // caBundle: the manager's job
+	mwc := *m
 	if err := env.Client.Create(ctx, &mwc); err != nil {
 		t.Fatalf("creating the MutatingWebhookConfiguration: %v", err)
 	}
