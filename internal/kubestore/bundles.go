@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/rotapi"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
 )
@@ -61,14 +62,9 @@ func effectiveBundle(f sealv1.FederatedTrustDomain, stored map[string]storedBund
 	if len(sb.X509Authorities()) == 0 {
 		return nil, errors.New("the bundle has no X.509 authorities")
 	}
-	// As the ROT does for imports and refreshes: a CA naming a SPIFFE trust domain must name
-	// this one (a pasted bundle of the wrong domain is refused, not trusted).
-	for _, c := range sb.X509Authorities() {
-		for _, u := range c.URIs {
-			if other, err := spiffeid.TrustDomainFromURI(u); u.Scheme == "spiffe" && (err != nil || other != td) {
-				return nil, fmt.Errorf("X.509 authority %q of the bundle names %s, not trust domain %s: a bundle of another trust domain", c.Subject.CommonName, u, td.Name())
-			}
-		}
+	// As the ROT does for imports and refreshes: a pasted bundle of another domain is refused.
+	if err := ca.CheckTrustDomain(td, sb.X509Authorities()); err != nil {
+		return nil, err
 	}
 	if seq, ok := sb.SequenceNumber(); ok && b.SequenceNumber == 0 {
 		b.SequenceNumber = seq

@@ -9,6 +9,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/rotapi"
 )
 
@@ -53,7 +54,7 @@ func (s *Server) importBundle(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: bundle for %q has no X.509 authorities", in.TrustDomain))
 		return
 	}
-	if err := checkAuthorities(td, sb); err != nil {
+	if err := ca.CheckTrustDomain(td, sb.X509Authorities()); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 
+	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/rotapi"
 )
 
@@ -107,7 +108,7 @@ func fetchBundle(ctx context.Context, fb *rotapi.FederatedBundle, held *spiffebu
 	if len(b.X509Authorities()) == 0 {
 		return nil, errors.New("bundle has no X.509 authorities")
 	}
-	if err := checkAuthorities(td, b); err != nil {
+	if err := ca.CheckTrustDomain(td, b.X509Authorities()); err != nil {
 		return nil, err
 	}
 	return b, nil
