@@ -92,9 +92,23 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck
 	go vet ./...
 	$(STATICCHECK) ./...
 
+DEMO_DIR ?= $(HOME)/.cache/seal/demo
+
 .PHONY: demo
 demo: k8s-tools node-tools build ## The whole story on a local control plane, then clean up
-	@if [ -d test/demo ]; then go run ./test/demo; else echo "demo: not built yet (issue 8); see README.md for what runs today"; fi
+	go run ./test/demo --bin bin
+
+.PHONY: demo-up
+demo-up: k8s-tools node-tools build ## The demo, left running: prints the KUBECONFIG to explore with kubectl
+	@mkdir -p $(DEMO_DIR) && rm -f $(DEMO_DIR)/ready
+	@go build -o bin/seal-demo ./test/demo
+	@nohup bin/seal-demo --bin bin --keep --dir $(DEMO_DIR)/run --ready-file $(DEMO_DIR)/ready > $(DEMO_DIR)/demo.log 2>&1 & echo $$! > $(DEMO_DIR)/pid
+	@for i in $$(seq 1 300); do [ -f $(DEMO_DIR)/ready ] && break; kill -0 $$(cat $(DEMO_DIR)/pid) 2>/dev/null || { cat $(DEMO_DIR)/demo.log; exit 1; }; sleep 1; done
+	@cat $(DEMO_DIR)/demo.log
+
+.PHONY: demo-down
+demo-down: ## Stop what make demo-up left running
+	@if [ -f $(DEMO_DIR)/pid ]; then kill $$(cat $(DEMO_DIR)/pid) 2>/dev/null; while kill -0 $$(cat $(DEMO_DIR)/pid) 2>/dev/null; do sleep 1; done; rm -rf $(DEMO_DIR); echo "demo stopped"; else echo "no demo running"; fi
 
 .PHONY: clean
 clean: ## Remove bin/

@@ -1,0 +1,12 @@
+// Package demo is `make demo`: the whole Seal story on a local control plane, narrated step by
+// step. It starts the real etcd, kube-apiserver and kube-controller-manager (internal/testenv),
+// the real seal-rot and seal-webhook binaries, and a loopback OCI registry holding a signed and
+// an unsigned image; then it labels a namespace, creates a Workload and an Egg, applies an
+// annotated Deployment and shows what the webhook injected, shows an unsigned image refused,
+// runs the injected seal-init command for two pods (as a kubelet would), and completes an mTLS
+// exchange between the two peers while a third identity is refused. Everything it starts is
+// stopped when Run returns.
+//
+// The demo is a test too: TestDemo runs it under `make test`, so the README's first command
+// keeps working.
+package demo
