@@ -138,7 +138,7 @@ func TestSession(t *testing.T) {
 	savedEgg, _ := os.ReadFile(eggFile)
 	var eggs []rotapi.EggInfo
 	res = ok(t, env, "", "egg", "list", "payments", "-o", "json")
-	if err := json.Unmarshal([]byte(res.stdout), &eggs); err != nil || len(eggs) != 2 || eggs[0].Peer != "api" || eggs[0].NotAfter.Sub(time.Now()) > time.Hour {
+	if err := json.Unmarshal([]byte(res.stdout), &eggs); err != nil || len(eggs) != 2 || eggs[0].Peer != "api" || time.Until(eggs[0].NotAfter) > time.Hour {
 		t.Fatalf("egg list -o json: %q (%v), want two Eggs for peer api, the 1h one first", res.stdout, err)
 	}
 	if _, err := redeem(t, r, strings.TrimSpace(string(savedEgg))); err != nil {
