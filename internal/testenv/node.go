@@ -40,7 +40,10 @@ type Node struct {
 	// PodLogsDir is the kubelet's podLogsDir (<ns>_<pod>_<uid>/<container>/<restarts>.log).
 	PodLogsDir string
 
-	env *Env
+	env     *Env
+	procs   *nodeProcs
+	lock    *os.File
+	stopped bool
 }
 
 // NodeToolsDir is where `make node-tools` caches the pause image: $SEAL_NODE_TOOLS or
@@ -84,18 +87,41 @@ func (e *Env) StartNode(t testing.TB) *Node {
 	if os.Geteuid() != 0 {
 		t.Skip("testenv: the real node needs root (containerd and the kubelet); run the tests as root")
 	}
-	if err := NodeRequirements(); err != nil {
+	n, err := e.LaunchNode(context.Background(), func(msg string) { t.Log(msg) })
+	if err != nil {
 		t.Fatal(err)
 	}
-	sweepStaleNodes(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("kubelet log (tail):\n%s\ncontainerd log (tail):\n%s", n.procs.kubelet.tail(6000), n.procs.containerd.tail(4000))
+		}
+		if err := n.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return n
+}
+
+// LaunchNode is StartNode outside a test (the demo): the caller must call Stop. logf, when
+// set, gets a line for every stale node directory it removes.
+func (e *Env) LaunchNode(ctx context.Context, logf func(string)) (*Node, error) {
+	if err := NodeRequirements(); err != nil {
+		return nil, err
+	}
+	for _, d := range sweepStaleNodes() {
+		if logf != nil {
+			logf(d)
+		}
+	}
 	// Unix socket paths are limited to 108 bytes: keep the node's directory short.
 	dir, err := os.MkdirTemp("", nodeDirPattern)
 	if err != nil {
-		t.Fatalf("testenv: %v", err)
+		return nil, fmt.Errorf("testenv: %w", err)
 	}
 	lock, err := lockNodeDir(dir)
 	if err != nil {
-		t.Fatalf("testenv: locking %s: %v", dir, err)
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("testenv: locking %s: %w", dir, err)
 	}
 	n := &Node{
 		Name:              NodeName,
@@ -104,37 +130,75 @@ func (e *Env) StartNode(t testing.TB) *Node {
 		RootDir:           filepath.Join(dir, "kubelet"),
 		PodLogsDir:        filepath.Join(dir, "pod-logs"),
 		env:               e,
+		lock:              lock,
 	}
-	procs := &nodeProcs{node: n}
-	t.Cleanup(func() { procs.stop(t); lock.Close() })
-	if err := procs.startContainerd(t); err != nil {
-		t.Fatal(err)
+	n.procs = &nodeProcs{node: n}
+	fail := func(err error) (*Node, error) {
+		if serr := n.Stop(); serr != nil {
+			err = fmt.Errorf("%w (and stopping: %v)", err, serr)
+		}
+		return nil, err
 	}
-	n.ImportImage(t, filepath.Join(NodeToolsDir(), "pause.tar"))
-	if err := procs.startKubelet(t); err != nil {
-		t.Fatal(err)
+	if err := n.procs.startContainerd(); err != nil {
+		return fail(err)
 	}
-	n.waitReady(t, 3*time.Minute)
-	return n
+	if err := n.Import(ctx, filepath.Join(NodeToolsDir(), "pause.tar")); err != nil {
+		return fail(err)
+	}
+	if err := n.procs.startKubelet(); err != nil {
+		return fail(err)
+	}
+	if err := n.waitReady(ctx, 3*time.Minute); err != nil {
+		return fail(fmt.Errorf("%w\nkubelet log (tail):\n%s", err, n.procs.kubelet.tail(4000)))
+	}
+	return n, nil
 }
 
-func (n *Node) waitReady(t testing.TB, timeout time.Duration) {
-	t.Helper()
-	Eventually(t, timeout, func() error {
-		var node corev1.Node
-		if err := n.env.Client.Get(context.Background(), client.ObjectKey{Name: n.Name}, &node); err != nil {
-			return fmt.Errorf("node %s: %w", n.Name, err)
+// Stop tears the node down: the kubelet, every container, containerd, any shim left behind,
+// every mount under Dir (lazily), then Dir itself. It is safe to call more than once.
+func (n *Node) Stop() error {
+	if n.stopped {
+		return nil
+	}
+	n.stopped = true
+	err := n.procs.stop()
+	n.lock.Close()
+	return err
+}
+
+func (n *Node) waitReady(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := n.ready(ctx)
+		if err == nil {
+			return nil
 		}
-		for _, c := range node.Status.Conditions {
-			if c.Type == corev1.NodeReady {
-				if c.Status == corev1.ConditionTrue {
-					return nil
-				}
-				return fmt.Errorf("node %s not ready: %s: %s", n.Name, c.Reason, c.Message)
+		if done, werr := n.procs.kubelet.exited(); done {
+			return fmt.Errorf("testenv: the kubelet exited (%v) before node %s was ready: %v", werr, n.Name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("testenv: node %s not Ready after %s: %v", n.Name, timeout, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) ready(ctx context.Context) error {
+	var node corev1.Node
+	if err := n.env.Client.Get(ctx, client.ObjectKey{Name: n.Name}, &node); err != nil {
+		return fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			if c.Status == corev1.ConditionTrue {
+				return nil
 			}
+			return fmt.Errorf("node %s not ready: %s: %s", n.Name, c.Reason, c.Message)
 		}
-		return fmt.Errorf("node %s has no Ready condition yet", n.Name)
-	})
+	}
+	return fmt.Errorf("node %s has no Ready condition yet", n.Name)
 }
 
 // ctr runs the ctr CLI against the node's containerd in the k8s.io namespace (the one the
@@ -145,26 +209,35 @@ func (n *Node) ctr(ctx context.Context, args ...string) ([]byte, error) {
 }
 
 // ImportImage imports a docker or OCI image tarball into the node's containerd, under the
-// tags the tarball carries. Pods use it with imagePullPolicy IfNotPresent (or Never) and a tag
-// other than latest.
+// tags the tarball carries, failing t when it cannot. Pods use it with imagePullPolicy
+// IfNotPresent (or Never) and a tag other than latest.
 func (n *Node) ImportImage(t testing.TB, tarball string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	if err := n.Import(context.Background(), tarball); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Import is ImportImage returning its error.
+func (n *Node) Import(ctx context.Context, tarball string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if out, err := n.ctr(ctx, "images", "import", "--all-platforms", tarball); err != nil {
-		t.Fatalf("testenv: importing %s into the node: %v\n%s", tarball, err, out)
+		return fmt.Errorf("testenv: importing %s into the node: %v\n%s", tarball, err, out)
 	}
+	return nil
 }
 
 // PodLogs returns what the container wrote, across all its restarts (oldest first), as the
 // kubelet saved it under PodLogsDir, without the CRI timestamp and stream prefixes. It is ""
 // when the container has not logged yet. (`kubectl logs` cannot reach a loopback node.)
 func (n *Node) PodLogs(t testing.TB, namespace, pod, container string) string {
-	t.Helper()
-	dirs, err := filepath.Glob(filepath.Join(n.PodLogsDir, namespace+"_"+pod+"_*", container))
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
+	return n.Logs(namespace, pod, container)
+}
+
+// Logs is PodLogs outside a test.
+func (n *Node) Logs(namespace, pod, container string) string {
+	dirs, _ := filepath.Glob(filepath.Join(n.PodLogsDir, namespace+"_"+pod+"_*", container))
 	var b strings.Builder
 	for _, d := range dirs {
 		files, _ := filepath.Glob(filepath.Join(d, "*.log"))

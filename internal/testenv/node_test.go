@@ -159,3 +159,14 @@ func TestContainerdConfig(t *testing.T) {
 		t.Error("a setting absent from the default config was accepted")
 	}
 }
+
+func TestNodeRequirementsNameTheFix(t *testing.T) {
+	t.Setenv("SEAL_NODE_TOOLS", t.TempDir())
+	err := NodeRequirements()
+	if err == nil {
+		t.Fatal("NodeRequirements() = nil without a pause image")
+	}
+	if want := "make node-tools"; os.Geteuid() == 0 && !strings.Contains(err.Error(), want) {
+		t.Errorf("NodeRequirements() = %v, want it to name %q", err, want)
+	}
+}

@@ -3,41 +3,37 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 )
 
 // stop tears the node down: kubelet, every container (through containerd), containerd, any
 // shim left behind, then every mount under the node's directory (lazily), then the directory.
-func (p *nodeProcs) stop(t testing.TB) {
+func (p *nodeProcs) stop() error {
 	n := p.node
 	if p.kubelet != nil {
 		p.kubelet.stop(15 * time.Second)
-		if t.Failed() {
-			t.Logf("kubelet log (tail):\n%s", p.kubelet.tail(6000))
-		}
 	}
 	if p.containerd != nil {
 		p.killContainers()
 		p.containerd.stop(15 * time.Second)
-		if t.Failed() {
-			t.Logf("containerd log (tail):\n%s", p.containerd.tail(4000))
-		}
 	}
 	killShims(n.ContainerdAddress)
+	var errs []error
 	if err := unmountUnder(n.Dir); err != nil {
-		t.Errorf("testenv: %v", err)
+		errs = append(errs, fmt.Errorf("testenv: %w", err))
 	}
 	removeContainerLogLinks(n.Dir)
 	if err := os.RemoveAll(n.Dir); err != nil {
-		t.Errorf("testenv: removing the node's directory: %v", err)
+		errs = append(errs, fmt.Errorf("testenv: removing the node's directory: %w", err))
 	}
+	return errors.Join(errs...)
 }
 
 // killContainers force-removes every task containerd runs for the kubelet, so the shims and
@@ -175,8 +171,10 @@ func lockNodeDir(dir string) (*os.File, error) {
 
 // sweepStaleNodes cleans up after test processes that died without their cleanup (killed, or
 // a `go test -timeout` panic): for every node directory whose lock is free, it kills the
-// shims of that node's containerd, unmounts everything under it and removes it.
-func sweepStaleNodes(t testing.TB) {
+// shims of that node's containerd, unmounts everything under it and removes it. It returns a
+// line for each directory it dealt with.
+func sweepStaleNodes() []string {
+	var report []string
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), nodeDirPattern))
 	for _, dir := range dirs {
 		if st, err := os.Stat(dir); err != nil || time.Since(st.ModTime()) < time.Minute {
@@ -194,14 +192,15 @@ func sweepStaleNodes(t testing.TB) {
 		}
 		killShims(sock)
 		if err := unmountUnder(dir); err != nil {
-			t.Logf("testenv: stale node %s: %v", dir, err)
+			report = append(report, fmt.Sprintf("testenv: stale node %s: %v", dir, err))
 		}
 		removeContainerLogLinks(dir)
 		f.Close()
 		if err := os.RemoveAll(dir); err == nil {
-			t.Logf("testenv: removed the stale node directory %s (a test process died without cleaning up)", dir)
+			report = append(report, fmt.Sprintf("testenv: removed the stale node directory %s (a test process died without cleaning up)", dir))
 		}
 	}
+	return report
 }
 
 // killMentioning kills processes whose executable name ends in name and whose command line

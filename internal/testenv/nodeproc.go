@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -71,11 +70,14 @@ func (d *daemon) stop(grace time.Duration) {
 }
 
 func (d *daemon) tail(n int) string {
+	if d == nil {
+		return "(not started)"
+	}
 	b, _ := os.ReadFile(d.log)
 	return tail(b, n)
 }
 
-func (p *nodeProcs) startContainerd(t testing.TB) error {
+func (p *nodeProcs) startContainerd() error {
 	n := p.node
 	root, state := filepath.Join(n.Dir, "containerd"), filepath.Join(n.Dir, "containerd-state")
 	cniConf, cniBin := filepath.Join(n.Dir, "cni", "net.d"), filepath.Join(n.Dir, "cni", "bin")
@@ -196,7 +198,7 @@ imageGCLowThresholdPercent: 99
 serializeImagePulls: false
 `
 
-func (p *nodeProcs) startKubelet(t testing.TB) error {
+func (p *nodeProcs) startKubelet() error {
 	n := p.node
 	port, err := freePort()
 	if err != nil {
