@@ -76,6 +76,9 @@ func TestNode(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("node directory %s left behind (stat: %v)", dir, err)
 	}
+	if left, _ := filepath.Glob("/sys/fs/cgroup/*/k8s.io/*/cgroup.procs"); len(left) > 0 {
+		t.Errorf("pod cgroups left behind: %v", left)
+	}
 	if left := processesMentioning(sock); len(left) > 0 {
 		t.Errorf("processes left running for %s: %v", sock, left)
 	}

@@ -30,6 +30,7 @@ func (p *nodeProcs) stop() error {
 		errs = append(errs, fmt.Errorf("testenv: %w", err))
 	}
 	removeContainerLogLinks(n.Dir)
+	removeEmptyCgroups()
 	if err := os.RemoveAll(n.Dir); err != nil {
 		errs = append(errs, fmt.Errorf("testenv: removing the node's directory: %w", err))
 	}
@@ -220,5 +221,16 @@ func killMentioning(name, s string) {
 		if _, err := fmt.Sscanf(f, "/proc/%d/cmdline", &pid); err == nil && pid != os.Getpid() {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
+	}
+}
+
+// removeEmptyCgroups removes the k8s.io cgroups containerd creates as the parent of the pods'
+// cgroups (cgroupsPerQOS is off), when no other node still uses them: rmdir fails on a cgroup
+// that has children or processes.
+func removeEmptyCgroups() {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/k8s.io")
+	unified, _ := filepath.Glob("/sys/fs/cgroup/k8s.io")
+	for _, d := range append(dirs, unified...) {
+		_ = syscall.Rmdir(d)
 	}
 }
