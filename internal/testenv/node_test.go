@@ -19,6 +19,7 @@ import (
 // nothing is left behind afterwards: no mount, no process, no directory.
 func TestNode(t *testing.T) {
 	var dir, sock string
+	var containerIDs []string
 	t.Run("pod runs", func(t *testing.T) {
 		env := Start(t)
 		node := env.StartNode(t)
@@ -54,6 +55,10 @@ func TestNode(t *testing.T) {
 			if p.Status.Phase != corev1.PodRunning {
 				return fmt.Errorf("pod phase %s: %+v", p.Status.Phase, p.Status.ContainerStatuses)
 			}
+			containerIDs = containerIDs[:0]
+			for _, c := range p.Status.ContainerStatuses {
+				containerIDs = append(containerIDs, strings.TrimPrefix(c.ContainerID, "containerd://"))
+			}
 			return nil
 		})
 		Eventually(t, time.Minute, func() error {
@@ -63,6 +68,11 @@ func TestNode(t *testing.T) {
 			}
 			return nil
 		})
+		for _, id := range containerIDs {
+			if cg, _ := filepath.Glob("/sys/fs/cgroup/*/k8s.io/" + id); len(cg) == 0 {
+				t.Errorf("no cgroup k8s.io/%s for the running container (the leftover check below would prove nothing)", id)
+			}
+		}
 		if m, _ := mountsUnder(node.RootDir); len(m) == 0 {
 			t.Errorf("no mounts under the kubelet's root dir while a pod with a memory volume runs")
 		}
@@ -76,8 +86,10 @@ func TestNode(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("node directory %s left behind (stat: %v)", dir, err)
 	}
-	if left, _ := filepath.Glob("/sys/fs/cgroup/*/k8s.io/*/cgroup.procs"); len(left) > 0 {
-		t.Errorf("pod cgroups left behind: %v", left)
+	for _, id := range containerIDs {
+		if left, _ := filepath.Glob("/sys/fs/cgroup/*/k8s.io/" + id); len(left) > 0 {
+			t.Errorf("container cgroups left behind: %v", left)
+		}
 	}
 	if left := processesMentioning(sock); len(left) > 0 {
 		t.Errorf("processes left running for %s: %v", sock, left)
