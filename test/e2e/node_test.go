@@ -203,8 +203,14 @@ func TestRealNode(t *testing.T) {
 
 	t.Run("two peers of one workload complete mTLS", func(t *testing.T) {
 		api := runningPod(t, env, ns, "api")
-		web := runningPod(t, env, ns, "web")
-		logEventually(t, node, ns, web.Name, "app", 2*time.Minute, `msg="mTLS call succeeded" server=`+regexp.QuoteMeta(apiID))
+		runningPod(t, env, ns, "web")
+		webs := podsOf(t, env, ns, "web", 2)
+		if len(webs) != 2 {
+			t.Fatalf("web has %d pods, want its 2 replicas", len(webs))
+		}
+		for _, web := range webs { // both replicas of the client, through the real ReplicaSet controller
+			logEventually(t, node, ns, web.Name, "app", 2*time.Minute, `msg="mTLS call succeeded" server=`+regexp.QuoteMeta(apiID))
+		}
 		logEventually(t, node, ns, api.Name, "app", time.Minute, `msg="authorized peer" peer=`+regexp.QuoteMeta(webID))
 	})
 
@@ -212,7 +218,7 @@ func TestRealNode(t *testing.T) {
 		api := runningPod(t, env, ns, "api")
 		in := runningPod(t, env, ns, "intruder")
 		logEventually(t, node, ns, in.Name, "app", 2*time.Minute, `msg="mTLS call failed"`)
-		refused := logEventually(t, node, ns, api.Name, "app", time.Minute, `msg="refused peer"`)
+		refused := logEventually(t, node, ns, api.Name, "app", time.Minute, `msg="refused peer" error="sealtls: peer `+regexp.QuoteMeta("spiffe://"+td+"/workload/shop/peer/any")+`: `)
 		t.Logf("the server's refusal: %s", regexp.MustCompile(`.*msg="refused peer".*`).FindString(refused))
 		if got := node.PodLogs(t, ns, api.Name, "app"); strings.Contains(got, `msg="authorized peer" peer=spiffe://`+td+"/workload/shop") {
 			t.Errorf("the server authorized the shop workload:\n%s", got)
