@@ -145,6 +145,9 @@ func call(ctx context.Context, log *slog.Logger, args []string) error {
 		if err != nil {
 			log.Warn("mTLS call failed", "error", err)
 		}
+		if i == *count {
+			break
+		}
 		select {
 		case <-ctx.Done():
 			return nil
