@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	"github.com/seal-dev/seal/internal/rot"
 	"github.com/seal-dev/seal/internal/store"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
 )
@@ -73,8 +74,8 @@ func (s *Store) PutAuthority(ctx context.Context, a *store.Authority) error {
 // the user's and is left as it is.
 func (s *Store) PutWorkload(ctx context.Context, w *store.Workload) error {
 	name := w.Spec.Name
-	if !isLabel(name) {
-		return fmt.Errorf("kubestore: invalid workload name %q", name)
+	if err := rot.CheckName("workload name", name); err != nil {
+		return fmt.Errorf("kubestore: %w", err)
 	}
 	spec, err := crSpec(w.Spec)
 	if err != nil {
@@ -142,8 +143,8 @@ func (s *Store) writeWorkloadStatus(ctx context.Context, cr *sealv1.Workload, st
 
 // DeleteWorkload deletes the Workload resource and its Secret; ErrNotFound when neither exists.
 func (s *Store) DeleteWorkload(ctx context.Context, name string) error {
-	if !isLabel(name) {
-		return fmt.Errorf("kubestore: invalid workload name %q", name)
+	if err := rot.CheckName("workload name", name); err != nil {
+		return fmt.Errorf("kubestore: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -23,13 +23,13 @@ func TestCheckSpec(t *testing.T) {
 	}{
 		{"minimal", "shop", sealv1.WorkloadSpec{}, ""},
 		{"full", "shop", sealv1.WorkloadSpec{Peers: []string{"web", "db"}, CertTTL: ttl(time.Hour), FederatesWith: []string{"b.example"}, RouteHosts: []string{"shop.apps.example.org"}}, ""},
-		{"dotted name", "shop.v2", sealv1.WorkloadSpec{}, "DNS label"},
-		{"upper-case peer", "shop", sealv1.WorkloadSpec{Peers: []string{"Web"}}, `peer "Web"`},
-		{"certTTL too short", "shop", sealv1.WorkloadSpec{CertTTL: ttl(time.Second)}, "certTTL 1s"},
+		{"dotted name", "shop.v2", sealv1.WorkloadSpec{}, `workload name "shop.v2"`},
+		{"upper-case peer", "shop", sealv1.WorkloadSpec{Peers: []string{"Web"}}, `peer name "Web"`},
+		{"certTTL too short", "shop", sealv1.WorkloadSpec{CertTTL: ttl(time.Second)}, `certTTL "1s"`},
 		{"certTTL too long", "shop", sealv1.WorkloadSpec{CertTTL: ttl(91 * 24 * time.Hour)}, "certTTL"},
 		{"own trust domain", "shop", sealv1.WorkloadSpec{FederatesWith: []string{"own.example"}}, "own trust domain"},
 		{"bad trust domain", "shop", sealv1.WorkloadSpec{FederatesWith: []string{"spiffe://x"}}, "not a trust domain name"},
-		{"bad route host", "shop", sealv1.WorkloadSpec{RouteHosts: []string{"*.apps.example.org"}}, "routeHost"},
+		{"bad route host", "shop", sealv1.WorkloadSpec{RouteHosts: []string{"*.apps.example.org"}}, `hostname "*.apps.example.org"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

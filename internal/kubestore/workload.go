@@ -3,7 +3,6 @@ package kubestore
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -11,13 +10,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/seal-dev/seal/internal/ca"
+	"github.com/seal-dev/seal/internal/rot"
 	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
 )
 
-// maxCertTTL mirrors the ROT admin API's bound on pod certificate lifetimes.
-const maxCertTTL = 90 * 24 * time.Hour
 
 // specFromCR maps a Workload resource to the ROT's picture of its spec.
 func specFromCR(cr *sealv1.Workload) rotapi.Workload {
@@ -68,48 +66,14 @@ func effectiveSpec(cr *sealv1.Workload, rec *store.Workload, ownTD string) rotap
 	return w
 }
 
-// checkSpec mirrors the ROT admin API's checks of a workload spec.
+// checkSpec applies the ROT admin API's checks to a Workload resource's spec.
 func checkSpec(cr *sealv1.Workload, ownTD string) error {
-	if !isLabel(cr.Name) {
-		return fmt.Errorf("name %q must be 1-63 lower-case letters, digits or '-' (a DNS label)", cr.Name)
+	td, err := spiffeid.TrustDomainFromString(ownTD)
+	if err != nil {
+		return fmt.Errorf("kubestore: the ROT's trust domain %q: %w", ownTD, err)
 	}
-	for _, p := range cr.Spec.Peers {
-		if !isLabel(p) {
-			return fmt.Errorf("peer %q must be a DNS label", p)
-		}
-	}
-	if t := cr.Spec.CertTTL; t != nil && (t.Duration < time.Minute || t.Duration > maxCertTTL) {
-		return fmt.Errorf("certTTL %s must be between 1m and %s", t.Duration, maxCertTTL)
-	}
-	for _, td := range cr.Spec.FederatesWith {
-		t, err := spiffeid.TrustDomainFromString(td)
-		if err != nil || t.Name() != td {
-			return fmt.Errorf("federatesWith %q is not a trust domain name", td)
-		}
-		if td == ownTD {
-			return fmt.Errorf("federatesWith %q is this ROT's own trust domain", td)
-		}
-	}
-	for _, h := range cr.Spec.RouteHosts {
-		labels := strings.Split(h, ".")
-		if len(h) > 253 || slices.ContainsFunc(labels, func(l string) bool { return !isLabel(l) }) {
-			return fmt.Errorf("routeHost %q is not a lower-case DNS name", h)
-		}
-	}
-	return nil
-}
-
-func isLabel(s string) bool {
-	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
+	w := specFromCR(cr)
+	return rot.CheckWorkloadSpec(&w, td)
 }
 
 // current returns the fingerprint of the current Workload CA and the current data key index.

@@ -43,13 +43,14 @@ func (s *Server) getWorkload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, wv.spec())
 }
 
-// checkSpec validates the user-settable fields of a workload.
-func checkSpec(spec *rotapi.Workload, own spiffeid.TrustDomain) error {
-	if err := checkName("workload name", spec.Name); err != nil {
+// CheckWorkloadSpec validates the user-settable fields of a workload for the ROT of trust
+// domain own: the admin API and the --kube store (Workloads made with kubectl) both use it.
+func CheckWorkloadSpec(spec *rotapi.Workload, own spiffeid.TrustDomain) error {
+	if err := CheckName("workload name", spec.Name); err != nil {
 		return err
 	}
 	for _, p := range spec.Peers {
-		if err := checkName("peer name", p); err != nil {
+		if err := CheckName("peer name", p); err != nil {
 			return err
 		}
 	}
@@ -82,7 +83,7 @@ func (s *Server) createWorkload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, err.Error())
 		return
 	}
-	if err := checkSpec(&spec, s.td); err != nil {
+	if err := CheckWorkloadSpec(&spec, s.td); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}

@@ -5,9 +5,9 @@ import (
 	"strings"
 )
 
-// checkName accepts a DNS-1123 label: 1-63 lower-case letters, digits and '-', starting and
+// CheckName accepts a DNS-1123 label: 1-63 lower-case letters, digits and '-', starting and
 // ending with a letter or digit (names become SPIFFE path segments, DNS SANs and file names).
-func checkName(what, s string) error {
+func CheckName(what, s string) error {
 	if len(s) == 0 || len(s) > 63 || !isLabel(s) {
 		return fmt.Errorf("rot: %s %q must be 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit", what, s)
 	}
