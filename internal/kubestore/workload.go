@@ -16,7 +16,6 @@ import (
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
 )
 
-
 // specFromCR maps a Workload resource to the ROT's picture of its spec.
 func specFromCR(cr *sealv1.Workload) rotapi.Workload {
 	w := rotapi.Workload{
