@@ -66,6 +66,8 @@ Usage:
   seal-init [flags]            redeem once and exit (init container)
   seal-init --watch [flags]    redeem, then renew before expiry until SIGTERM (native sidecar)
   seal-init copy DEST          copy this binary to DEST (a file, or a directory to hold seal-init)
+  seal-init check [DIR]        exit 0 when DIR (default --out) holds a complete identity valid now,
+                               else exit 1 saying what is missing or expired (the sidecar's probe)
 
 Every flag can also be set by its environment variable; a flag on the command line wins.
 Repeatable flags take a comma list from the environment.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/seal-dev/seal/internal/podfiles"
 )
@@ -63,6 +64,9 @@ func parseLevel(s string) (slog.Level, error) {
 func Main(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "copy" {
 		return mainCopy(args[1:], stderr)
+	}
+	if len(args) > 0 && args[0] == "check" {
+		return mainCheck(args[1:], getenv, stderr, time.Now())
 	}
 	o, rest, err := parse(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
