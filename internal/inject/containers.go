@@ -3,8 +3,6 @@ package inject
 import (
 	"strconv"
 
-	"k8s.io/apimachinery/pkg/util/intstr"
-
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -35,7 +33,7 @@ func initContainers(pod *corev1.Pod, s *settings, cfg *Config) []corev1.Containe
 		args = append(args, "--gid", strconv.FormatInt(*sc.FSGroup, 10))
 	}
 	if s.rotate {
-		args = append(args, "--watch", "--health-addr", ":"+strconv.Itoa(HealthPort))
+		args = append(args, "--watch")
 	}
 	main := corev1.Container{
 		Name:            InitContainerName,
@@ -46,15 +44,11 @@ func initContainers(pod *corev1.Pod, s *settings, cfg *Config) []corev1.Containe
 		VolumeMounts:    rw,
 		SecurityContext: restricted(),
 	}
-	if s.rotate {
-		// A native sidecar: the app containers start once its startup probe says the identity
-		// files are written.
-		always := corev1.ContainerRestartPolicyAlways
-		main.RestartPolicy = &always
-		main.StartupProbe, main.ReadinessProbe, main.LivenessProbe = startupProbe(), probe("/readyz"), probe("/healthz")
-	}
 	if s.imagePath == "" {
 		main.Args = args
+		if s.rotate {
+			sidecar(&main)
+		}
 		main.Env = []corev1.EnvVar{{Name: EggEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: s.secretName},
 			Key:                  s.secretKey,
@@ -67,6 +61,9 @@ func initContainers(pod *corev1.Pod, s *settings, cfg *Config) []corev1.Containe
 	main.Image, main.ImagePullPolicy = app.Image, app.ImagePullPolicy
 	main.Command = []string{CopiedBinary}
 	main.Args = append([]string{"--egg-from-image", s.imagePath}, args...)
+	if s.rotate {
+		sidecar(&main)
+	}
 	cp := corev1.Container{
 		Name:            CopyContainerName,
 		Image:           cfg.Image,
@@ -159,19 +156,36 @@ func (f *appFragments) patchContainer(w *patchWriter, field string, i int, c *co
 	}
 }
 
-// HealthPort is where a seal-init sidecar serves /healthz and /readyz.
-const HealthPort = 9820
+// sidecar makes c a native sidecar: it restarts on exit, and the app containers start once its
+// startup probe says the identity files are written. The probes run `seal-init check` in the
+// container (the same binary as its command): no port, so it works with hostNetwork too.
+func sidecar(c *corev1.Container) {
+	always := corev1.ContainerRestartPolicyAlways
+	c.RestartPolicy = &always
+	c.StartupProbe, c.ReadinessProbe = startupProbe(c.Command[0]), readinessProbe(c.Command[0])
+}
 
-// startupProbe holds the app containers until seal-init's /readyz answers (a little over 2
+// ProbeTimeoutSeconds bounds one `seal-init check`: it reads three small files, but starting a
+// process in a container can take a while on a busy node.
+const ProbeTimeoutSeconds = 5
+
+// startupProbe holds the app containers until the files hold a valid identity (a little over 2
 // minutes, seal-init's own default timeout).
-func startupProbe() *corev1.Probe {
-	p := probe("/readyz")
+func startupProbe(binary string) *corev1.Probe {
+	p := readinessProbe(binary)
 	p.PeriodSeconds, p.FailureThreshold = 1, 130
 	return p
 }
 
-// probe asks seal-init's health server: /readyz (the files hold an unexpired identity) makes
-// the pod unready when renewal has failed for good; /healthz restarts a stuck sidecar.
-func probe(path string) *corev1.Probe {
-	return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromInt32(HealthPort)}}}
+// readinessProbe makes the pod unready when the files no longer hold a valid identity (renewal
+// failed until expiry). There is no liveness probe: seal-init exits when renewal is refused or
+// the certificate expired, and restartPolicy Always starts it again.
+func readinessProbe(binary string) *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler:   corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: CheckCommand(binary)}},
+		TimeoutSeconds: ProbeTimeoutSeconds,
+	}
 }
+
+// CheckCommand is the exec probe of a seal-init sidecar whose binary is at binary.
+func CheckCommand(binary string) []string { return []string{binary, "check", MountPath} }

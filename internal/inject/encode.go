@@ -2,17 +2,15 @@ package inject
 
 import (
 	"encoding/json"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 )
 
 // Fixed JSON of what every added container carries.
 var (
-	restrictedJSON     = mustJSON(restricted())
-	startupProbeJSON   = mustJSON(startupProbe())
-	readinessProbeJSON = mustJSON(probe("/readyz"))
-	livenessProbeJSON  = mustJSON(probe("/healthz"))
-	rwMountJSON        = []byte(`[{"name":"` + VolumeName + `","mountPath":"` + MountPath + `"}]`)
+	restrictedJSON = mustJSON(restricted())
+	rwMountJSON    = []byte(`[{"name":"` + VolumeName + `","mountPath":"` + MountPath + `"}]`)
 )
 
 // resourcesJSON caches the JSON of cfg.Resources: WithDefaults fills it.
@@ -56,11 +54,9 @@ func appendContainer(b []byte, c *corev1.Container, cfg *Config) []byte {
 	}
 	if c.StartupProbe != nil {
 		b = append(b, `,"startupProbe":`...)
-		b = append(b, startupProbeJSON...)
+		b = appendProbe(b, c.StartupProbe)
 		b = append(b, `,"readinessProbe":`...)
-		b = append(b, readinessProbeJSON...)
-		b = append(b, `,"livenessProbe":`...)
-		b = append(b, livenessProbeJSON...)
+		b = appendProbe(b, c.ReadinessProbe)
 	}
 	if c.RestartPolicy != nil {
 		b = append(b, `,"restartPolicy":`...)
@@ -68,6 +64,23 @@ func appendContainer(b []byte, c *corev1.Container, cfg *Config) []byte {
 	}
 	b = append(b, `,"securityContext":`...)
 	b = append(b, restrictedJSON...)
+	return append(b, '}')
+}
+
+// appendProbe appends the JSON of an exec probe made by startupProbe or readinessProbe.
+func appendProbe(b []byte, p *corev1.Probe) []byte {
+	b = append(b, `{"exec":{"command":`...)
+	b = appendStrings(b, p.Exec.Command)
+	b = append(b, `},"timeoutSeconds":`...)
+	b = strconv.AppendInt(b, int64(p.TimeoutSeconds), 10)
+	if p.PeriodSeconds != 0 {
+		b = append(b, `,"periodSeconds":`...)
+		b = strconv.AppendInt(b, int64(p.PeriodSeconds), 10)
+	}
+	if p.FailureThreshold != 0 {
+		b = append(b, `,"failureThreshold":`...)
+		b = strconv.AppendInt(b, int64(p.FailureThreshold), 10)
+	}
 	return append(b, '}')
 }
 

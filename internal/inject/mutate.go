@@ -80,10 +80,6 @@ func Mutate(pod *corev1.Pod, ns Namespace, cfg *Config) (Result, error) {
 	if err := checkConflicts(pod); err != nil {
 		return Result{}, err
 	}
-	if s.rotate && pod.Spec.HostNetwork {
-		return Result{}, refuse(AnnotationRotate, "true", "needs the pod's own network (the seal-init sidecar serves its probes on port 9820), but the pod uses hostNetwork",
-			`remove seal.dev/rotate (seal-init then runs once as an init container) or hostNetwork`)
-	}
 	return build(pod, &s, cfg), nil
 }
 

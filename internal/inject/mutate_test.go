@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,6 +49,12 @@ func goldenCases() []struct {
 	image.Spec.Containers[1].ImagePullPolicy = corev1.PullAlways
 	image.Spec.InitContainers = []corev1.Container{{Name: "wait", Image: "busybox:1"}}
 
+	// A hostNetwork pod renewing its certificate, its Egg baked into the app image: the probes
+	// run the copied seal-init, as the sidecar's command does.
+	rotateImage := pod(map[string]string{AnnotationWorkload: "payments", AnnotationRotate: "true", AnnotationEgg: "image:/etc/seal/egg"},
+		"app", "shop/app:1")
+	rotateImage.Spec.HostNetwork = true
+
 	return []struct {
 		name string
 		ns   Namespace
@@ -57,6 +64,7 @@ func goldenCases() []struct {
 		{"explicit-opt-in-peer-federation-routes", Namespace{Name: "shop"}, explicit},
 		{"rotate-native-sidecar", enabledNS, rotate},
 		{"egg-from-image", enabledNS, image},
+		{"rotate-egg-from-image-host-network", enabledNS, rotateImage},
 	}
 }
 
@@ -231,9 +239,6 @@ func TestMutateRefusals(t *testing.T) {
 		{name: "duplicate host", ann: map[string]string{AnnotationWorkload: "w", AnnotationRouteHosts: "a.org,a.org"}, want: []string{"seal.dev/route-hosts", "twice"}},
 		{name: "bad trust domain", ann: map[string]string{AnnotationWorkload: "w", AnnotationFederatesWith: "Partner.Example.org"}, want: []string{"seal.dev/federates-with", "trust domains", "fix:"}},
 		{name: "spiffe URI as trust domain", ann: map[string]string{AnnotationWorkload: "w", AnnotationFederatesWith: "spiffe://partner.org"}, want: []string{"seal.dev/federates-with", "fix:"}},
-		{name: "rotate with hostNetwork", ann: map[string]string{AnnotationWorkload: "w", AnnotationRotate: "true"}, edit: func(p *corev1.Pod) {
-			p.Spec.HostNetwork = true
-		}, want: []string{"seal.dev/rotate", "hostNetwork", "fix:"}},
 		{name: "volume named seal", ann: map[string]string{AnnotationWorkload: "w"}, edit: func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "seal"}}
 		}, want: []string{"spec.volumes", "rename"}},
@@ -294,5 +299,57 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("Validate() = %v, want it to mention %q", err, w)
 		}
+	}
+}
+
+// TestMutateRotateProbesWithoutPort: with seal.dev/rotate, seal-init is a native sidecar whose
+// probes run `seal-init check` (the binary its command runs), with no port, so hostNetwork pods
+// are injected too.
+func TestMutateRotateProbesWithoutPort(t *testing.T) {
+	for _, tc := range []struct {
+		name, egg, wantBinary string
+		hostNetwork           bool
+	}{
+		{name: "secret egg", egg: "secret:seal-egg-payments/egg", wantBinary: "/opt/seal/seal-init"},
+		{name: "secret egg, hostNetwork", egg: "secret:seal-egg-payments/egg", wantBinary: "/opt/seal/seal-init", hostNetwork: true},
+		{name: "image egg, hostNetwork", egg: "image:/etc/seal/egg", wantBinary: CopiedBinary, hostNetwork: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig
+			cfg.Binary = "/opt/seal/seal-init"
+			cfg = cfg.WithDefaults()
+			p := pod(map[string]string{AnnotationWorkload: "payments", AnnotationRotate: "true", AnnotationEgg: tc.egg}, "app", "shop/app:1")
+			p.Spec.HostNetwork = tc.hostNetwork
+			res, err := Mutate(p, enabledNS, &cfg)
+			if err != nil {
+				t.Fatalf("Mutate: %v", err)
+			}
+			got, _ := apply(t, p, res.Patch)
+			if got.Spec.HostNetwork != tc.hostNetwork {
+				t.Errorf("hostNetwork = %v, want it unchanged (%v)", got.Spec.HostNetwork, tc.hostNetwork)
+			}
+			sc := got.Spec.InitContainers[len(got.Spec.InitContainers)-1]
+			if sc.Name != InitContainerName || sc.RestartPolicy == nil || *sc.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+				t.Fatalf("last added init container %s restartPolicy %v, want %s as a native sidecar", sc.Name, sc.RestartPolicy, InitContainerName)
+			}
+			if sc.Command[0] != tc.wantBinary {
+				t.Errorf("sidecar command %q, want %s", sc.Command, tc.wantBinary)
+			}
+			want := []string{tc.wantBinary, "check", MountPath}
+			for name, pr := range map[string]*corev1.Probe{"startupProbe": sc.StartupProbe, "readinessProbe": sc.ReadinessProbe} {
+				if pr == nil || pr.Exec == nil || !slices.Equal(pr.Exec.Command, want) || pr.HTTPGet != nil || pr.TCPSocket != nil || pr.GRPC != nil {
+					t.Errorf("%s = %+v, want exec %q", name, pr, want)
+				}
+			}
+			if sc.LivenessProbe != nil {
+				t.Errorf("livenessProbe = %+v, want none (seal-init exits when it cannot renew)", sc.LivenessProbe)
+			}
+			if len(sc.Ports) != 0 || slices.ContainsFunc(sc.Args, func(a string) bool { return strings.Contains(a, "health") }) {
+				t.Errorf("sidecar ports %v args %q, want no port and no health server", sc.Ports, sc.Args)
+			}
+			if !slices.Contains(sc.Args, "--watch") {
+				t.Errorf("sidecar args %q lack --watch", sc.Args)
+			}
+		})
 	}
 }
