@@ -7,6 +7,6 @@
 // whose message is one line saying what failed and what to check. In watch mode the identity is
 // renewed at about two thirds of the certificate's lifetime and the file set swapped atomically.
 //
-// Main is the whole command line (flags, SEAL_* environment, the copy step, health endpoints);
-// cmd/init only calls it.
+// Main is the whole command line (flags, SEAL_* environment, the copy step, the check step that
+// is the sidecar's exec probe, health endpoints); cmd/init only calls it.
 package enroll
