@@ -106,7 +106,7 @@ func (d *story) run(ctx context.Context) error {
 	n.Say("API server at %s (admin kubeconfig %s)", env.Config.Host, env.Kubeconfig)
 	n.Done("a real control plane ran the Deployment through the real ReplicaSet controller")
 
-	steps := []func(context.Context) error{d.startROT, d.startRegistry, d.startWebhook, d.enroll, d.deploy, d.refuseUnsigned, d.redeem, d.handshake}
+	steps := []func(context.Context) error{d.startROT, d.startRegistry, d.startWebhook, d.enroll, d.deploy, d.refuseUnsigned, d.redeem, d.handshake, d.realNode}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err

@@ -26,12 +26,17 @@ func (n *narrator) Say(format string, args ...any) {
 
 // Done records a line of the closing summary.
 func (n *narrator) Done(format string, args ...any) {
-	n.summary = append(n.summary, fmt.Sprintf(format, args...))
+	n.summary = append(n.summary, "✓ "+fmt.Sprintf(format, args...))
+}
+
+// Skipped records a line of the closing summary for a part that could not run here.
+func (n *narrator) Skipped(format string, args ...any) {
+	n.summary = append(n.summary, "– "+fmt.Sprintf(format, args...))
 }
 
 func (n *narrator) Summary() {
 	fmt.Fprintf(n.w, "\nSummary\n")
 	for _, s := range n.summary {
-		fmt.Fprintf(n.w, "  ✓ %s\n", s)
+		fmt.Fprintf(n.w, "  %s\n", s)
 	}
 }
