@@ -23,7 +23,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	err := demo.Run(ctx, demo.Options{Out: os.Stdout, BinDir: *bin, Dir: *dir, Keep: *keep, Ready: func(kubeconfig string) {
-		fmt.Printf("\nThe demo keeps running. Explore it with:\n  export KUBECONFIG=%s\n  kubectl get pods -n shop -o yaml\nStop it with: make demo-down\n", kubeconfig)
+		fmt.Printf("\nThe demo keeps running. Explore it with:\n  export KUBECONFIG=%s\n  kubectl get pods -n shop -o yaml\n  kubectl get pods -n live -o wide   # on the real kubelet, when the demo could run one\nStop it with: make demo-down\n", kubeconfig)
 		if *ready != "" {
 			_ = os.WriteFile(*ready, []byte(kubeconfig+"\n"), 0o600)
 		}
