@@ -131,3 +131,26 @@ func ExampleCA_Issue() {
 	fmt.Println(cert.URIs[0], cert.DNSNames, cert.Issuer.CommonName)
 	// Output: spiffe://prod.example.org/workload/payments/peer/api [api] Seal workload CA payments
 }
+
+// A CA made by a replica whose clock runs ahead (or seen after the clock stepped back) is not
+// valid yet: it must not sign, but it must be kept, or its key is lost for good.
+func TestUnexpiredKeepsNotYetValidCAs(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	ahead := now.Add(2 * time.Hour)
+	old, _ := ca.NewRoot("td.example", 0, ca.Options{Now: func() time.Time { return now }})
+	future, _ := ca.NewRoot("td.example", 0, ca.Options{Now: func() time.Time { return ahead }})
+	cas := []*ca.CA{old, future}
+	if got := ca.Unexpired(cas, now); len(got) != 2 {
+		t.Errorf("Unexpired kept %d CAs, want both (the not-yet-valid one too)", len(got))
+	}
+	if got := ca.Valid(cas, now); len(got) != 1 || got[0] != old {
+		t.Errorf("Valid = %d CAs, want only the one valid now", len(got))
+	}
+	if ca.Current(cas, now) != old {
+		t.Error("Current chose a CA that is not valid yet")
+	}
+	expired := now.Add(11 * 365 * 24 * time.Hour)
+	if got := ca.Unexpired(cas, expired); len(got) != 0 {
+		t.Errorf("Unexpired kept %d expired CAs", len(got))
+	}
+}

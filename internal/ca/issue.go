@@ -163,6 +163,20 @@ func Valid(cas []*CA, now time.Time) []*CA {
 	return out
 }
 
+// Unexpired returns the CAs that have not expired at now, in their given order: those valid
+// now and those whose validity starts later (a CA another ROT replica with a clock ahead just
+// made, or any CA after the clock stepped back). What the ROT keeps and publishes is this set;
+// dropping a CA that is merely not yet valid would destroy its key for good.
+func Unexpired(cas []*CA, now time.Time) []*CA {
+	var out []*CA
+	for _, c := range cas {
+		if now.Before(c.Cert.NotAfter) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // Current returns the valid CA that signs new certificates: the one issued last (the later in
 // cas on a tie, since cas are kept oldest first). It returns
 // nil when none is valid.

@@ -20,13 +20,13 @@ func (s *Server) Rotate(ctx context.Context) error {
 	defer s.mu.Unlock()
 	now := s.cfg.Now()
 	v := s.v.Load()
-	if ca.NeedsRotation(v.root, now) || len(ca.Valid(v.roots, now)) != len(s.st.Authority.CAs) {
+	if ca.NeedsRotation(v.root, now) || len(ca.Unexpired(v.roots, now)) != len(s.st.Authority.CAs) {
 		if err := s.rotateRootLocked(ctx, ca.NeedsRotation(v.root, now)); err != nil {
 			return err
 		}
 	}
 	for name, wv := range s.v.Load().workloads {
-		if ca.NeedsRotation(wv.current, now) || len(ca.Valid(wv.cas, now)) != len(wv.rec.CAs) {
+		if ca.NeedsRotation(wv.current, now) || len(ca.Unexpired(wv.cas, now)) != len(wv.rec.CAs) {
 			if err := s.rotateWorkloadCALocked(ctx, name, ca.NeedsRotation(wv.current, now)); err != nil {
 				return err
 			}
@@ -60,7 +60,7 @@ func (s *Server) rotateWorkloadCALocked(ctx context.Context, name string, addNew
 	}
 	rec := *wv.rec
 	rec.CAs = nil
-	for _, c := range ca.Valid(wv.cas, s.cfg.Now()) { // expired CAs are dropped
+	for _, c := range ca.Unexpired(wv.cas, s.cfg.Now()) { // expired CAs are dropped, not-yet-valid ones kept
 		kp, err := keyPair(c)
 		if err != nil {
 			return err
@@ -103,7 +103,7 @@ func (s *Server) putWorkloadLocked(ctx context.Context, rec *store.Workload) err
 // bundle's sequence number grows.
 func (s *Server) rotateRootLocked(ctx context.Context, addNew bool) error {
 	v := s.v.Load()
-	cas := ca.Valid(v.roots, s.cfg.Now())
+	cas := ca.Unexpired(v.roots, s.cfg.Now())
 	msg, attrs := "dropped expired ROT CAs", []any{"left", len(cas)}
 	if addNew {
 		root, err := ca.NewRoot(s.td.Name(), s.cfg.RootTTL, s.opts)

@@ -64,9 +64,9 @@ func (s *Server) renewServing() (*tls.Certificate, error) {
 	}
 	// Sign with the oldest ROT CA that outlives the certificate: every Egg still in use
 	// carries it in its rotCA, also those minted before a ROT CA rotation.
-	signer := v.root
+	signer, now := v.root, s.cfg.Now()
 	for _, c := range v.roots {
-		if c.Cert.NotAfter.After(s.cfg.Now().Add(servingTTL)) {
+		if !now.Before(c.Cert.NotBefore) && c.Cert.NotAfter.After(now.Add(servingTTL)) {
 			signer = c
 			break
 		}

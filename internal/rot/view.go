@@ -88,7 +88,7 @@ func (v *view) setRoots(a *store.Authority, now time.Time) error {
 		}
 		all = append(all, c)
 	}
-	v.roots = ca.Valid(all, now)
+	v.roots = ca.Unexpired(all, now)
 	v.root = ca.Current(all, now)
 	if v.root == nil {
 		return fmt.Errorf("rot: no stored ROT CA is valid at %s", now.UTC().Format(time.RFC3339))
@@ -119,7 +119,7 @@ func buildWorkload(w *store.Workload, now time.Time) (*workloadView, error) {
 		}
 		all = append(all, c)
 	}
-	wv.cas = ca.Valid(all, now)
+	wv.cas = ca.Unexpired(all, now)
 	wv.current = ca.Current(all, now)
 	if wv.current == nil {
 		return nil, fmt.Errorf("rot: workload %q has no valid Workload CA", name)
