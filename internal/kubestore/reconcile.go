@@ -131,7 +131,10 @@ func (s *Store) Reconcile(ctx context.Context) (string, error) {
 			continue
 		}
 		rec, recErr := sn.recs[name], sn.recErrs[name]
-		if rec == nil && recErr == nil && a != nil && checkSpec(cr, a.TrustDomain) == nil {
+		// Only a Workload that never had a CA is adopted. One whose status names a CA but whose
+		// Secret is gone lost its keys: making new ones would silently orphan everything sealed
+		// to the old data keys, so it waits (Ready False, SecretLost) for a restore.
+		if rec == nil && recErr == nil && a != nil && cr.Status.CAFingerprint == "" && checkSpec(cr, a.TrustDomain) == nil {
 			nr, err := s.adopt(ctx, cr, a)
 			if err != nil {
 				errs = append(errs, err)

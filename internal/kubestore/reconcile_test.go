@@ -121,6 +121,47 @@ func testReconcile(t *testing.T, env *testenv.Env) {
 		return nil
 	})
 
+	// The Secret with the CA and data keys is lost (deleted by hand): the store must not make
+	// new keys behind the user's back; it says so, and a restore from backup brings it back.
+	var saved corev1.Secret
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: kubestore.WorkloadPrefix + "shop"}, &saved); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Delete(ctx, saved.DeepCopy()); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		var now sealv1.Workload
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: "shop"}, &now); err != nil {
+			return err
+		}
+		if c := meta.FindStatusCondition(now.Status.Conditions, sealv1.ConditionReady); c == nil || c.Reason != "SecretLost" || !strings.Contains(c.Message, "restore it from backup") {
+			return fmt.Errorf("after the Secret was deleted: status %+v, want Ready False SecretLost", now.Status)
+		}
+		return nil
+	})
+	time.Sleep(2 * time.Second) // resyncs: nothing may re-create the Secret with new keys
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: kubestore.WorkloadPrefix + "shop"}, &corev1.Secret{}); err == nil {
+		t.Fatal("the store made a new Workload Secret (new CA and data keys) after the old one was lost")
+	}
+	restored := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: saved.Name, Labels: saved.Labels}, Type: saved.Type, Data: saved.Data}
+	if err := env.Client.Create(ctx, restored); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		var now sealv1.Workload
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: "shop"}, &now); err != nil {
+			return err
+		}
+		if c := meta.FindStatusCondition(now.Status.Conditions, sealv1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue || now.Status.CAFingerprint != wca.Fingerprint() {
+			return fmt.Errorf("after the restore: status %+v, want Ready with the old CA %s", now.Status, wca.Fingerprint())
+		}
+		return nil
+	})
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "shop"}, &cr); err != nil {
+		t.Fatal(err)
+	}
+
 	// kubectl delete: its Eggs are revoked, its Secret goes, then the resource.
 	if err := st.PutEgg(ctx, &store.Egg{EggInfo: rotapi.EggInfo{ID: "egg-shop", Workload: "shop", Peer: "web"}}); err != nil {
 		t.Fatal(err)

@@ -110,6 +110,9 @@ func (s *Store) workloadStatus(cr *sealv1.Workload, rec *store.Workload, recErr 
 		setReady(&st.Conditions, false, "SecretUnreadable", recErr.Error(), cr.Generation)
 	case rec == nil && a == nil:
 		setReady(&st.Conditions, false, "WaitingForROT", "seal-rot has not created its ROT CA yet", cr.Generation)
+	case rec == nil && cr.Status.CAFingerprint != "":
+		setReady(&st.Conditions, false, "SecretLost", "Secret "+secret+" with this Workload's CA and data keys is gone: restore it from backup "+
+			"(data sealed to its keys cannot be decrypted otherwise), or delete and re-create the Workload to start over with new keys", cr.Generation)
 	case rec == nil && specErr != nil:
 		setReady(&st.Conditions, false, "InvalidSpec", specErr.Error(), cr.Generation)
 	case rec == nil:
