@@ -87,7 +87,11 @@ func (s *Server) requireAdmin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := s.checkAdmin(r); err != nil {
 			s.log.Warn("admin request refused", "audit", true, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
-			writeError(w, http.StatusUnauthorized, err.Error())
+			code := http.StatusForbidden // a certificate was shown, but it is not the admin's
+			if errors.Is(err, errNoClientCert) {
+				code = http.StatusUnauthorized
+			}
+			writeError(w, code, err.Error())
 			return
 		}
 		h(w, r)

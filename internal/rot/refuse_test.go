@@ -189,13 +189,14 @@ func TestAdminRequiresAdminIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name    string
-		cert    *tls.Certificate
-		wantErr string
+		name     string
+		cert     *tls.Certificate
+		wantCode int
+		wantErr  string
 	}{
-		{"no client certificate", nil, "requires the admin client certificate"},
-		{"pod SVID", &svid, "not an admin certificate"},
-		{"another ROT's admin certificate", &foreignAdmin, "not an admin certificate"},
+		{"no client certificate", nil, http.StatusUnauthorized, "requires the admin client certificate"},
+		{"pod SVID", &svid, http.StatusForbidden, "not an admin certificate"},
+		{"another ROT's admin certificate", &foreignAdmin, http.StatusForbidden, "not an admin certificate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,8 +209,8 @@ func TestAdminRequiresAdminIdentity(t *testing.T) {
 			} {
 				err := c.Do(ctx(t), call.method, call.path, struct{}{}, nil)
 				var se *rotapi.StatusError
-				if !errors.As(err, &se) || se.Code != http.StatusUnauthorized || !strings.Contains(se.Message, tt.wantErr) {
-					t.Errorf("%s %s: got %v, want 401 with %q", call.method, call.path, err, tt.wantErr)
+				if !errors.As(err, &se) || se.Code != tt.wantCode || !strings.Contains(se.Message, tt.wantErr) {
+					t.Errorf("%s %s: got %v, want %d with %q", call.method, call.path, err, tt.wantCode, tt.wantErr)
 				}
 			}
 		})

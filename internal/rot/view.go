@@ -185,8 +185,8 @@ func (v *view) clone() *view {
 func (wv *workloadView) spec() rotapi.Workload {
 	s := wv.rec.Spec
 	s.CAFingerprint = wv.current.Fingerprint()
-	if n := len(wv.rec.DataKeys); n > 0 {
-		s.DataKeyIndex = wv.rec.DataKeys[n-1].Index
+	for _, k := range wv.rec.DataKeys {
+		s.DataKeyIndex = max(s.DataKeyIndex, k.Index) // the highest index is current
 	}
 	return s
 }

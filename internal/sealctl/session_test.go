@@ -332,7 +332,7 @@ func TestAdminCredentialErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	refused(t, map[string]string{EnvROT: r.URL, EnvAdmin: mixed}, "the ROT refused the admin credentials in "+mixed+": 401", "workload", "list")
+	refused(t, map[string]string{EnvROT: r.URL, EnvAdmin: mixed}, "the ROT refused the admin credentials in "+mixed+": 403", "workload", "list")
 
 	// A missing admin directory.
 	refused(t, map[string]string{EnvROT: r.URL, EnvAdmin: filepath.Join(t.TempDir(), "nope")}, "reading the admin credentials", "workload", "list")
