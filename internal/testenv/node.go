@@ -80,11 +80,14 @@ func NodeRequirements() error {
 // StartNode runs a private containerd and a kubelet registered as NodeName with e's API
 // server, and waits until the Node is Ready. When t ends it stops both, kills every
 // container they started and unmounts everything under the node's directory, even when t
-// failed. Without root it skips t; with root but missing tools it fails t naming the make
-// target that provides them.
+// failed. Without root it skips t (it fails t when SEAL_REQUIRE_NODE is set, as .ci/run
+// does); with root but missing tools it fails t naming the make target that provides them.
 func (e *Env) StartNode(t testing.TB) *Node {
 	t.Helper()
 	if os.Geteuid() != 0 {
+		if os.Getenv("SEAL_REQUIRE_NODE") != "" {
+			t.Fatal("testenv: SEAL_REQUIRE_NODE is set but the real node needs root (containerd and the kubelet)")
+		}
 		t.Skip("testenv: the real node needs root (containerd and the kubelet); run the tests as root")
 	}
 	n, err := e.LaunchNode(context.Background(), func(msg string) { t.Log(msg) })
