@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,7 +15,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/seal-dev/seal/internal/inject"
@@ -269,22 +269,21 @@ func TestRealNode(t *testing.T) {
 		}
 	})
 
-	t.Run("the native sidecar renews a short-lived certificate while the app keeps serving", func(t *testing.T) {
+	t.Run("the injected native sidecar renews a short-lived certificate while the app keeps serving", func(t *testing.T) {
 		// Certificates of workload ticker live 1m; only the server renews, so both start now and
-		// the reader's certificate outlives the server's renewal at about 40s.
-		//
-		// The webhook refuses seal.dev/rotate on hostNetwork pods (the sidecar's health port,
-		// inject.HealthPort, would be shared by every such pod of a node), and pods here must use
-		// the host's network. So the server opts out of injection and carries the same native
-		// sidecar the webhook would add, with a health port of its own.
+		// the reader's certificate outlives the server's renewal at about 40s. The server asks
+		// for rotation with seal.dev/rotate on a hostNetwork pod: the webhook makes seal-init a
+		// native sidecar whose probes run `seal-init check`, with no port to share on the node.
 		clockAddr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
-		clock := sidecarPod(ns, "clock", "egg-clock", freeLoopbackPort(t), "serve", "--listen", clockAddr)
-		if err := env.Client.Create(ctx, clock); err != nil {
+		if err := env.Client.Create(ctx, demoDeployment(ns, "clock", 1, "ticker", "clock", "egg-clock",
+			map[string]string{inject.AnnotationRotate: "true"}, "serve", "--listen", clockAddr)); err != nil {
 			t.Fatal(err)
 		}
 		if err := env.Client.Create(ctx, demoDeployment(ns, "reader", 1, "ticker", "reader", "egg-reader", nil, "call", "--addr", clockAddr)); err != nil {
 			t.Fatal(err)
 		}
+		clock := runningPod(t, env, ns, "clock")
+		checkInjectedSidecar(t, &clock)
 		reader := runningPod(t, env, ns, "reader")
 		// The certificate lives 1m and is renewed at about 2/3 of it: the reader, calling every
 		// second, sees the server's certificate change with no failed call in between.
@@ -308,11 +307,23 @@ func TestRealNode(t *testing.T) {
 		if strings.Contains(between, "mTLS call failed") {
 			t.Errorf("calls failed while the certificate was renewed:\n%s", between)
 		}
+		t.Logf("the reader's calls until the server's certificate changed: %d succeeded, none failed; first and last:\n%s",
+			strings.Count(between, "mTLS call succeeded"), headTail(between))
 		logEventually(t, node, ns, clock.Name, inject.InitContainerName, time.Minute, `(?s)msg="wrote identity".*msg="next renewal".*msg="wrote identity"`)
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(clock), clock); err != nil {
-			t.Fatal(err)
-		}
-		for _, st := range clock.Status.ContainerStatuses {
+		// After the renewal the kubelet's exec probe still finds a valid identity: the pod is
+		// Ready, and neither the sidecar nor the app restarted.
+		testenv.Eventually(t, time.Minute, func() error {
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(&clock), &clock); err != nil {
+				return err
+			}
+			for _, c := range clock.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+					return nil
+				}
+			}
+			return fmt.Errorf("pod %s is not Ready: %+v", clock.Name, clock.Status.Conditions)
+		})
+		for _, st := range append(clock.Status.InitContainerStatuses, clock.Status.ContainerStatuses...) {
 			if st.RestartCount != 0 {
 				t.Errorf("container %s restarted %d times during the renewal, want 0", st.Name, st.RestartCount)
 			}
@@ -320,38 +331,43 @@ func TestRealNode(t *testing.T) {
 	})
 }
 
-// sidecarPod is a pod of workload ticker, peer clock, outside injection, with seal-init as a
-// native sidecar renewing its identity (as the webhook adds it for seal.dev/rotate: "true"),
-// its health server on 127.0.0.1:healthPort.
-func sidecarPod(ns, name, eggSecret string, healthPort int, args ...string) *corev1.Pod {
-	always := corev1.ContainerRestartPolicyAlways
-	health := "127.0.0.1:" + strconv.Itoa(healthPort)
-	ro, nonRoot, noEscalation := true, true, false
-	secure := &corev1.SecurityContext{ReadOnlyRootFilesystem: &ro, RunAsNonRoot: &nonRoot, AllowPrivilegeEscalation: &noEscalation,
-		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
-	probe := &corev1.Probe{
-		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Host: "127.0.0.1", Port: intstr.FromInt(healthPort), Path: "/readyz"}},
-		PeriodSeconds: 1, FailureThreshold: 120,
+// checkInjectedSidecar fails unless pod is a hostNetwork pod whose seal-init the webhook made a
+// native sidecar probed by `seal-init check`, with no port, and which the kubelet started.
+func checkInjectedSidecar(t *testing.T, pod *corev1.Pod) {
+	t.Helper()
+	if !pod.Spec.HostNetwork {
+		t.Errorf("pod %s does not use hostNetwork", pod.Name)
 	}
-	sidecar := corev1.Container{
-		Name: inject.InitContainerName, Image: initImage, ImagePullPolicy: corev1.PullIfNotPresent,
-		Command:       []string{"/seal-init"},
-		Args:          []string{"--out", inject.MountPath, "--watch", "--health-addr", health},
-		RestartPolicy: &always,
-		Env: []corev1.EnvVar{{Name: inject.EggEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-			LocalObjectReference: corev1.LocalObjectReference{Name: eggSecret}, Key: "egg"}}}},
-		VolumeMounts:    []corev1.VolumeMount{{Name: inject.VolumeName, MountPath: inject.MountPath}},
-		StartupProbe:    probe,
-		SecurityContext: secure,
+	if !strings.Contains(pod.Annotations[inject.AnnotationStatus], `"rotate":true`) {
+		t.Errorf("pod %s status annotation %q, want rotate injected", pod.Name, pod.Annotations[inject.AnnotationStatus])
 	}
-	app := corev1.Container{Name: "app", Image: appImage, Args: args, SecurityContext: secure,
-		VolumeMounts: []corev1.VolumeMount{{Name: inject.VolumeName, MountPath: inject.MountPath, ReadOnly: true}}}
-	pod := testenv.NodePod(ns, name, app)
-	pod.Labels = map[string]string{inject.LabelInject: "false"}
-	pod.Spec.InitContainers = []corev1.Container{sidecar}
-	pod.Spec.Volumes = []corev1.Volume{{Name: inject.VolumeName, VolumeSource: corev1.VolumeSource{
-		EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}}}
-	return pod
+	var sc *corev1.Container
+	for i := range pod.Spec.InitContainers {
+		if pod.Spec.InitContainers[i].Name == inject.InitContainerName {
+			sc = &pod.Spec.InitContainers[i]
+		}
+	}
+	if sc == nil || sc.RestartPolicy == nil || *sc.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+		t.Fatalf("pod %s: seal-init %+v, want a native sidecar (restartPolicy Always)", pod.Name, sc)
+	}
+	want := inject.CheckCommand(sc.Command[0])
+	if p := sc.StartupProbe; p == nil || p.Exec == nil || !slices.Equal(p.Exec.Command, want) {
+		t.Errorf("seal-init startupProbe %+v, want exec %q", p, want)
+	}
+	if len(sc.Ports) != 0 || slices.ContainsFunc(sc.Args, func(a string) bool { return strings.Contains(a, "health") }) {
+		t.Errorf("seal-init ports %v args %q, want no port", sc.Ports, sc.Args)
+	}
+	for _, st := range pod.Status.InitContainerStatuses {
+		if st.Name == inject.InitContainerName && (st.Started == nil || !*st.Started || st.State.Running == nil) {
+			t.Errorf("seal-init status %+v, want running and started (its exec startup probe passed)", st)
+		}
+	}
+}
+
+// headTail is the first and the last line of s.
+func headTail(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[0] + "\n" + lines[len(lines)-1]
 }
 
 func tailLines(s string, n int) string {
