@@ -177,10 +177,7 @@ func (h *handlers) verify(ctx context.Context, req admission.Request) admission.
 	if len(cs) == 0 {
 		return admission.Allowed("")
 	}
-	kc, err := h.keychain(ctx, req.Namespace, w)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
+	kc := h.lazyKeychainFor(ctx, req.Namespace, w)
 
 	// Each distinct image is verified once, however many containers use it.
 	var images []string

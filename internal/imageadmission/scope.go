@@ -3,6 +3,8 @@ package imageadmission
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	k8schain "github.com/google/go-containerregistry/pkg/authn/kubernetes"
@@ -76,4 +78,27 @@ func (h *handlers) keychain(ctx context.Context, ns string, w *workload) (authn.
 		return authn.NewMultiKeychain(), nil
 	}
 	return k8schain.NewFromPullSecrets(ctx, secrets)
+}
+
+// lazyKeychain reads the pull secrets only when a registry call asks for credentials: a
+// verify review whose images are all in the verification cache (the common case, a
+// ReplicaSet creating pods of a verified template) then costs no API server reads at all.
+type lazyKeychain func() (authn.Keychain, error)
+
+func (l lazyKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	kc, err := l()
+	if err != nil {
+		return nil, err
+	}
+	return kc.Resolve(r)
+}
+
+// lazyKeychainFor is keychain, read once and on first use. The reads outlive a canceled
+// request (a coalesced verification may serve other requests) but not a bounded time.
+func (h *handlers) lazyKeychainFor(ctx context.Context, ns string, w *workload) authn.Keychain {
+	return lazyKeychain(sync.OnceValues(func() (authn.Keychain, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return h.keychain(ctx, ns, w)
+	}))
 }

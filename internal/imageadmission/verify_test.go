@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +21,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/seal-dev/seal/internal/imageadmission"
@@ -35,11 +38,13 @@ type fixture struct {
 	signed       name.Digest // team/app:v1, signed
 	unsigned     name.Digest // team/app:v2
 	pin, verifyH admission.Handler
+	// credentialReads counts the ServiceAccount and Secret reads the handlers make.
+	credentialReads *atomic.Int32
 }
 
 func newFixture(t *testing.T, mode sealv1.PolicyMode, objs ...runtime.Object) *fixture {
 	t.Helper()
-	f := &fixture{reg: verifytest.NewRegistry(t), key: verifytest.NewKey(t)}
+	f := &fixture{reg: verifytest.NewRegistry(t), key: verifytest.NewKey(t), credentialReads: new(atomic.Int32)}
 	f.signed = f.reg.Push(t, "team/app", "v1")
 	f.key.SignLegacy(t, f.signed)
 	f.unsigned = f.reg.Push(t, "team/app", "v2")
@@ -53,7 +58,14 @@ func newFixture(t *testing.T, mode sealv1.PolicyMode, objs ...runtime.Object) *f
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "dev"}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system", Labels: map[string]string{imageadmission.LabelEnforce: "true"}}},
 	}
-	c := fake.NewClientBuilder().WithScheme(scheme).WithRuntimeObjects(append(base, objs...)...).Build()
+	c := fake.NewClientBuilder().WithScheme(scheme).WithRuntimeObjects(append(base, objs...)...).
+		WithInterceptorFuncs(interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			switch obj.(type) {
+			case *corev1.Secret, *corev1.ServiceAccount:
+				f.credentialReads.Add(1)
+			}
+			return c.Get(ctx, key, obj, opts...)
+		}}).Build()
 	pol := sealv1.ImagePolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "team", UID: "team-uid", Generation: 1},
 		Spec: sealv1.ImagePolicySpec{
@@ -313,5 +325,29 @@ func TestHangingRegistry(t *testing.T) {
 	resp = vh.Handle(context.Background(), request("Pod", "prod", admissionv1.Create, obj, nil))
 	if resp.Allowed || !strings.Contains(resp.Result.Message, "timed out") || !strings.Contains(resp.Result.Message, `container "c2"`) {
 		t.Fatalf("verify: allowed %v (%v), want a denial naming the timeout and each container", resp.Allowed, resp.Result)
+	}
+}
+
+// A verify review whose images are all in the verification cache (a ReplicaSet creating pods
+// of a verified template) reads no ServiceAccount or pull Secret: credentials are read only
+// when a registry call needs them.
+func TestCachedVerifyReadsNoCredentials(t *testing.T) {
+	f := newFixture(t, sealv1.ModeEnforce)
+	review := func() admission.Response {
+		return f.verifyH.Handle(context.Background(), request("Pod", "prod", admissionv1.Create,
+			podJSON(t, "prod", corev1.PodSpec{Containers: containers(f.signed.String())}), nil))
+	}
+	if r := review(); !r.Allowed {
+		t.Fatalf("first review of the signed image: %v", r.Result)
+	}
+	if n := f.credentialReads.Load(); n == 0 {
+		t.Fatal("the first review (a registry call) read no credentials: the counter does not work")
+	}
+	f.credentialReads.Store(0)
+	if r := review(); !r.Allowed {
+		t.Fatalf("second review: %v", r.Result)
+	}
+	if n := f.credentialReads.Load(); n != 0 {
+		t.Errorf("a review answered from the cache read %d ServiceAccounts/Secrets, want 0", n)
 	}
 }
