@@ -25,6 +25,10 @@ import (
 // PathInject is where the pod injection review is served.
 const PathInject = "/inject"
 
+// maxReviewTime bounds writing one answer: past the API server's 30 s webhook timeout
+// nobody is waiting for it.
+const maxReviewTime = 35 * time.Second
+
 // DefaultMaxBodyBytes caps an AdmissionReview: a Pod is at most ~1.5 MiB in etcd, and a CREATE
 // review carries one object.
 const DefaultMaxBodyBytes = 3 << 20
@@ -133,7 +137,11 @@ func (s *Server) bounded(h http.Handler) http.Handler {
 			http.Error(w, "seal: request body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.ReadTimeout))
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(s.opts.ReadTimeout))
+		// The API server waits at most 30 s (timeoutSeconds' ceiling) for an answer; a client
+		// that stops reading must not hold the connection longer.
+		_ = rc.SetWriteDeadline(time.Now().Add(maxReviewTime))
 		r.Body = &jsonObjectBody{ReadCloser: http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)}
 		h.ServeHTTP(w, r)
 	})
