@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -81,7 +82,7 @@ func start(t testing.TB, extra map[string]http.Handler) *running {
 		Inject: testInject, Host: "127.0.0.1", Port: port,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return leaf, nil },
 		Namespaces:     testNamespaces, Events: r.events, Registry: r.reg, ExtraHandlers: extra,
-		MaxBodyBytes: 1 << 20,
+		MaxBodyBytes: 1 << 20, Log: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
