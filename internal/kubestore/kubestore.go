@@ -41,7 +41,7 @@ const (
 
 // ErrConflict: the object changed in the API server since this store read it (another
 // replica wrote it). Nothing was written; the Notifier makes the ROT reload, then retry.
-var ErrConflict = errors.New("kubestore: the state changed in the API server (another seal-rot replica?); reload and retry")
+var ErrConflict = fmt.Errorf("kubestore: the state changed in the API server (another seal-rot replica?); reload and retry: %w", store.ErrConflict)
 
 // Options tune a Store.
 type Options struct {

@@ -106,7 +106,7 @@ func (s *Server) createWorkload(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		writeError(w, storeStatus(err), err.Error())
 		return
 	}
 	id, err := age.GenerateX25519Identity()
@@ -116,7 +116,7 @@ func (s *Server) createWorkload(w http.ResponseWriter, r *http.Request) {
 	}
 	rec.DataKeys = []store.DataKey{{Index: 0, Identity: id.String(), Created: s.cfg.Now().UTC()}}
 	if err := s.putWorkloadLocked(r.Context(), rec); err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		writeError(w, storeStatus(err), err.Error())
 		return
 	}
 	wv := s.v.Load().workloads[spec.Name]
@@ -140,14 +140,14 @@ func (s *Server) deleteWorkload(w http.ResponseWriter, r *http.Request) {
 	for id, e := range s.st.Eggs {
 		if e.Workload == name && !e.Revoked {
 			if err := s.revokeLocked(r, id); err != nil {
-				writeError(w, http.StatusInternalServerError, err.Error())
+				writeError(w, storeStatus(err), err.Error())
 				return
 			}
 			revoked = append(revoked, id)
 		}
 	}
 	if err := s.cfg.Store.DeleteWorkload(r.Context(), name); err != nil && !errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		writeError(w, storeStatus(err), err.Error())
 		return
 	}
 	delete(s.st.Workloads, name)
@@ -196,7 +196,7 @@ func (s *Server) externalCert(w http.ResponseWriter, r *http.Request) {
 	id := spiffeID(v.td, name, peer)
 	iss, err := wv.current.Issue(ca.Leaf{SPIFFEID: id, CommonName: peer, DNSNames: []string{peer}, TTL: ttl}, csr.PublicKey, s.opts)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		writeError(w, storeStatus(err), err.Error())
 		return
 	}
 	s.metrics.issuances.WithLabelValues("external").Inc()
@@ -217,7 +217,7 @@ func (s *Server) currentKey(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := keysResponse(wv.rec)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		writeError(w, storeStatus(err), err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -251,7 +251,7 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) {
 	next := slices.MaxFunc(rec.DataKeys, func(a, b store.DataKey) int { return a.Index - b.Index }).Index + 1
 	rec.DataKeys = append(slices.Clone(rec.DataKeys), store.DataKey{Index: next, Identity: id.String(), Created: s.cfg.Now().UTC()})
 	if err := s.putWorkloadLocked(r.Context(), &rec); err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		writeError(w, storeStatus(err), err.Error())
 		return
 	}
 	s.audit(r, "keys-rotate", "workload", name, "index", next)

@@ -73,7 +73,7 @@ func (s *Server) importBundle(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.cfg.Store.PutBundle(r.Context(), &rec); err != nil {
-		writeError(w, http.StatusInternalServerError, "rot: saving bundle: "+err.Error())
+		writeError(w, storeStatus(err), "rot: saving bundle: "+err.Error())
 		return
 	}
 	s.st.Bundles[rec.TrustDomain] = &rec

@@ -49,7 +49,7 @@ func (s *Server) mintEgg(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	id, err := s.newID("egg")
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		writeError(w, storeStatus(err), err.Error())
 		return
 	}
 	now := s.cfg.Now().UTC()
@@ -57,12 +57,12 @@ func (s *Server) mintEgg(w http.ResponseWriter, r *http.Request) {
 	v = s.v.Load()
 	o, err := egg.Seal(v.keyring, s.cfg.ExternalURL, v.rootPEM, s.td.Name(), claims, s.cfg.Rand)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		writeError(w, storeStatus(err), err.Error())
 		return
 	}
 	rec := &store.Egg{EggInfo: rotapi.EggInfo{ID: id, Workload: name, Peer: peer, NotAfter: claims.NotAfter, Hostnames: req.Hostnames}, Created: now}
 	if err := s.cfg.Store.PutEgg(r.Context(), rec); err != nil {
-		writeError(w, http.StatusInternalServerError, "rot: saving egg: "+err.Error())
+		writeError(w, storeStatus(err), "rot: saving egg: "+err.Error())
 		return
 	}
 	s.st.Eggs[id] = rec
@@ -104,7 +104,7 @@ func (s *Server) revokeEgg(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.revokeLocked(r, id); err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		writeError(w, storeStatus(err), err.Error())
 		return
 	}
 	s.audit(r, "egg-revoke", "egg", id, "workload", e.Workload)

@@ -14,6 +14,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/federation"
 
 	"github.com/seal-dev/seal/internal/rotapi"
+	"github.com/seal-dev/seal/internal/store"
 )
 
 // methods routes one path by method and answers others with a JSON 405.
@@ -152,6 +153,15 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// storeStatus is the HTTP status of a failed change: 409 when another ROT replica changed the
+// shared state first (the store's Notifier makes this ROT reload; the admin retries), else 500.
+func storeStatus(err error) int {
+	if errors.Is(err, store.ErrConflict) {
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
 }
 
 // decodeBody reads a JSON body of at most rotapi.MaxBodyBytes into v. It returns the HTTP

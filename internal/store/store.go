@@ -17,6 +17,9 @@ var (
 	ErrLocked = errors.New("store: state is locked by another process")
 	// ErrNotFound: a Delete named something that is not stored.
 	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: another process changed the state since this one loaded it (another ROT
+	// replica sharing a Kubernetes store). The change was not made; reload and retry.
+	ErrConflict = errors.New("store: the state changed under another process")
 )
 
 // Store is where the ROT keeps its State. See the package documentation for the contract.
