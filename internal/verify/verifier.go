@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -143,7 +144,7 @@ func (v *Verifier) verify(ctx context.Context, req Request) Decision {
 	}
 	res, err := v.resolve(ctx, ref, req.Keychain)
 	if err != nil {
-		return dec.deny(ReasonRegistry, err.Error())
+		return v.unresolved(ctx, dec, ref, req.NamespaceLabels, err)
 	}
 	dec.Digest = res.String()
 
@@ -217,6 +218,35 @@ func (v *Verifier) verify(ctx context.Context, req Request) Decision {
 		return dec.deny(sr.reason, sr.message)
 	}
 	return dec.warn(sr.reason, sr.message)
+}
+
+// unresolved decides on an image whose digest the registry did not give. It is denied, unless
+// no policy that matches its name enforces: every matching policy is in warn mode, or none
+// matches and the no-match action is warn or allow. A registry outage must not block what the
+// policies only mean to warn about.
+func (v *Verifier) unresolved(ctx context.Context, dec Decision, ref name.Reference, nsLabels map[string]string, err error) Decision {
+	msg := err.Error()
+	policies, _, perr := v.policies(ctx)
+	if perr != nil {
+		return dec.deny(ReasonRegistry, msg)
+	}
+	rn := refName{repo: ref.Context().Name(), full: ref.Name(), given: ref.Name()}
+	matched := false
+	for _, p := range policies {
+		if p.matches(rn, labels.Set(nsLabels)) {
+			if p.mode != sealv1.ModeWarn {
+				return dec.deny(ReasonRegistry, msg)
+			}
+			matched = true
+		}
+	}
+	switch {
+	case matched, v.opts.NoMatch == NoMatchWarn:
+		return dec.warn(ReasonRegistry, msg)
+	case v.opts.NoMatch == NoMatchAllow:
+		return dec.allow(ReasonRegistry, msg)
+	}
+	return dec.deny(ReasonRegistry, msg)
 }
 
 // authorityKey returns the authority's cache id and its key verifier (for key authorities),

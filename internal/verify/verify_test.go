@@ -257,6 +257,33 @@ func TestBrokenRegistries(t *testing.T) {
 	}
 }
 
+// A registry outage does not block what the policies only warn about: an image that only
+// warn-mode policies match is admitted with a warning; one an enforcing policy matches is not.
+func TestUnreachableRegistryUnderWarn(t *testing.T) {
+	key := verifytest.NewKey(t)
+	for _, tt := range []struct {
+		name        string
+		mode        sealv1.PolicyMode
+		noMatch     verify.NoMatchAction
+		image       string
+		wantAllowed bool
+	}{
+		{"warn policy", sealv1.ModeWarn, "", "127.0.0.1:1/team/app:v1", true},
+		{"enforce policy", sealv1.ModeEnforce, "", "127.0.0.1:1/team/app:v1", false},
+		{"no match, no-match warn", sealv1.ModeEnforce, verify.NoMatchWarn, "127.0.0.1:1/other/app:v1", true},
+		{"no match, no-match deny", sealv1.ModeEnforce, verify.NoMatchDeny, "127.0.0.1:1/other/app:v1", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &verify.StaticPolicies{Policies: []sealv1.ImagePolicy{keyPolicy("p", "127.0.0.1:*/team/**", key.PublicPEM, tt.mode)}}
+			v := newVerifier(t, src, func(o *verify.Options) { o.RegistryTimeout = 300 * time.Millisecond; o.NoMatch = tt.noMatch })
+			got := v.Verify(context.Background(), verify.Request{Image: tt.image})
+			if got.Allowed != tt.wantAllowed || got.Reason != verify.ReasonRegistry || got.Allowed && !got.Warning {
+				t.Fatalf("got allowed %v warning %v reason %s (%s), want allowed %v with a warning, reason RegistryUnreachable", got.Allowed, got.Warning, got.Reason, got.Message, tt.wantAllowed)
+			}
+		})
+	}
+}
+
 func TestBadReference(t *testing.T) {
 	v := newVerifier(t, &verify.StaticPolicies{})
 	for _, image := range []string{"", "UPPER/Case:tag", "repo@sha256:short", "a:b:c:d"} {
