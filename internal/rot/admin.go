@@ -169,14 +169,8 @@ func (s *Server) externalCert(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := s.v.Load()
-	wv, ok := v.workloads[name]
+	wv, peer, ok := v.workloadPeer(w, name, req.Peer)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", name))
-		return
-	}
-	peer := cmp.Or(req.Peer, defaultPeer)
-	if !wv.peers[peer] {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: peer %q is not a peer of workload %q", peer, name))
 		return
 	}
 	ttl := wv.certTTL

@@ -3,6 +3,7 @@ package rot
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -20,14 +21,8 @@ func (s *Server) mintEgg(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := s.v.Load()
-	wv, ok := v.workloads[name]
+	_, peer, ok := v.workloadPeer(w, name, req.Peer)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", name))
-		return
-	}
-	peer := cmp.Or(req.Peer, defaultPeer)
-	if !wv.peers[peer] {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: peer %q is not a peer of workload %q (peers: %v)", peer, name, slices.Sorted(mapKeys(wv.peers))))
 		return
 	}
 	ttl := defaultEggTTL
@@ -68,16 +63,6 @@ func (s *Server) mintEgg(w http.ResponseWriter, r *http.Request) {
 	s.st.Eggs[id] = rec
 	s.audit(r, "egg-mint", "egg", id, "workload", name, "peer", peer, "notAfter", claims.NotAfter, "hostnames", req.Hostnames)
 	writeJSON(w, http.StatusCreated, rotapi.MintResponse{EggInfo: rec.EggInfo, Egg: o.String()})
-}
-
-func mapKeys(m map[string]bool) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func (s *Server) listEggs(w http.ResponseWriter, r *http.Request) {
@@ -122,4 +107,20 @@ func (s *Server) revokeLocked(r *http.Request, id string) error {
 	nv.revoked[id] = true
 	s.v.Store(nv)
 	return nil
+}
+
+// workloadPeer finds workload name and checks that peer ("" means the default peer) is one of
+// its peers; otherwise it answers 404 or 400 itself and reports false.
+func (v *view) workloadPeer(w http.ResponseWriter, name, peer string) (*workloadView, string, bool) {
+	wv, ok := v.workloads[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", name))
+		return nil, "", false
+	}
+	peer = cmp.Or(peer, defaultPeer)
+	if !wv.peers[peer] {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: peer %q is not a peer of workload %q (peers: %v)", peer, name, slices.Sorted(maps.Keys(wv.peers))))
+		return nil, "", false
+	}
+	return wv, peer, true
 }
