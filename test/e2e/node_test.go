@@ -113,42 +113,18 @@ func runningPod(t *testing.T, env *testenv.Env, ns, app string) corev1.Pod {
 				return nil
 			}
 		}
-		return fmt.Errorf("no running pod of %s: %s", app, podSummary(pods.Items))
+		return fmt.Errorf("no running pod of %s: %s", app, testenv.PodStatusSummary(pods.Items))
 	})
 	return pod
-}
-
-func podSummary(pods []corev1.Pod) string {
-	var b strings.Builder
-	for _, p := range pods {
-		fmt.Fprintf(&b, "[%s %s", p.Name, p.Status.Phase)
-		for _, s := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
-			switch {
-			case s.State.Waiting != nil:
-				fmt.Fprintf(&b, " %s:waiting(%s %s)", s.Name, s.State.Waiting.Reason, s.State.Waiting.Message)
-			case s.State.Terminated != nil:
-				fmt.Fprintf(&b, " %s:terminated(%d %s)", s.Name, s.State.Terminated.ExitCode, s.State.Terminated.Reason)
-			case s.State.Running != nil:
-				fmt.Fprintf(&b, " %s:running", s.Name)
-			}
-		}
-		b.WriteString("] ")
-	}
-	return b.String()
 }
 
 // logEventually waits until the container's log matches re and returns the log.
 func logEventually(t *testing.T, node *testenv.Node, ns, pod, container string, timeout time.Duration, re string) string {
 	t.Helper()
-	rx := regexp.MustCompile(re)
-	var got string
-	testenv.Eventually(t, timeout, func() error {
-		got = node.PodLogs(t, ns, pod, container)
-		if !rx.MatchString(got) {
-			return fmt.Errorf("log of %s/%s does not match %q yet:\n%s", pod, container, re, got)
-		}
-		return nil
-	})
+	got, err := node.WaitLog(context.Background(), ns, pod, container, regexp.MustCompile(re), timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return got
 }
 
@@ -245,7 +221,7 @@ func TestRealNode(t *testing.T) {
 					}
 				}
 			}
-			return fmt.Errorf("no pod of revoked with a failed seal-init yet: %s", podSummary(pods.Items))
+			return fmt.Errorf("no pod of revoked with a failed seal-init yet: %s", testenv.PodStatusSummary(pods.Items))
 		})
 		if pod.Status.Phase != corev1.PodPending {
 			t.Errorf("pod %s phase %s, want Pending (Init:Error / Init:CrashLoopBackOff)", pod.Name, pod.Status.Phase)
