@@ -15,11 +15,9 @@ GO_TEST_FLAGS    ?= -race -count=1
 export SEAL_K8S_TOOLS
 export SEAL_HELM := $(HELM)
 
-BINARIES := seal-rot seal-webhook seal-init sealctl
-
 .PHONY: help
 help: ## Show the targets
-	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z0-9_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build seal-rot, seal-webhook, seal-init and sealctl into bin/
