@@ -108,6 +108,13 @@ demo-up: k8s-tools node-tools build ## The demo, left running: prints the KUBECO
 demo-down: ## Stop what make demo-up left running
 	@if [ -f $(DEMO_DIR)/pid ]; then kill $$(cat $(DEMO_DIR)/pid) 2>/dev/null; while kill -0 $$(cat $(DEMO_DIR)/pid) 2>/dev/null; do sleep 1; done; rm -rf $(DEMO_DIR); echo "demo stopped"; else echo "no demo running"; fi
 
+DEV_CERT_DNS ?= localhost
+DEV_CERT_IP  ?= 127.0.0.1
+
+.PHONY: dev-certs
+dev-certs: ## Development certificates for seal-webhook --cert-dir into certs/ (see certs/README.md)
+	go run ./hack/devcerts --out certs --dns "$(DEV_CERT_DNS)" --ip "$(DEV_CERT_IP)"
+
 .PHONY: clean
 clean: ## Remove bin/
 	rm -rf bin

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepares this machine to run a real Kubernetes node in the tests (internal/testenv StartNode):
+# Prepares this machine to run a real Kubernetes node in the tests (internal/testing/testenv StartNode):
 #   - containerd and runc, installed with apt-get when missing (needs root);
 #   - the pause image (a tiny static C program that sleeps in pause() until SIGTERM) as a
 #     docker-compatible tarball tagged registry.k8s.io/pause:3.6, cached outside the clone.

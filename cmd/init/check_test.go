@@ -10,7 +10,7 @@ import (
 	"github.com/seal-dev/seal/internal/podfiles"
 	"github.com/seal-dev/seal/internal/rot/rottest"
 	"github.com/seal-dev/seal/internal/rotapi"
-	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
 // TestCheckProbe runs `seal-init check` the way the kubelet runs the native sidecar's exec

@@ -20,7 +20,7 @@ import (
 	"github.com/seal-dev/seal/internal/podfiles"
 	"github.com/seal-dev/seal/internal/rot/rottest"
 	"github.com/seal-dev/seal/internal/rotapi"
-	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
 // TestWaitsForLateROT starts seal-init while its ROT (a real seal-rot process) is down, then

@@ -21,7 +21,7 @@ import (
 	"github.com/seal-dev/seal/internal/podfiles"
 	"github.com/seal-dev/seal/internal/rot/rottest"
 	"github.com/seal-dev/seal/internal/rotapi"
-	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
 const apiID = "spiffe://test.seal.dev/workload/payments/peer/api"

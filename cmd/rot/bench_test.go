@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/seal-dev/seal/internal/rotapi"
-	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
 // BenchmarkProcessRedeem runs redemptions against the real seal-rot process and reports its

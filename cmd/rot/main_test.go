@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/seal-dev/seal/internal/rotapi"
-	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
 func TestMain(m *testing.M) {

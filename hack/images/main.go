@@ -20,7 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/seal-dev/seal/internal/ociimage"
+	"github.com/seal-dev/seal/hack/ociimage"
 )
 
 func main() {

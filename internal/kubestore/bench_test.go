@@ -8,7 +8,7 @@ import (
 	"github.com/seal-dev/seal/internal/kubestore"
 	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
-	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
 // BenchmarkKubeStore measures Load (what every replica does after each change) of a state

@@ -17,7 +17,7 @@ import (
 	"github.com/seal-dev/seal/internal/kubestore"
 	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
-	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
 )
 

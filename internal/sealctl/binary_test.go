@@ -13,7 +13,7 @@ import (
 	_ "filippo.io/age/tag"
 
 	"github.com/seal-dev/seal/internal/rot/rottest"
-	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
 func TestMain(m *testing.M) {

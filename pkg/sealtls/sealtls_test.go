@@ -12,7 +12,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"github.com/seal-dev/seal/internal/sniproxy"
+	"github.com/seal-dev/seal/internal/testing/sniproxy"
 	"github.com/seal-dev/seal/pkg/sealtls"
 )
 

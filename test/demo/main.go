@@ -1,6 +1,3 @@
-// Command seal-demo is `make demo`: the whole Seal story on a local control plane (see
-// internal/demo). With --keep it leaves everything running until SIGTERM or Ctrl-C
-// (make demo-up / make demo-down).
 package main
 
 import (
@@ -10,8 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/seal-dev/seal/internal/demo"
 )
 
 func main() {
@@ -22,7 +17,7 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	err := demo.Run(ctx, demo.Options{Out: os.Stdout, BinDir: *bin, Dir: *dir, Keep: *keep, Ready: func(kubeconfig string) {
+	err := Run(ctx, Options{Out: os.Stdout, BinDir: *bin, Dir: *dir, Keep: *keep, Ready: func(kubeconfig string) {
 		fmt.Printf("\nThe demo keeps running. Explore it with:\n  export KUBECONFIG=%s\n  kubectl get pods -n shop -o yaml\n  kubectl get pods -n live -o wide   # on the real kubelet, when the demo could run one\nStop it with: make demo-down\n", kubeconfig)
 		if *ready != "" {
 			_ = os.WriteFile(*ready, []byte(kubeconfig+"\n"), 0o600)

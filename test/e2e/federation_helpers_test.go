@@ -27,8 +27,8 @@ import (
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/rot/rottest"
 	"github.com/seal-dev/seal/internal/rotapi"
-	"github.com/seal-dev/seal/internal/sniproxy"
-	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/internal/testing/sniproxy"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 	"github.com/seal-dev/seal/pkg/sealtls"
 )
 

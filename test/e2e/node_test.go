@@ -18,10 +18,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/seal-dev/seal/internal/inject"
-	"github.com/seal-dev/seal/internal/ociimage"
+	"github.com/seal-dev/seal/hack/ociimage"
 	"github.com/seal-dev/seal/internal/rot/rottest"
 	"github.com/seal-dev/seal/internal/rotapi"
-	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
 // The images the node runs. The seal-init tag and binary path are the ones injectionWebhook

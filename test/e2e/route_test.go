@@ -21,7 +21,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/seal-dev/seal/internal/route"
-	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
 // startRouteController runs a manager with the passthrough-route controller until the test

@@ -27,7 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/seal-dev/seal/internal/imageadmission"
-	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 	"github.com/seal-dev/seal/internal/verify"
 	"github.com/seal-dev/seal/internal/verify/verifytest"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"

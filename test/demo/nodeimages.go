@@ -1,4 +1,4 @@
-package demo
+package main
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/seal-dev/seal/internal/ociimage"
-	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/hack/ociimage"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
 // demoAppImage is the tag the demo app is imported under (not latest: the kubelet uses it as

@@ -12,7 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/seal-dev/seal/internal/ociimage"
+	"github.com/seal-dev/seal/hack/ociimage"
 )
 
 // TestNode runs a real pod on the real node, reads its log from podLogsDir, and checks that
@@ -25,7 +25,7 @@ func TestNode(t *testing.T) {
 		node := env.StartNode(t)
 		dir, sock = node.Dir, node.ContainerdAddress
 
-		bin := Binary(t, "./internal/testenv/testdata/hello")
+		bin := Binary(t, "./internal/testing/testenv/testdata/hello")
 		img, err := ociimage.ImageFromFile(ociimage.Spec{Name: "hello"}, bin)
 		if err != nil {
 			t.Fatal(err)

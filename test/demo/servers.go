@@ -1,4 +1,4 @@
-package demo
+package main
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/seal-dev/seal/internal/servingcert"
-	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
 type rotProc struct {

@@ -1,5 +1,6 @@
-// Package demo is `make demo`: the whole Seal story on a local control plane, narrated step by
-// step. It starts the real etcd, kube-apiserver and kube-controller-manager (internal/testenv),
+// Command seal-demo is `make demo`: the whole Seal story on a local control plane, narrated step by
+// step (with --keep it leaves everything running until SIGTERM or Ctrl-C: make demo-up and
+// make demo-down). It starts the real etcd, kube-apiserver and kube-controller-manager (internal/testing/testenv),
 // the real seal-rot and seal-webhook binaries, and a loopback OCI registry holding a signed and
 // an unsigned image; then it labels a namespace, creates a Workload and an Egg, applies an
 // annotated Deployment and shows what the webhook injected, shows an unsigned image refused,
@@ -13,4 +14,4 @@
 //
 // The demo is a test too: TestDemo runs it under `make test`, so the README's first command
 // keeps working.
-package demo
+package main

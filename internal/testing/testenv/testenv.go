@@ -67,7 +67,7 @@ func ToolsDir() string {
 // RepoRoot is the directory holding the module's go.mod.
 func RepoRoot() string {
 	_, file, _, _ := goruntime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
 }
 
 // Start runs a control plane for t and stops it, and every process it started, when t ends.

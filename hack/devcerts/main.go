@@ -1,11 +1,11 @@
-// Command certs makes development certificates for seal-webhook's --cert-dir mode: a CA and a
+// Command devcerts makes development certificates for seal-webhook's --cert-dir mode: a CA and a
 // serving certificate for the names you give, written as ca.crt, tls.crt and tls.key. In a
 // cluster seal-webhook manages its own certificate; use this for a webhook on your laptop or in
 // a test cluster whose API server calls it by URL.
 //
-//	go run ./certs --out ./webhook-certs --ip 127.0.0.1 --dns localhost
-//	seal-webhook --cert-dir ./webhook-certs ...
-//	# caBundle for the webhook configurations: base64 -w0 ./webhook-certs/ca.crt
+//	go run ./hack/devcerts --out ./certs --ip 127.0.0.1 --dns localhost
+//	seal-webhook --cert-dir ./certs ...
+//	# caBundle for the webhook configurations: base64 -w0 ./certs/ca.crt (or: make dev-certs)
 package main
 
 import (

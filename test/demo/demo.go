@@ -1,4 +1,4 @@
-package demo
+package main
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
 // TrustDomain is the demo ROT's SPIFFE trust domain.

@@ -1,4 +1,4 @@
-package demo
+package main
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seal-dev/seal/internal/testenv"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
 // TestDemo runs `make demo` with the real binaries and checks that the story a user reads
