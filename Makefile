@@ -4,13 +4,15 @@ SHELL := /usr/bin/env bash
 
 K8S_VERSION      ?= v1.36.3
 SEAL_K8S_TOOLS   ?= $(HOME)/.cache/seal/k8s/$(K8S_VERSION)
-TOOLS            := $(CURDIR)/bin/tools
-CONTROLLER_GEN   := $(TOOLS)/controller-gen
-STATICCHECK      := $(TOOLS)/staticcheck
-HELM             := $(TOOLS)/helm
 HELM_VERSION     ?= v3.22.0
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 STATICCHECK_VERSION      ?= v0.8.2
+# Go-built tools are cached outside the clone, one folder per version, so a fresh clone (CI's)
+# reuses them.
+TOOLS            ?= $(HOME)/.cache/seal/tools
+CONTROLLER_GEN   := $(TOOLS)/controller-gen-$(CONTROLLER_TOOLS_VERSION)/controller-gen
+STATICCHECK      := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
+HELM             := $(TOOLS)/helm-$(HELM_VERSION)/helm
 GO_TEST_FLAGS    ?= -race -count=1
 export SEAL_K8S_TOOLS
 export SEAL_HELM := $(HELM)
@@ -60,13 +62,13 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 10s)
 	@hack/fuzz.sh $${FUZZTIME:-10s}
 
 $(CONTROLLER_GEN):
-	GOBIN=$(TOOLS) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+	GOBIN=$(dir $@) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 
 $(HELM):
-	GOBIN=$(TOOLS) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	GOBIN=$(dir $@) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 $(STATICCHECK):
-	GOBIN=$(TOOLS) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	GOBIN=$(dir $@) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code and CRD YAML

@@ -31,7 +31,7 @@ func helm(t *testing.T) string {
 		p = filepath.Join(testenv.RepoRoot(), "bin", "tools", "helm")
 	}
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("helm not found at %s: run `make test` (it installs helm into bin/tools) or set SEAL_HELM", p)
+		t.Fatalf("helm not found at %s: run `make test` (it installs helm into ~/.cache/seal/tools) or set SEAL_HELM", p)
 	}
 	return p
 }
