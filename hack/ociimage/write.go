@@ -3,8 +3,8 @@ package ociimage
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
+
+	"github.com/seal-dev/seal/internal/atomicfile"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -43,22 +43,15 @@ func WriteTarball(file, ref string, img v1.Image) error {
 	if err != nil {
 		return fmt.Errorf("ociimage: tag %q: %w", ref, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".ociimage-*.tar")
+	out, err := atomicfile.Create(file, 0o644)
 	if err != nil {
 		return fmt.Errorf("ociimage: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := tarball.Write(tag, img, tmp); err != nil {
-		tmp.Close()
+	defer out.Cleanup()
+	if err := tarball.Write(tag, img, out); err != nil {
 		return fmt.Errorf("ociimage: writing %s: %w", file, err)
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("ociimage: %w", err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("ociimage: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
+	if err := out.Commit(); err != nil {
 		return fmt.Errorf("ociimage: %w", err)
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/seal-dev/seal/internal/atomicfile"
 )
 
 // BinaryName is the name the copy step gives seal-init when DEST is a directory.
@@ -45,25 +47,13 @@ func CopySelf(src, dest string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.CreateTemp(dir, ".seal-init.tmp-*")
+	out, err := atomicfile.Create(dest, 0o555)
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(out, in)
-	if err == nil {
-		err = out.Chmod(0o555)
+	defer out.Cleanup()
+	if _, err := io.Copy(out, in); err != nil {
+		return err
 	}
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(out.Name(), dest)
-	}
-	if err != nil {
-		_ = os.Remove(out.Name())
-	}
-	return err
+	return out.Commit()
 }

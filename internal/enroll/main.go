@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/seal-dev/seal/internal/atomicfile"
+
 	"github.com/seal-dev/seal/internal/podfiles"
 )
 
@@ -148,15 +150,7 @@ func run(ctx context.Context, o *options, getenv func(string) string, log *slog.
 
 // writeReadyFile atomically writes the ready file, which holds the pod's SPIFFE ID.
 func writeReadyFile(path string, id *Identity) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(id.SPIFFEID+"\n"), 0o444); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return nil
+	return atomicfile.WriteFile(path, []byte(id.SPIFFEID+"\n"), 0o444)
 }
 
 // writeTerminationLog writes line to path when path already exists (the kubelet creates it), so

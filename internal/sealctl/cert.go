@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/seal-dev/seal/internal/atomicfile"
+
 	"github.com/spf13/cobra"
 
 	"github.com/seal-dev/seal/internal/rotapi"
@@ -140,43 +142,27 @@ type file struct {
 
 // writeFiles writes every file to a temporary name in dir first and renames them into place
 // only when all were written, so a failure leaves no half-written file.
-func writeFiles(dir string, files []file) (err error) {
-	tmps := make([]string, 0, len(files))
+func writeFiles(dir string, files []file) error {
+	pending := make([]*atomicfile.Pending, 0, len(files))
 	defer func() {
-		if err != nil {
-			for _, t := range tmps {
-				_ = os.Remove(t)
-			}
+		for _, p := range pending {
+			p.Cleanup()
 		}
 	}()
 	for _, f := range files {
-		t, err := os.CreateTemp(dir, "."+f.name+".tmp-*")
+		p, err := atomicfile.Create(filepath.Join(dir, f.name), f.mode)
 		if err != nil {
 			return fmt.Errorf("writing %s: %w", filepath.Join(dir, f.name), err)
 		}
-		tmps = append(tmps, t.Name())
-		if err := writeClose(t, f.data, f.mode); err != nil {
-			return fmt.Errorf("writing %s: %w", filepath.Join(dir, f.name), err)
+		pending = append(pending, p)
+		if _, err := p.Write(f.data); err != nil {
+			return err
 		}
 	}
-	for i, f := range files {
-		if err := os.Rename(tmps[i], filepath.Join(dir, f.name)); err != nil {
-			return fmt.Errorf("writing %s: %w", filepath.Join(dir, f.name), err)
+	for _, p := range pending {
+		if err := p.Commit(); err != nil {
+			return err
 		}
 	}
 	return nil
-}
-
-func writeClose(f *os.File, data []byte, mode os.FileMode) error {
-	err := f.Chmod(mode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

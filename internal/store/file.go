@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/seal-dev/seal/internal/atomicfile"
+
 	"github.com/seal-dev/seal/internal/rotapi"
 )
 
@@ -200,50 +202,18 @@ func (f *File) writeJSON(sub, name string, v any) error {
 	return WriteFileAtomic(filepath.Join(dir, file), append(b, '\n'), 0o600)
 }
 
-// WriteFileAtomic writes data to path with mode perm through a temporary file in the same
-// directory, fsync and rename, then fsyncs the directory: readers see the old or the new
-// content, never a part.
+// WriteFileAtomic writes data to path with mode perm (atomicfile.WriteFile): readers see the
+// old or the new content, never a part, and the new content is on disk when it returns nil.
 func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, data, perm); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	name := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(name)
-		}
-	}()
-	if err := tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("store: writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("store: syncing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	ok = true
-	return syncDir(dir)
+	return nil
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return fmt.Errorf("store: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("store: syncing %s: %w", dir, err)
 	}
 	return nil
 }
