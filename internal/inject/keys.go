@@ -1,29 +1,20 @@
 package inject
 
-// Labels and annotations (domain seal.dev), see docs/webhook.md.
-const (
-	// LabelInject on a Namespace ("enabled") injects every pod in it; on a Pod ("true" or
-	// "false") opts that pod in or out.
-	LabelInject = "seal.dev/inject"
-	// AnnotationWorkload names the workload (required for injection).
-	AnnotationWorkload = "seal.dev/workload"
-	// AnnotationPeer names the peer inside the workload (default "any").
-	AnnotationPeer = "seal.dev/peer"
-	// AnnotationEgg says where the Egg is: "secret:<name>[/<key>]" or "image:<path>".
-	AnnotationEgg = "seal.dev/egg"
-	// AnnotationFederatesWith is a comma list of trust domains whose bundles the pod gets.
-	AnnotationFederatesWith = "seal.dev/federates-with"
-	// AnnotationRouteHosts is a comma list of passthrough-route hostnames for the cert's SANs.
-	AnnotationRouteHosts = "seal.dev/route-hosts"
-	// AnnotationRotate "true" runs seal-init as a native sidecar that renews before expiry.
-	AnnotationRotate = "seal.dev/rotate"
-	// AnnotationStatus is written by the webhook: JSON of what was injected.
-	AnnotationStatus = "seal.dev/status"
+import sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
 
-	// NamespaceEnabled is the value of LabelInject on a namespace whose pods are injected.
-	NamespaceEnabled = "enabled"
-	// DefaultPeer is the peer of a pod without seal.dev/peer.
-	DefaultPeer = "any"
+// The contract's labels and annotations (declared in pkg/apis/seal/v1alpha1), under the names
+// the injector's code uses.
+const (
+	LabelInject             = sealv1.LabelInject
+	AnnotationWorkload      = sealv1.AnnotationWorkload
+	AnnotationPeer          = sealv1.AnnotationPeer
+	AnnotationEgg           = sealv1.AnnotationEgg
+	AnnotationFederatesWith = sealv1.AnnotationFederatesWith
+	AnnotationRouteHosts    = sealv1.AnnotationRouteHosts
+	AnnotationRotate        = sealv1.AnnotationRotate
+	AnnotationStatus        = sealv1.AnnotationStatus
+	NamespaceEnabled        = sealv1.NamespaceInjectEnabled
+	DefaultPeer             = sealv1.DefaultPeer
 )
 
 // Names of what Mutate adds to a pod.
@@ -62,4 +53,4 @@ const (
 var SkipReasons = []SkipReason{SkipSystemNamespace, SkipNotSelected, SkipOptedOut, SkipNoWorkload, SkipAlreadyInjected}
 
 // systemNamespaces are never injected, whatever their labels say.
-var systemNamespaces = map[string]bool{"kube-system": true, "kube-public": true, "kube-node-lease": true}
+var systemNamespaces = sealv1.SystemNamespaces

@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strings"
 
+	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
+
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -41,8 +43,8 @@ type Status struct {
 var knownAnnotations = map[string]bool{
 	AnnotationWorkload: true, AnnotationPeer: true, AnnotationEgg: true, AnnotationFederatesWith: true,
 	AnnotationRouteHosts: true, AnnotationRotate: true, AnnotationStatus: true,
-	// Set by other parts of Seal (image pinning, routes); not the injector's business.
-	"seal.dev/pinned": true, "seal.dev/passthrough-route": true,
+	// Set by other parts of Seal (routes); not the injector's business.
+	sealv1.AnnotationPassthroughRoute: true, sealv1.AnnotationPassthroughRoutePort: true,
 }
 
 // Mutate decides whether pod is injected and returns the patch that does it. pod is the pod as
