@@ -87,6 +87,11 @@ func TestCheckPublicKey(t *testing.T) {
 		{"Ed25519", edPub, true},
 		{"RSA-2048", r2048.Public(), true},
 		{"RSA-1024", r1024.Public(), false},
+		{"RSA-4096", &rsa.PublicKey{N: rsaModulus(t, 4096), E: 65537}, true},
+		{"RSA-4097", &rsa.PublicKey{N: rsaModulus(t, 4097), E: 65537}, false},
+		{"RSA-2048 exponent 3", &rsa.PublicKey{N: r2048.N, E: 3}, false},
+		{"RSA-2048 exponent 2^31-1", &rsa.PublicKey{N: r2048.N, E: 1<<31 - 1}, false},
+		{"Ed25519 short", ed25519.PublicKey(edPub[:16]), false},
 		{"string", "key", false},
 	}
 	for _, tt := range tests {
