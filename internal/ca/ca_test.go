@@ -159,3 +159,41 @@ func TestUnexpiredKeepsNotYetValidCAs(t *testing.T) {
 		t.Errorf("Unexpired kept %d expired CAs", len(got))
 	}
 }
+
+// A leaf never outlives Leaf.NotAfter (the Egg it was redeemed with) nor its CA.
+func TestIssueClampsNotAfter(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	o := ca.Options{Now: func() time.Time { return now }}
+	root, _ := ca.NewRoot("td.example", 0, o)
+	wca, err := root.NewIntermediate("td.example", "w", 48*time.Hour, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tests := []struct {
+		name     string
+		ttl      time.Duration
+		notAfter time.Time
+		want     time.Time
+	}{
+		{"TTL inside the limit", time.Hour, now.Add(2 * time.Hour), now.Add(time.Hour)},
+		{"limit before the TTL ends", 24 * time.Hour, now.Add(90 * time.Minute), now.Add(90 * time.Minute)},
+		{"no limit", 24 * time.Hour, time.Time{}, now.Add(24 * time.Hour)},
+		{"CA ends first", 72 * time.Hour, now.Add(60 * time.Hour), wca.Cert.NotAfter},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			iss, err := wca.Issue(ca.Leaf{DNSNames: []string{"x"}, TTL: tt.ttl, NotAfter: tt.notAfter}, k.Public(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, _ := x509.ParseCertificate(iss.DER)
+			if !c.NotAfter.Equal(tt.want) || !iss.NotAfter.Equal(tt.want) {
+				t.Errorf("notAfter %s (Issued %s), want %s", c.NotAfter, iss.NotAfter, tt.want)
+			}
+		})
+	}
+	if _, err := wca.Issue(ca.Leaf{NotAfter: now.Add(-time.Second)}, k.Public(), o); err == nil {
+		t.Error("issued a leaf whose notAfter limit has passed")
+	}
+}

@@ -32,6 +32,9 @@ type Leaf struct {
 	IPs        []net.IP
 	// TTL is the lifetime (DefaultLeafTTL when zero), never past the issuing CA.
 	TTL time.Duration
+	// NotAfter, when set, is the latest the leaf may be valid: a pod's certificate never
+	// outlives the Egg it was redeemed with.
+	NotAfter time.Time
 	// Client and Server select the extended key usages; both false means both true.
 	Client, Server bool
 }
@@ -65,6 +68,13 @@ func (c *CA) Issue(l Leaf, pub crypto.PublicKey, o Options) (*Issued, error) {
 		return nil, err
 	}
 	now := o.now().Truncate(time.Second)
+	notAfter := clampAfter(now.Add(ttl), c.Cert.NotAfter)
+	if !l.NotAfter.IsZero() {
+		notAfter = clampAfter(notAfter, l.NotAfter)
+	}
+	if !notAfter.After(now) {
+		return nil, fmt.Errorf("ca: leaf would not be valid after %s (its notAfter limit)", notAfter.UTC().Format(time.RFC3339))
+	}
 	ku := x509.KeyUsageDigitalSignature
 	if _, ok := pub.(*rsa.PublicKey); ok {
 		ku |= x509.KeyUsageKeyEncipherment
@@ -80,7 +90,7 @@ func (c *CA) Issue(l Leaf, pub crypto.PublicKey, o Options) (*Issued, error) {
 		SerialNumber:          serial,
 		Subject:               pkix.Name{Organization: []string{"Seal"}, CommonName: l.CommonName},
 		NotBefore:             now.Add(-backdate),
-		NotAfter:              clampAfter(now.Add(ttl), c.Cert.NotAfter),
+		NotAfter:              notAfter,
 		KeyUsage:              ku,
 		ExtKeyUsage:           eku,
 		BasicConstraintsValid: true,
