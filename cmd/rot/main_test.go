@@ -276,6 +276,7 @@ func TestSealRotFlags(t *testing.T) {
 		{"no trust domain", []string{"serve", "--state-dir", t.TempDir()}, "trust-domain"},
 		{"bad trust domain", []string{"serve", "--state-dir", t.TempDir(), "--trust-domain", "Not A Domain", "--listen", freeAddr(t)}, "trust domain"},
 		{"workload CA outliving the ROT CA", []string{"serve", "--state-dir", t.TempDir(), "--trust-domain", "x.example", "--root-ca-ttl", "48h", "--workload-ca-ttl", "72h"}, "does not outlive it"},
+		{"redeem rate without a burst", []string{"serve", "--state-dir", t.TempDir(), "--trust-domain", "x.example", "--redeem-burst-per-egg", "0"}, "per-Egg redeem burst 0 must be at least 1"},
 		{"wildcard listen without external URL", []string{"serve", "--state-dir", t.TempDir(), "--trust-domain", "x.example", "--listen", ":0"}, "set --external-url"},
 	}
 	for _, tt := range tests {
@@ -289,7 +290,7 @@ func TestSealRotFlags(t *testing.T) {
 		})
 	}
 	out, err := exec.Command(bin, "serve", "--help").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--external-url") || !strings.Contains(string(out), "Examples:") {
+	if err != nil || !strings.Contains(string(out), "--external-url") || !strings.Contains(string(out), "--redeem-rate-per-client") || !strings.Contains(string(out), "Examples:") {
 		t.Errorf("serve --help: %v\n%s", err, out)
 	}
 }

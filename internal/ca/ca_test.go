@@ -87,6 +87,11 @@ func TestCheckPublicKey(t *testing.T) {
 		{"Ed25519", edPub, true},
 		{"RSA-2048", r2048.Public(), true},
 		{"RSA-1024", r1024.Public(), false},
+		{"RSA-4096", &rsa.PublicKey{N: rsaModulus(t, 4096), E: 65537}, true},
+		{"RSA-4097", &rsa.PublicKey{N: rsaModulus(t, 4097), E: 65537}, false},
+		{"RSA-2048 exponent 3", &rsa.PublicKey{N: r2048.N, E: 3}, false},
+		{"RSA-2048 exponent 2^31-1", &rsa.PublicKey{N: r2048.N, E: 1<<31 - 1}, false},
+		{"Ed25519 short", ed25519.PublicKey(edPub[:16]), false},
 		{"string", "key", false},
 	}
 	for _, tt := range tests {
@@ -152,5 +157,43 @@ func TestUnexpiredKeepsNotYetValidCAs(t *testing.T) {
 	expired := now.Add(11 * 365 * 24 * time.Hour)
 	if got := ca.Unexpired(cas, expired); len(got) != 0 {
 		t.Errorf("Unexpired kept %d expired CAs", len(got))
+	}
+}
+
+// A leaf never outlives Leaf.NotAfter (the Egg it was redeemed with) nor its CA.
+func TestIssueClampsNotAfter(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	o := ca.Options{Now: func() time.Time { return now }}
+	root, _ := ca.NewRoot("td.example", 0, o)
+	wca, err := root.NewIntermediate("td.example", "w", 48*time.Hour, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tests := []struct {
+		name     string
+		ttl      time.Duration
+		notAfter time.Time
+		want     time.Time
+	}{
+		{"TTL inside the limit", time.Hour, now.Add(2 * time.Hour), now.Add(time.Hour)},
+		{"limit before the TTL ends", 24 * time.Hour, now.Add(90 * time.Minute), now.Add(90 * time.Minute)},
+		{"no limit", 24 * time.Hour, time.Time{}, now.Add(24 * time.Hour)},
+		{"CA ends first", 72 * time.Hour, now.Add(60 * time.Hour), wca.Cert.NotAfter},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			iss, err := wca.Issue(ca.Leaf{DNSNames: []string{"x"}, TTL: tt.ttl, NotAfter: tt.notAfter}, k.Public(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, _ := x509.ParseCertificate(iss.DER)
+			if !c.NotAfter.Equal(tt.want) || !iss.NotAfter.Equal(tt.want) {
+				t.Errorf("notAfter %s (Issued %s), want %s", c.NotAfter, iss.NotAfter, tt.want)
+			}
+		})
+	}
+	if _, err := wca.Issue(ca.Leaf{NotAfter: now.Add(-time.Second)}, k.Public(), o); err == nil {
+		t.Error("issued a leaf whose notAfter limit has passed")
 	}
 }

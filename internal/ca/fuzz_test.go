@@ -23,6 +23,7 @@ func FuzzParseCSR(f *testing.F) {
 	f.Add(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der[:len(der)-5]}))
 	f.Add([]byte("-----BEGIN CERTIFICATE REQUEST-----\n-----END CERTIFICATE REQUEST-----\n"))
 	f.Add([]byte{})
+	f.Add(rsaCSR(f, 8192, 1<<31-1)) // refused by its key, before any signature check
 	f.Fuzz(func(t *testing.T, b []byte) {
 		csr, err := ca.ParseCSR(b)
 		if err != nil {

@@ -32,6 +32,9 @@ type Leaf struct {
 	IPs        []net.IP
 	// TTL is the lifetime (DefaultLeafTTL when zero), never past the issuing CA.
 	TTL time.Duration
+	// NotAfter, when set, is the latest the leaf may be valid: a pod's certificate never
+	// outlives the Egg it was redeemed with.
+	NotAfter time.Time
 	// Client and Server select the extended key usages; both false means both true.
 	Client, Server bool
 }
@@ -65,6 +68,13 @@ func (c *CA) Issue(l Leaf, pub crypto.PublicKey, o Options) (*Issued, error) {
 		return nil, err
 	}
 	now := o.now().Truncate(time.Second)
+	notAfter := clampAfter(now.Add(ttl), c.Cert.NotAfter)
+	if !l.NotAfter.IsZero() {
+		notAfter = clampAfter(notAfter, l.NotAfter)
+	}
+	if !notAfter.After(now) {
+		return nil, fmt.Errorf("ca: leaf would not be valid after %s (its notAfter limit)", notAfter.UTC().Format(time.RFC3339))
+	}
 	ku := x509.KeyUsageDigitalSignature
 	if _, ok := pub.(*rsa.PublicKey); ok {
 		ku |= x509.KeyUsageKeyEncipherment
@@ -80,7 +90,7 @@ func (c *CA) Issue(l Leaf, pub crypto.PublicKey, o Options) (*Issued, error) {
 		SerialNumber:          serial,
 		Subject:               pkix.Name{Organization: []string{"Seal"}, CommonName: l.CommonName},
 		NotBefore:             now.Add(-backdate),
-		NotAfter:              clampAfter(now.Add(ttl), c.Cert.NotAfter),
+		NotAfter:              notAfter,
 		KeyUsage:              ku,
 		ExtKeyUsage:           eku,
 		BasicConstraintsValid: true,
@@ -111,8 +121,11 @@ func (c *CA) IssueWithKey(l Leaf, o Options) (*Issued, crypto.Signer, error) {
 	return iss, key, nil
 }
 
-// ParseCSR decodes a PEM PKCS#10 request, verifies its self-signature and checks its key type
-// (CheckPublicKey). Callers use only its public key; every name in it is ignored.
+// ParseCSR decodes a PEM PKCS#10 request, checks its key (CheckPublicKey) and only then
+// verifies its self-signature: a key Seal would refuse anyway is never used for the costly
+// signature check (an RSA modulus of 180,000 bits with a large exponent costs about a second
+// of CPU to verify, its refusal microseconds). Callers use only its public key; every name in
+// it is ignored.
 func ParseCSR(b []byte) (*x509.CertificateRequest, error) {
 	blk, _ := pem.Decode(b)
 	if blk == nil {
@@ -125,16 +138,26 @@ func ParseCSR(b []byte) (*x509.CertificateRequest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadCSR, err)
 	}
+	// The key first: its check costs nothing, the signature's can cost seconds.
+	if err := CheckPublicKey(csr.PublicKey); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadCSR, err)
+	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("%w: signature does not verify: %v", ErrBadCSR, err)
-	}
-	if err := CheckPublicKey(csr.PublicKey); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadCSR, err)
 	}
 	return csr, nil
 }
 
-// CheckPublicKey accepts ECDSA P-256 and P-384, Ed25519, and RSA of at least 2048 bits.
+// RSA keys Seal signs for: 2048 to 4096 bits, public exponent 65537 (what every RSA key
+// generator uses). Bigger moduli and exponents only make a CSR's signature costly to verify.
+const (
+	MinRSABits  = 2048
+	MaxRSABits  = 4096
+	RSAExponent = 65537
+)
+
+// CheckPublicKey accepts ECDSA P-256 and P-384, Ed25519, and RSA of 2048 to 4096 bits with
+// public exponent 65537. It only looks at sizes, so it costs the same for any key.
 func CheckPublicKey(pub crypto.PublicKey) error {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
@@ -142,9 +165,17 @@ func CheckPublicKey(pub crypto.PublicKey) error {
 			return fmt.Errorf("%w: ECDSA curve %s (want P-256 or P-384)", ErrBadKey, k.Curve.Params().Name)
 		}
 	case ed25519.PublicKey:
+		if len(k) != ed25519.PublicKeySize {
+			return fmt.Errorf("%w: Ed25519 key of %d bytes", ErrBadKey, len(k))
+		}
 	case *rsa.PublicKey:
-		if k.N.BitLen() < 2048 {
-			return fmt.Errorf("%w: RSA-%d is under 2048 bits", ErrBadKey, k.N.BitLen())
+		switch bits := k.N.BitLen(); {
+		case bits < MinRSABits:
+			return fmt.Errorf("%w: RSA-%d is under %d bits", ErrBadKey, bits, MinRSABits)
+		case bits > MaxRSABits:
+			return fmt.Errorf("%w: RSA-%d is over %d bits (want RSA-2048 to RSA-4096, or ECDSA P-256)", ErrBadKey, bits, MaxRSABits)
+		case k.E != RSAExponent:
+			return fmt.Errorf("%w: RSA public exponent %d (want %d)", ErrBadKey, k.E, RSAExponent)
 		}
 	default:
 		return fmt.Errorf("%w: unsupported key type %T", ErrBadKey, pub)

@@ -51,6 +51,10 @@ type Claims struct {
 	Peer      string    `json:"peer"`
 	NotAfter  time.Time `json:"notAfter"`
 	Hostnames []string  `json:"hostnames,omitempty"`
+	// Incarnation is the workload's incarnation id when the Egg was minted: the Egg does not
+	// redeem for another workload of the same name created after a delete. Eggs minted before
+	// the field existed have none.
+	Incarnation string `json:"incarnation,omitempty"`
 }
 
 // Parse decodes the text form of an Egg without opening it. Surrounding white space (a

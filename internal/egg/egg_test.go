@@ -87,3 +87,19 @@ func FuzzParse(f *testing.F) {
 		_, _ = egg.Open(keyring(1), "td.example", o, now)
 	})
 }
+
+// The workload incarnation is sealed with the claims; an Egg minted before the field existed
+// opens with none (the sealed JSON is extensible).
+func TestIncarnationSealed(t *testing.T) {
+	for _, inc := range []string{"inc-0123456789abcdef0123", ""} {
+		c := egg.Claims{ID: "egg-1", Workload: "w", Peer: "any", NotAfter: now.Add(time.Hour), Incarnation: inc}
+		o, err := egg.Parse(mint(t, keyring(1), "td.example", c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := egg.Open(keyring(1), "td.example", o, now)
+		if err != nil || got.Incarnation != inc {
+			t.Errorf("incarnation %q: got %+v, %v", inc, got, err)
+		}
+	}
+}

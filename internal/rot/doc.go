@@ -17,4 +17,11 @@
 // New loads the whole state once and keeps it, parsed, in an immutable view behind an atomic
 // pointer; redemptions never touch the store. Admin changes are written to the store first and
 // then published as a new view.
+//
+// # Redemption fails closed
+//
+// An Egg redeems only while the ROT holds its record (a miss reloads the state once), the
+// record is not revoked, and the workload it names is the same incarnation it was minted for.
+// Leaves never outlive their Egg. POST /v1/redeem is rate-limited per Egg id and per client
+// address (RedeemLimits), and CSR keys are checked before their signatures.
 package rot

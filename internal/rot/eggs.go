@@ -2,6 +2,7 @@ package rot
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"maps"
 	"net/http"
@@ -18,11 +19,6 @@ func (s *Server) mintEgg(w http.ResponseWriter, r *http.Request) {
 	var req rotapi.MintRequest
 	if code, err := decodeBody(w, r, &req); err != nil {
 		writeError(w, code, err.Error())
-		return
-	}
-	v := s.v.Load()
-	_, peer, ok := v.workloadPeer(w, name, req.Peer)
-	if !ok {
 		return
 	}
 	ttl := defaultEggTTL
@@ -42,14 +38,25 @@ func (s *Server) mintEgg(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The workload is looked up under the lock: a delete that ran while this request waited
+	// has revoked the workload's Eggs and must not be followed by a new, live one.
+	wv, peer, ok := s.v.Load().workloadPeer(w, name, req.Peer)
+	if !ok {
+		return
+	}
+	inc, err := s.incarnationLocked(r.Context(), wv)
+	if err != nil {
+		writeError(w, storeStatus(err), err.Error())
+		return
+	}
 	id, err := s.newID("egg")
 	if err != nil {
 		writeError(w, storeStatus(err), err.Error())
 		return
 	}
 	now := s.cfg.Now().UTC()
-	claims := egg.Claims{ID: id, Workload: name, Peer: peer, NotAfter: now.Add(ttl).Truncate(time.Second), Hostnames: req.Hostnames}
-	v = s.v.Load()
+	claims := egg.Claims{ID: id, Workload: name, Peer: peer, NotAfter: now.Add(ttl).Truncate(time.Second), Hostnames: req.Hostnames, Incarnation: inc}
+	v := s.v.Load()
 	o, err := egg.Seal(v.keyring, s.cfg.ExternalURL, v.rootPEM, s.td.Name(), claims, s.cfg.Rand)
 	if err != nil {
 		writeError(w, storeStatus(err), err.Error())
@@ -61,8 +68,29 @@ func (s *Server) mintEgg(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.st.Eggs[id] = rec
+	nv := s.v.Load().clone()
+	nv.eggs[id] = true
+	s.v.Store(nv)
 	s.audit(r, "egg-mint", "egg", id, "workload", name, "peer", peer, "notAfter", claims.NotAfter, "hostnames", req.Hostnames)
 	writeJSON(w, http.StatusCreated, rotapi.MintResponse{EggInfo: rec.EggInfo, Egg: o.String()})
+}
+
+// incarnationLocked returns wv's incarnation id, giving the workload one (saved before any Egg
+// carries it) when it has none yet: workloads created before the field existed, or by kubectl.
+func (s *Server) incarnationLocked(ctx context.Context, wv *workloadView) (string, error) {
+	if wv.rec.Incarnation != "" {
+		return wv.rec.Incarnation, nil
+	}
+	inc, err := s.newID("inc")
+	if err != nil {
+		return "", err
+	}
+	rec := *wv.rec
+	rec.Incarnation = inc
+	if err := s.putWorkloadLocked(ctx, &rec); err != nil {
+		return "", err
+	}
+	return inc, nil
 }
 
 func (s *Server) listEggs(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,7 @@ type metrics struct {
 	admin       *prometheus.CounterVec
 	workloads   prometheus.Gauge
 	refreshes   *prometheus.CounterVec
+	rateLimited *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -51,8 +52,12 @@ func newMetrics() *metrics {
 			Name: "seal_rot_bundle_refreshes_total",
 			Help: "Fetches of federated trust domains' bundles from their endpoints, by trust domain and result (ok, error).",
 		}, []string{"trust_domain", "result"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seal_rot_redeem_rate_limited_total",
+			Help: "Redemptions refused with 429 by a rate limit, by reason (egg: the Egg id's limit, client: the client address's).",
+		}, []string{"reason"}),
 	}
-	m.reg.MustRegister(m.issuances, m.redemptions, m.redeemTime, m.requestTime, m.admin, m.workloads, m.refreshes,
+	m.reg.MustRegister(m.issuances, m.redemptions, m.redeemTime, m.requestTime, m.admin, m.workloads, m.refreshes, m.rateLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -74,6 +74,11 @@ func TestRedeemRefusals(t *testing.T) {
 	a := authority(t, r)
 	ghost := sealEgg(t, &a.EggKeys, r, r.TrustDomain, egg.Claims{ID: "egg-ghost", Workload: "ghost", Peer: "any", NotAfter: clk.Now().Add(time.Hour)})
 	badPeer := sealEgg(t, &a.EggKeys, r, r.TrustDomain, egg.Claims{ID: "egg-peer", Workload: "payments", Peer: "db", NotAfter: clk.Now().Add(time.Hour)})
+	// Their records appear after the ROT started (another replica minted them): the first
+	// miss reloads the state and finds both.
+	writeEggRecord(t, r.StateDir, store.Egg{EggInfo: rotapi.EggInfo{ID: "egg-ghost", Workload: "ghost", Peer: "any"}})
+	writeEggRecord(t, r.StateDir, store.Egg{EggInfo: rotapi.EggInfo{ID: "egg-peer", Workload: "payments", Peer: "db"}})
+	noRecord := sealEgg(t, &a.EggKeys, r, r.TrustDomain, egg.Claims{ID: "egg-norecord", Workload: "payments", Peer: "api", NotAfter: clk.Now().Add(time.Hour)})
 	foreignKey := sealEgg(t, &egg.Keyring{Current: a.EggKeys.Current, Keys: map[string][]byte{a.EggKeys.Current: bytes.Repeat([]byte{7}, egg.KeySize)}},
 		r, r.TrustDomain, egg.Claims{ID: "egg-forged", Workload: "payments", Peer: "api", NotAfter: clk.Now().Add(time.Hour)})
 
@@ -118,6 +123,8 @@ func TestRedeemRefusals(t *testing.T) {
 		{name: "revoked", egg: revoked.Egg, csr: csr, wantCode: 403, wantErr: "revoked"},
 		{name: "unknown workload", egg: ghost, csr: csr, wantCode: 404, wantErr: `workload "ghost" does not exist`},
 		{name: "peer not in workload", egg: badPeer, csr: csr, wantCode: 403, wantErr: `peer "db" is not a peer`},
+		{name: "no egg record", egg: noRecord, csr: csr, wantCode: 403, wantErr: "egg egg-norecord has no record at this ROT"},
+		{name: "CSR RSA-160000 CPU bomb", egg: good, csr: hugeRSACSR(t, 160000), wantCode: 400, wantErr: "RSA-160000 is over 4096 bits"},
 		{name: "CSR bad signature", egg: good, csr: badSig, wantCode: 400, wantErr: "signature does not verify"},
 		{name: "CSR RSA-1024", egg: good, csr: csrFor(t, rsa1024, nil), wantCode: 400, wantErr: "RSA-1024 is under 2048 bits"},
 		{name: "CSR unsupported key P-224", egg: good, csr: csrFor(t, p224, nil), wantCode: 400, wantErr: "ECDSA curve P-224"},

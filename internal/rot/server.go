@@ -58,6 +58,8 @@ type Config struct {
 	Logger *slog.Logger
 	// FederationRoots verify https_web bundle endpoints (the system roots when nil).
 	FederationRoots *x509.CertPool
+	// RedeemLimits rate-limit POST /v1/redeem (DefaultRedeemLimits when nil; see ratelimit.go).
+	RedeemLimits *RedeemLimits
 }
 
 // AdminCredentials are the admin client certificate, its key and the ROT CA bundle (PEM).
@@ -85,8 +87,9 @@ type Server struct {
 	serving   atomic.Pointer[tls.Certificate]
 	servingMu sync.Mutex
 
-	metrics *metrics
-	handler http.Handler
+	metrics  *metrics
+	handler  http.Handler
+	redeemSt *redeemState // rate limits and reloads of POST /v1/redeem (redeem.go)
 }
 
 // New loads the state from cfg.Store, creating the ROT CA, the egg-sealing key and the admin
@@ -124,6 +127,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 		nextFetch:     map[string]time.Time{},
 		fetchFailures: map[string]int{},
+	}
+	if s.redeemSt, err = newRedeemState(cfg.RedeemLimits); err != nil {
+		return nil, err
 	}
 	st, err := cfg.Store.Load(ctx)
 	if err != nil {

@@ -26,6 +26,7 @@ type view struct {
 	keyring *egg.Keyring
 
 	workloads map[string]*workloadView
+	eggs      map[string]bool // ids of the Eggs this ROT has a record of; no record, no redemption
 	revoked   map[string]bool
 	federated map[string]string // trust domain -> PEM of its X.509 authorities
 }
@@ -52,7 +53,7 @@ func buildView(st *store.State, now time.Time) (*view, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rot: stored trust domain: %w", err)
 	}
-	v := &view{td: td, keyring: &a.EggKeys, revoked: map[string]bool{}, federated: map[string]string{}}
+	v := &view{td: td, keyring: &a.EggKeys, eggs: make(map[string]bool, len(st.Eggs)), revoked: map[string]bool{}, federated: map[string]string{}}
 	if err := v.setRoots(a, now); err != nil {
 		return nil, err
 	}
@@ -65,6 +66,7 @@ func buildView(st *store.State, now time.Time) (*view, error) {
 		v.workloads[name] = wv
 	}
 	for id, e := range st.Eggs {
+		v.eggs[id] = true
 		if e.Revoked {
 			v.revoked[id] = true
 		}
@@ -176,6 +178,7 @@ func bundlePEM(b *rotapi.FederatedBundle) (string, error) {
 func (v *view) clone() *view {
 	c := *v
 	c.workloads = maps.Clone(v.workloads)
+	c.eggs = maps.Clone(v.eggs)
 	c.revoked = maps.Clone(v.revoked)
 	c.federated = maps.Clone(v.federated)
 	return &c

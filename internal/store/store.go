@@ -85,6 +85,11 @@ type Workload struct {
 	CAs []KeyPair `json:"cas"`
 	// DataKeys are the age X25519 identities, index 0.. ; the highest index is current.
 	DataKeys []DataKey `json:"dataKeys"`
+	// Incarnation is a random id of this workload's life under its name, sealed into every Egg
+	// minted for it: an Egg of a workload that was deleted does not redeem for a new workload
+	// of the same name. The ROT gives a workload one when the first Egg is minted for it (so
+	// records written before the field existed get one then); empty until then.
+	Incarnation string `json:"incarnation,omitempty"`
 }
 
 // DataKey is one age X25519 identity of a workload.

@@ -101,6 +101,7 @@ type serveFlags struct {
 	stateDir, namespace, listen, trustDomain, externalURL, logFormat, logLevel string
 	kube                                                                       bool
 	rootTTL, workloadCATTL                                                     time.Duration
+	limits                                                                     rot.RedeemLimits
 }
 
 func newServe() *cobra.Command {
@@ -118,7 +119,11 @@ state directory at a time.
 
 Endpoints: POST /v1/redeem, GET /v1/bundle (SPIFFE bundle, https_spiffe profile with
 endpoint SPIFFE ID spiffe://TD/seal/rot), /v1/admin/... (mTLS, admin certificate only),
-GET /healthz, /readyz, /metrics.`,
+GET /healthz, /readyz, /metrics.
+
+POST /v1/redeem is rate-limited per Egg id and per client IP address (token buckets, 429 with
+Retry-After; --redeem-rate-* and --redeem-burst-*, 0 turns a limit off). The default bursts
+let 10,000 pods sharing one Egg start at once.`,
 		Example: `  # A laptop ROT for the trust domain dev.example.org:
   seal-rot serve --state-dir ~/.seal/rot --listen 127.0.0.1:8443 --trust-domain dev.example.org
 
@@ -137,6 +142,12 @@ GET /healthz, /readyz, /metrics.`,
 	fl.StringVar(&f.externalURL, "external-url", "", "ROT URL written into Eggs (default https://<listen address>)")
 	fl.DurationVar(&f.rootTTL, "root-ca-ttl", ca.DefaultRootTTL, "lifetime of a new ROT CA (first start and rotations)")
 	fl.DurationVar(&f.workloadCATTL, "workload-ca-ttl", ca.DefaultWorkloadTTL, "lifetime of a new Workload CA; a successor is made when a third is left")
+	d := rot.DefaultRedeemLimits
+	fl.Float64Var(&f.limits.PerEgg.Rate, "redeem-rate-per-egg", d.PerEgg.Rate, "redemptions a second one Egg id may make on average (0: no per-Egg limit); over it: 429 with Retry-After")
+	fl.IntVar(&f.limits.PerEgg.Burst, "redeem-burst-per-egg", d.PerEgg.Burst, "redemptions one Egg id may make at once (pods sharing the Egg that start together)")
+	fl.Float64Var(&f.limits.PerClient.Rate, "redeem-rate-per-client", d.PerClient.Rate, "redemption requests a second one client IP address may make on average (0: no per-client limit)")
+	fl.IntVar(&f.limits.PerClient.Burst, "redeem-burst-per-client", d.PerClient.Burst, "redemption requests one client IP address may make at once (everything behind one NAT address counts as one client)")
+	fl.IntVar(&f.limits.MaxTracked, "redeem-rate-max-tracked", rot.DefaultMaxTracked, "most Egg ids, and most client addresses, the rate limits track at once (least recently used dropped first)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	_ = cmd.MarkFlagRequired("trust-domain")
@@ -174,7 +185,10 @@ func serve(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	if f.rootTTL < 24*time.Hour || f.workloadCATTL < time.Hour || f.workloadCATTL > f.rootTTL {
 		return fmt.Errorf("--root-ca-ttl %s and --workload-ca-ttl %s: want a ROT CA of at least 24h and a Workload CA of at least 1h that does not outlive it", f.rootTTL, f.workloadCATTL)
 	}
-	cfg := rot.Config{TrustDomain: f.trustDomain, ExternalURL: ext, Logger: log, RootTTL: f.rootTTL, WorkloadCATTL: f.workloadCATTL}
+	if err := f.limits.Check(); err != nil {
+		return fmt.Errorf("--redeem-rate-*/--redeem-burst-*: %w", err)
+	}
+	cfg := rot.Config{TrustDomain: f.trustDomain, ExternalURL: ext, Logger: log, RootTTL: f.rootTTL, WorkloadCATTL: f.workloadCATTL, RedeemLimits: &f.limits}
 	if f.kube {
 		if KubeStore == nil {
 			return ErrKubeNotBuilt

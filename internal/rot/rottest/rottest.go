@@ -40,6 +40,7 @@ type options struct {
 	now     func() time.Time
 	certTTL time.Duration
 	logger  *slog.Logger
+	limits  *rot.RedeemLimits
 }
 
 // Option configures Start.
@@ -58,6 +59,10 @@ func WithCertTTL(d time.Duration) Option { return func(o *options) { o.certTTL =
 // store.Store implementation); StateDir is then empty and st is closed at cleanup. The admin
 // credentials still land in AdminDir.
 func WithStore(st store.Store) Option { return func(o *options) { o.store = st } }
+
+// WithRedeemLimits sets the ROT's rate limits on POST /v1/redeem (rot.DefaultRedeemLimits
+// otherwise).
+func WithRedeemLimits(l rot.RedeemLimits) Option { return func(o *options) { o.limits = &l } }
 
 // WithLogger sends the ROT's logs to l (they are discarded by default).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -88,12 +93,13 @@ func Start(t testing.TB, opts ...Option) *ROT {
 	}
 	url := "https://" + ln.Addr().String()
 	srv, err := rot.New(context.Background(), rot.Config{
-		Store:       st,
-		TrustDomain: o.td,
-		ExternalURL: url,
-		AdminOut:    rot.WriteAdminDir(adminDir),
-		Now:         o.now,
-		Logger:      o.logger,
+		Store:        st,
+		TrustDomain:  o.td,
+		ExternalURL:  url,
+		AdminOut:     rot.WriteAdminDir(adminDir),
+		Now:          o.now,
+		Logger:       o.logger,
+		RedeemLimits: o.limits,
 	})
 	if err != nil {
 		ln.Close()

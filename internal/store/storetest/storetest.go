@@ -155,8 +155,9 @@ func Workload() *store.Workload {
 	return &store.Workload{
 		Spec: rotapi.Workload{Name: "payments", Peers: []string{"api", "db"}, CertTTL: "2h",
 			FederatesWith: []string{"partner.example"}, RouteHosts: []string{"api.example.com"}, Created: time.Unix(1e9, 0).UTC()},
-		CAs:      []store.KeyPair{material().wca1, material().wca2},
-		DataKeys: []store.DataKey{{Index: 0, Identity: material().age0, Created: time.Unix(1e9, 0).UTC()}},
+		CAs:         []store.KeyPair{material().wca1, material().wca2},
+		DataKeys:    []store.DataKey{{Index: 0, Identity: material().age0, Created: time.Unix(1e9, 0).UTC()}},
+		Incarnation: "inc-0123456789abcdef0123",
 	}
 }
 
@@ -194,7 +195,8 @@ func check(t *testing.T, st store.Store) {
 	w, ww := s.Workloads["payments"], Workload()
 	if w == nil || w.Spec.Name != ww.Spec.Name || !slices.Equal(w.Spec.Peers, ww.Spec.Peers) || w.Spec.CertTTL != ww.Spec.CertTTL ||
 		!slices.Equal(w.Spec.FederatesWith, ww.Spec.FederatesWith) || !slices.Equal(w.Spec.RouteHosts, ww.Spec.RouteHosts) ||
-		!slices.Equal(w.CAs, ww.CAs) || len(w.DataKeys) != 1 || w.DataKeys[0].Identity != ww.DataKeys[0].Identity {
+		!slices.Equal(w.CAs, ww.CAs) || len(w.DataKeys) != 1 || w.DataKeys[0].Identity != ww.DataKeys[0].Identity ||
+		w.Incarnation != ww.Incarnation {
 		t.Errorf("workload = %+v, want %+v", w, ww)
 	}
 	e, we := s.Eggs[Egg().ID], Egg()
