@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -44,6 +45,7 @@ the registry could not be read, 2 usage error or a policy file that cannot be re
 			if err != nil {
 				return usageError{err}
 			}
+			a.warnUnanchored(policyFile)
 			if err := a.show(d, func(w io.Writer) {
 				row(w, "IMAGE", "DIGEST", "APPROVED", "REASON", "BY")
 				by := "-"
@@ -73,4 +75,23 @@ the registry could not be read, 2 usage error or a policy file that cannot be re
 	cmd.Flags().StringVar(&policyFile, "policy", "", "YAML file of ImagePolicy and ApprovedImage documents")
 	_ = cmd.MarkFlagFilename("policy", "yaml", "yml")
 	return cmd
+}
+
+// warnUnanchored prints the keyless identity regexps of the policy file that Seal anchors
+// itself (the webhook reports them in the RegExpsAnchored condition).
+func (a *app) warnUnanchored(policyFile string) {
+	f, err := os.Open(policyFile)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	pols, err := verify.ReadPolicies(f)
+	if err != nil {
+		return
+	}
+	for i := range pols.Policies {
+		for _, re := range verify.UnanchoredRegExps(&pols.Policies[i]) {
+			a.hint("warning: ImagePolicy %s: %s is matched whole, as ^(?:…)$; write ^…$ to say so", pols.Policies[i].Name, re)
+		}
+	}
 }
