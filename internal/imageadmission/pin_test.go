@@ -78,7 +78,8 @@ func TestPinScope(t *testing.T) {
 		t.Errorf("unresolvable tag under an enforcing policy: allowed %v (%v), want a denial naming the policy", resp.Allowed, resp.Result)
 	}
 	w := newFixture(t, sealv1.ModeWarn)
-	resp = w.pin.Handle(context.Background(), request("Pod", "prod", admissionv1.Create, missing, nil))
+	resp = w.pin.Handle(context.Background(), request("Pod", "prod", admissionv1.Create,
+		podJSON(t, "prod", corev1.PodSpec{Containers: containers(w.reg.Host + "/team/missing:v9")}), nil))
 	if !resp.Allowed || len(resp.Patches) != 0 || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "not pinned") {
 		t.Errorf("unresolvable tag under a warn policy: allowed %v patches %v warnings %v, want allowed with one warning", resp.Allowed, resp.Patches, resp.Warnings)
 	}

@@ -101,11 +101,11 @@ func TestPolicyStatus(t *testing.T) {
 			}
 		})
 	}
-	var key sealv1.ImagePolicy
-	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(good), &key); err != nil {
+	var goodGot sealv1.ImagePolicy
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(good), &goodGot); err != nil {
 		t.Fatal(err)
 	}
-	if c := meta.FindStatusCondition(key.Status.Conditions, imageadmission.ConditionRegExpsAnchored); c != nil {
+	if c := meta.FindStatusCondition(goodGot.Status.Conditions, imageadmission.ConditionRegExpsAnchored); c != nil {
 		t.Errorf("a policy without identity regexps has condition %+v", c)
 	}
 	if _, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKey{Name: "gone"}}); err != nil {

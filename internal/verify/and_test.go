@@ -40,7 +40,8 @@ func TestEveryMatchingPolicyMustApprove(t *testing.T) {
 		wantBy     []verify.Approval
 	}{
 		{name: "one of two policies fails", policies: []sealv1.ImagePolicy{teamPolicy, securityPolicy}, image: teamOnly.String(),
-			wantReason: verify.ReasonUntrusted, wantMsg: []string{"ImagePolicy security", "every matching ImagePolicy must approve", "team did"}},
+			wantReason: verify.ReasonUntrusted, wantMsg: []string{"ImagePolicy security", "every matching ImagePolicy must approve", "team did"},
+			wantBy: []verify.Approval{{Policy: "team", Authority: "release-key"}}},
 		{name: "both policies pass", policies: []sealv1.ImagePolicy{teamPolicy, securityPolicy}, image: both.String(),
 			wantAllow: true, wantReason: verify.ReasonApproved,
 			wantBy: []verify.Approval{{Policy: "team", Authority: "release-key"}, {Policy: "security", Authority: "security-key"}}},
