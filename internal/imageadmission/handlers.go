@@ -87,12 +87,15 @@ func (h *handlers) admitted(ctx context.Context, req admission.Request) (*worklo
 	return w, sc, nil
 }
 
-// pin rewrites tags to digests: `repo:tag` becomes `repo:tag@sha256:…`. An image it cannot
-// resolve is left as it is, with a warning; the verify handler then decides.
+// pin rewrites tags to digests: `repo:tag` becomes `repo:tag@sha256:…`. It fails closed: a
+// tag it cannot resolve is denied when an unapproved image would be denied (an enforce-mode
+// ImagePolicy matches it, or none does and the no-match action is deny), since the kubelet
+// would resolve the tag again at pull time. Elsewhere the image is left as it is, with a
+// warning.
 func (h *handlers) pin(ctx context.Context, req admission.Request) admission.Response {
 	ctx, cancel := context.WithTimeout(ctx, h.opts.Budget)
 	defer cancel()
-	w, _, resp := h.admitted(ctx, req)
+	w, sc, resp := h.admitted(ctx, req)
 	if resp != nil {
 		return *resp
 	}
@@ -142,13 +145,29 @@ func (h *handlers) pin(ctx context.Context, req admission.Request) admission.Res
 	}
 	wg.Wait()
 	images := make(map[string]string, len(distinct)) // image → digest
+	failed := map[string]string{}                    // image → why it is denied unpinned
 	var warnings []string
 	for i, c := range distinct {
 		if errs[i] != nil {
+			if enforced, why := h.verifier.Enforces(ctx, c.image, sc.labels); enforced {
+				failed[c.image] = fmt.Sprintf("cannot be pinned to a digest (%v), and %s: an image is admitted here only by digest, since the kubelet would resolve the tag again at pull time; fix: retry when the registry answers, or write the image by digest", errs[i], why)
+				continue
+			}
 			warnings = append(warnings, trim(fmt.Sprintf("%s: image %q not pinned to a digest: %v", c.describe(), c.image, errs[i])))
 			continue
 		}
 		images[c.image] = digests[i]
+	}
+	if len(failed) > 0 {
+		var denials []string
+		for _, c := range todo {
+			if why, ok := failed[c.image]; ok {
+				denials = append(denials, fmt.Sprintf("%s image %q: %s", c.describe(), c.image, why))
+			}
+		}
+		msg := "seal image policy: " + strings.Join(denials, "; ")
+		h.log.Info("image not pinned", "namespace", req.Namespace, "kind", req.Kind.Kind, "name", objectName(req, w), "reason", msg)
+		return admission.Denied(msg).WithWarnings(warnings...)
 	}
 	var ops []jsonpatch.JsonPatchOperation
 	for _, c := range todo {
@@ -178,6 +197,7 @@ func (h *handlers) verify(ctx context.Context, req admission.Request) admission.
 		return admission.Allowed("")
 	}
 	kc := h.lazyKeychainFor(ctx, req.Namespace, w)
+	kcID := keychainID(req.Namespace, w)
 
 	// Each distinct image is verified once, however many containers use it.
 	var images []string
@@ -195,7 +215,8 @@ func (h *handlers) verify(ctx context.Context, req admission.Request) admission.
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = h.verifier.Verify(ctx, verify.Request{Image: image, NamespaceLabels: sc.labels, Keychain: kc})
+			results[i] = h.verifier.Verify(ctx, verify.Request{Image: image, NamespaceLabels: sc.labels,
+				Keychain: kc, KeychainID: kcID, RequireDigest: true})
 		})
 	}
 	wg.Wait()
@@ -217,7 +238,9 @@ func (h *handlers) verify(ctx context.Context, req admission.Request) admission.
 	if len(denials) > 0 {
 		msg := "seal image policy: " + strings.Join(denials, "; ")
 		h.log.Info("image denied", "namespace", req.Namespace, "kind", req.Kind.Kind, "name", objectName(req, w), "reason", msg)
-		if target := eventTarget(req, w); target != nil && h.opts.Events != nil {
+		// A dry run must have no side effects (the webhook declares sideEffects: None).
+		dryRun := req.DryRun != nil && *req.DryRun
+		if target := eventTarget(req, w); target != nil && h.opts.Events != nil && !dryRun {
 			h.opts.Events.Event(target, corev1.EventTypeWarning, ReasonImageDenied, trim(msg))
 		}
 		return admission.Denied(msg).WithWarnings(warnings...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -71,10 +72,64 @@ func TestPinScope(t *testing.T) {
 			t.Errorf("namespace %s: allowed %v patches %v, want allowed without patches", ns, resp.Allowed, resp.Patches)
 		}
 	}
-	resp := f.pin.Handle(context.Background(), request("Pod", "prod", admissionv1.Create,
-		podJSON(t, "prod", corev1.PodSpec{Containers: containers(f.reg.Host + "/team/missing:v9")}), nil))
+	missing := podJSON(t, "prod", corev1.PodSpec{Containers: containers(f.reg.Host + "/team/missing:v9")})
+	resp := f.pin.Handle(context.Background(), request("Pod", "prod", admissionv1.Create, missing, nil))
+	if resp.Allowed || !strings.Contains(resp.Result.Message, "cannot be pinned") || !strings.Contains(resp.Result.Message, "ImagePolicy team enforces") {
+		t.Errorf("unresolvable tag under an enforcing policy: allowed %v (%v), want a denial naming the policy", resp.Allowed, resp.Result)
+	}
+	w := newFixture(t, sealv1.ModeWarn)
+	resp = w.pin.Handle(context.Background(), request("Pod", "prod", admissionv1.Create,
+		podJSON(t, "prod", corev1.PodSpec{Containers: containers(w.reg.Host + "/team/missing:v9")}), nil))
 	if !resp.Allowed || len(resp.Patches) != 0 || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "not pinned") {
-		t.Errorf("unresolvable tag: allowed %v patches %v warnings %v, want allowed with one warning", resp.Allowed, resp.Patches, resp.Warnings)
+		t.Errorf("unresolvable tag under a warn policy: allowed %v patches %v warnings %v, want allowed with one warning", resp.Allowed, resp.Patches, resp.Warnings)
+	}
+}
+
+// A tag the pin handler cannot resolve is never admitted where a policy enforces, even when
+// the registry answers the verify handler a moment later (issue 13 item 1): the registry's
+// first HEAD of the tag fails with a 5xx.
+func TestUnpinnedTagNeverAdmitted(t *testing.T) {
+	for _, mode := range []sealv1.PolicyMode{sealv1.ModeEnforce, sealv1.ModeWarn} {
+		t.Run(string(mode), func(t *testing.T) {
+			f := newFixture(t, mode)
+			f.reg.FailFirstHEAD("team/app", "v1", http.StatusNotImplemented)
+			image := tag(f.signed, "v1")
+			obj := podJSON(t, "prod", corev1.PodSpec{Containers: containers(image)})
+			pin := f.pin.Handle(context.Background(), request("Pod", "prod", admissionv1.Create, obj, nil))
+			if len(pin.Patches) != 0 {
+				t.Fatalf("pin patched %v though the registry failed", pin.Patches)
+			}
+			// What the API server would send verify had pin admitted the object unchanged.
+			ver := f.verifyH.Handle(context.Background(), request("Pod", "prod", admissionv1.Create, obj, nil))
+			if f.reg.Count("HEAD", "/manifests/v1") == 0 {
+				t.Fatal("the registry saw no HEAD of the tag")
+			}
+			if mode == sealv1.ModeEnforce {
+				if pin.Allowed || !strings.Contains(pin.Result.Message, image) || !strings.Contains(pin.Result.Message, "cannot be pinned") {
+					t.Errorf("pin: allowed %v (%v), want a denial naming %s", pin.Allowed, pin.Result, image)
+				}
+				if ver.Allowed || !strings.Contains(ver.Result.Message, image+" must be an image digest") {
+					t.Errorf("verify: allowed %v (%v), want %s denied as not a digest", ver.Allowed, ver.Result, image)
+				}
+				// The registry answers again: pin pins, verify admits the digest.
+				pin = f.pin.Handle(context.Background(), request("Pod", "prod", admissionv1.Create, obj, nil))
+				pinned := patches(pin)["replace /spec/containers/0/image"]
+				if !pin.Allowed || pinned != image+"@"+f.signed.DigestStr() {
+					t.Fatalf("pin after recovery: allowed %v patches %v", pin.Allowed, pin.Patches)
+				}
+				if r := f.verifyH.Handle(context.Background(), request("Pod", "prod", admissionv1.Create,
+					podJSON(t, "prod", corev1.PodSpec{Containers: containers(pinned)}), nil)); !r.Allowed {
+					t.Errorf("verify of the pinned image: %v", r.Result)
+				}
+				return
+			}
+			if !pin.Allowed || len(pin.Warnings) != 1 || !strings.Contains(pin.Warnings[0], "not pinned") {
+				t.Errorf("warn mode pin: allowed %v warnings %v, want allowed with a warning", pin.Allowed, pin.Warnings)
+			}
+			if !ver.Allowed || len(ver.Warnings) != 1 || !strings.Contains(ver.Warnings[0], "must be an image digest") {
+				t.Errorf("warn mode verify: allowed %v warnings %v, want allowed with a warning", ver.Allowed, ver.Warnings)
+			}
+		})
 	}
 }
 
@@ -102,6 +157,10 @@ func TestPinWithPullSecrets(t *testing.T) {
 			resp := f2.pin.Handle(context.Background(), request("Pod", "prod", admissionv1.Create, podJSON(t, "prod", tt.spec), nil))
 			if got := len(resp.Patches) == 1; got != tt.pinned {
 				t.Fatalf("pinned = %v (patches %v, warnings %v), want %v", got, resp.Patches, resp.Warnings, tt.pinned)
+			}
+			// Verify sees what pin admitted: the pinned image, or (denied by pin) the tag.
+			if img, ok := patches(resp)["replace /spec/containers/0/image"]; ok {
+				tt.spec.Containers[0].Image = img
 			}
 			vr := f2.verifyH.Handle(context.Background(), request("Pod", "prod", admissionv1.Create, podJSON(t, "prod", tt.spec), nil))
 			if vr.Allowed != tt.pinned {

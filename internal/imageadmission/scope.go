@@ -3,6 +3,8 @@ package imageadmission
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,6 +80,23 @@ func (h *handlers) keychain(ctx context.Context, ns string, w *workload) (authn.
 		return authn.NewMultiKeychain(), nil
 	}
 	return k8schain.NewFromPullSecrets(ctx, secrets)
+}
+
+// keychainID names the credentials keychain reads for a workload: its namespace, service
+// account and pod pull secrets (the service account's pull secrets follow from its name).
+// Verifications are coalesced only among requests with the same credentials.
+func keychainID(ns string, w *workload) string {
+	sa := w.spec.ServiceAccountName
+	if sa == "" {
+		sa = "default"
+	}
+	names := make([]string, 0, len(w.spec.ImagePullSecrets))
+	for _, r := range w.spec.ImagePullSecrets {
+		names = append(names, r.Name)
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	return ns + "/" + sa + "/" + strings.Join(names, ",")
 }
 
 // lazyKeychain reads the pull secrets only when a registry call asks for credentials: a

@@ -94,6 +94,53 @@ spec:
 	})
 }
 
+// TestVerifyEveryPolicy: `sealctl verify` decides as the webhook does when policies are
+// layered: every matching ImagePolicy must approve the image (issue 18 item 2).
+func TestVerifyEveryPolicy(t *testing.T) {
+	reg := verifytest.NewRegistry(t)
+	team, security := verifytest.NewKey(t), verifytest.NewKey(t)
+	teamOnly := reg.Push(t, "team/app", "v1")
+	team.SignLegacy(t, teamOnly)
+	both := reg.Push(t, "team/app", "v2")
+	team.SignLegacy(t, both)
+	security.SignBundle(t, both)
+	doc := func(name, glob, pem string) string {
+		return `apiVersion: seal.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: ` + name + `}
+spec:
+  images: [{glob: "` + glob + `"}]
+  authorities:
+  - name: ` + name + `-key
+    key:
+      data: |
+` + indent(pem, "        ") + `
+`
+	}
+	policy := filepath.Join(t.TempDir(), "policies.yaml")
+	if err := os.WriteFile(policy, []byte(doc("team", reg.Host+"/team/**", team.PublicPEM)+"---\n"+doc("security", reg.Host+"/**", security.PublicPEM)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name       string
+		image      string
+		wantCode   int
+		wantStdout string
+		wantStderr string
+	}{
+		{"signed for one of two policies", reg.Host + "/team/app:v1", ExitFailed, "false", "ImagePolicy security"},
+		{"signed for both", reg.Host + "/team/app:v2", ExitOK, "team/team-key,security/security-key", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := Run(context.Background(), []string{"verify", tt.image, "--policy", policy}, strings.NewReader(""), &stdout, &stderr)
+			if code != tt.wantCode || !strings.Contains(stdout.String(), tt.wantStdout) || !strings.Contains(stderr.String(), tt.wantStderr) {
+				t.Fatalf("exit %d (want %d)\nstdout: %s (want %q)\nstderr: %s (want %q)", code, tt.wantCode, stdout.String(), tt.wantStdout, stderr.String(), tt.wantStderr)
+			}
+		})
+	}
+}
+
 func indent(s, prefix string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	for i := range lines {

@@ -12,7 +12,16 @@ const (
 	ReasonRegistry      Reason = "RegistryUnreachable"
 	ReasonBadReference  Reason = "BadReference"
 	ReasonPolicyError   Reason = "PolicyError"
+	// ReasonUnpinned: an admitted image names a tag, not a digest, where a policy enforces
+	// (Request.RequireDigest). The kubelet would resolve the tag again at pull time, so what
+	// was verified need not be what runs.
+	ReasonUnpinned Reason = "UnpinnedTag"
 )
+
+// Approval is one ImagePolicy's approval of an image: the authority whose signature verified.
+type Approval struct {
+	Policy, Authority string
+}
 
 // Decision is the verdict on one image.
 type Decision struct {
@@ -25,8 +34,12 @@ type Decision struct {
 	// Warning is set when the image is admitted only because the policy is in warn mode.
 	Warning bool
 	Reason  Reason
-	// Policy and Authority name what approved the image.
+	// Policy and Authority name what approved the image: the ApprovedImage (Policy), or the
+	// first of Approvals.
 	Policy, Authority string
+	// Approvals lists, for each matching ImagePolicy that approved the image, the authority
+	// whose signature verified. An image is approved only when every matching policy approves.
+	Approvals []Approval
 	// Message explains the decision to a person.
 	Message string
 	// Cached is true when a cached verification approved the image.

@@ -11,52 +11,101 @@ import (
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 )
 
+// sigResult is the outcome of checking one image's signatures against a list of policies:
+// per policy (by position), the authority that verified, or why none did.
 type sigResult struct {
-	policy    *policy // non-nil when approved
-	authority string
-	reason    Reason
-	message   string
+	approved []string // authority name, "" when the policy did not approve
+	whys     []string // for ReasonUntrusted: why each authority of the policy failed
+	reason   Reason   // why the policies that did not approve failed
+	common   string   // the failure every policy shares (registry, timeout)
+	digest   string
+	count    int // signatures found
 }
 
-// verifySignatures fetches the image's signatures once (coalescing concurrent callers) and
-// checks them against every authority of the matching policies, caching successes.
-func (v *Verifier) verifySignatures(ctx context.Context, digest name.Digest, matching []*policy, kc authn.Keychain) sigResult {
+// message explains why the failed policies did not approve the image. todo is the list the
+// result was computed for; approvals are the policies that did approve.
+func (r sigResult) message(todo, failed []*policy, approvals []Approval) string {
+	var msg string
+	switch r.reason {
+	case ReasonNoSignature:
+		msg = fmt.Sprintf("no signature found for %s (neither a cosign .sig tag nor a sigstore bundle referrer); sign it with an authority of ImagePolicy %s", r.digest, policyNames(failed))
+	case ReasonUntrusted:
+		var parts []string
+		for _, f := range failed {
+			for i, p := range todo {
+				if p == f {
+					parts = append(parts, fmt.Sprintf("%s has %d signature(s) but none by a trusted key or identity of ImagePolicy %s (%s)", r.digest, r.count, p.name, r.whys[i]))
+				}
+			}
+		}
+		msg = strings.Join(parts, "; ")
+	default:
+		msg = r.common
+	}
+	if len(approvals) > 0 {
+		names := make([]string, len(approvals))
+		for i, a := range approvals {
+			names[i] = a.Policy
+		}
+		msg += " (every matching ImagePolicy must approve an image; " + strings.Join(names, ", ") + " did)"
+	}
+	return msg
+}
+
+// verifySignatures fetches the image's signatures once (coalescing concurrent callers with the
+// same credentials) and checks them against every authority of each policy, caching successes.
+func (v *Verifier) verifySignatures(ctx context.Context, digest name.Digest, todo []*policy, kc authn.Keychain, kcID string) sigResult {
 	var key strings.Builder
 	key.WriteString(digest.String())
-	for _, p := range matching {
+	// The credentials are part of the key: a caller whose pull secrets cannot read the registry
+	// must not hand its failure to a caller whose can (and a shared success would have read the
+	// registry with someone else's credentials).
+	if kcID == "" && kc != nil {
+		kcID = "unshared-" + strconv.FormatUint(v.unshared.Add(1), 10)
+	}
+	key.WriteString("|keychain=" + kcID)
+	for _, p := range todo {
 		key.WriteString("|" + p.uid + "/" + p.name + "/" + strconv.FormatInt(p.generation, 10))
 	}
 	ch := v.flight.DoChan(key.String(), func() (any, error) {
 		// The work is shared: it must not die with the first caller's request.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.opts.RegistryTimeout)
 		defer cancel()
-		return v.checkPolicies(fctx, digest, matching, kc), nil
+		return v.checkPolicies(fctx, digest, todo, kc), nil
 	})
 	select {
 	case r := <-ch:
 		return r.Val.(sigResult)
 	case <-ctx.Done():
-		return sigResult{reason: ReasonRegistry, message: "verification of " + digest.String() + " did not finish in time: " + ctx.Err().Error()}
+		return sigResult{approved: make([]string, len(todo)), reason: ReasonRegistry, digest: digest.String(),
+			common: "verification of " + digest.String() + " did not finish in time: " + ctx.Err().Error()}
 	}
 }
 
-func (v *Verifier) checkPolicies(ctx context.Context, digest name.Digest, matching []*policy, kc authn.Keychain) (res sigResult) {
+func (v *Verifier) checkPolicies(ctx context.Context, digest name.Digest, todo []*policy, kc authn.Keychain) (res sigResult) {
+	res = sigResult{approved: make([]string, len(todo)), whys: make([]string, len(todo)), digest: digest.String()}
 	defer func() {
 		if r := recover(); r != nil { // a library bug on hostile registry data must not kill the webhook
 			v.log.Error("verify: panic while verifying", "image", digest.String(), "panic", r)
-			res = sigResult{reason: ReasonRegistry, message: fmt.Sprintf("verifying %s failed: internal error on registry data", digest)}
+			res = sigResult{approved: make([]string, len(todo)), reason: ReasonRegistry, digest: digest.String(),
+				common: fmt.Sprintf("verifying %s failed: internal error on registry data", digest)}
 		}
 	}()
 	opts := []ociremote.Option{ociremote.WithRemoteOptions(v.registryOptions(ctx, kc)...)}
 	arts, err := v.fetchArtifacts(ctx, digest, opts)
 	if err != nil {
-		return sigResult{reason: ReasonRegistry, message: fmt.Sprintf("registry unreachable or invalid while reading signatures of %s: %s", digest, registryErr(ctx, err))}
+		res.reason = ReasonRegistry
+		res.common = fmt.Sprintf("registry unreachable or invalid while reading signatures of %s: %s", digest, registryErr(ctx, err))
+		return res
 	}
 	if arts.empty() {
-		return sigResult{reason: ReasonNoSignature, message: fmt.Sprintf("no signature found for %s (neither a cosign .sig tag nor a sigstore bundle referrer); sign it with an authority of ImagePolicy %s", digest, policyNames(matching))}
+		res.reason = ReasonNoSignature
+		return res
 	}
-	var whys []string
-	for _, p := range matching {
+	res.reason = ReasonUntrusted
+	res.count = len(arts.legacy) + len(arts.bundles)
+	for i, p := range todo {
+		var whys []string
 		for _, a := range p.authorities {
 			id, k, err := v.authorityKey(ctx, a)
 			if err != nil {
@@ -68,11 +117,14 @@ func (v *Verifier) checkPolicies(ctx context.Context, digest name.Digest, matchi
 				continue
 			}
 			v.cache.add(cacheKey(digest.String(), p, id))
-			return sigResult{policy: p, authority: a.name}
+			res.approved[i] = a.name
+			break
+		}
+		if res.approved[i] == "" {
+			res.whys[i] = strings.Join(whys, "; ")
 		}
 	}
-	return sigResult{reason: ReasonUntrusted, message: fmt.Sprintf("%s has %d signature(s) but none by a trusted key or identity of ImagePolicy %s (%s)",
-		digest, len(arts.legacy)+len(arts.bundles), policyNames(matching), strings.Join(whys, "; "))}
+	return res
 }
 
 func policyNames(ps []*policy) string {

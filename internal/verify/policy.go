@@ -200,8 +200,10 @@ func compileKeyless(k *sealv1.Keyless) (*keyless, error) {
 				return nil, fmt.Errorf("keyless.identities[%d].%s: %v", i, field, err)
 			}
 		}
+		// cosign and sigstore-go search for a regexp anywhere in the issuer or subject;
+		// Seal's identities must match them whole.
 		c.identities = append(c.identities, cosign.Identity{
-			Issuer: id.Issuer, IssuerRegExp: id.IssuerRegExp, Subject: id.Subject, SubjectRegExp: id.SubjectRegExp,
+			Issuer: id.Issuer, IssuerRegExp: anchor(id.IssuerRegExp), Subject: id.Subject, SubjectRegExp: anchor(id.SubjectRegExp),
 		})
 	}
 	certs, err := cryptoutils.UnmarshalCertificatesFromPEM([]byte(k.TrustedRoot.CertificateAuthorities))

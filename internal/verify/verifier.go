@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -67,11 +68,13 @@ type Options struct {
 
 // Verifier decides whether images may run.
 type Verifier struct {
-	opts    Options
-	cache   *cache
-	flight  singleflight.Group
-	metrics *metrics
-	log     *slog.Logger
+	opts   Options
+	cache  *cache
+	flight singleflight.Group
+	// unshared numbers requests with a keychain but no KeychainID, which are never coalesced.
+	unshared atomic.Uint64
+	metrics  *metrics
+	log      *slog.Logger
 
 	mu       sync.Mutex
 	compiled map[string]*policy // by uid (checked against the generation)
@@ -126,6 +129,16 @@ type Request struct {
 	NamespaceLabels map[string]string
 	// Keychain authenticates to registries (the pod's pull secrets); nil is anonymous.
 	Keychain authn.Keychain
+	// KeychainID names the credentials Keychain stands for (namespace, service account, pull
+	// secret names). Concurrent verifications of one image are coalesced only among requests
+	// with the same KeychainID, so a caller without credentials never fails another's request.
+	// Empty with a non-nil Keychain: the request is never coalesced.
+	KeychainID string
+	// RequireDigest denies an image written as a tag wherever an unapproved image would be
+	// denied (a matching policy enforces, or none matches and NoMatch is deny), and warns where
+	// it would be warned about. Admission sets it: the kubelet resolves a tag again at pull
+	// time, so only a digest makes what runs what was verified. CLI checks of tags leave it off.
+	RequireDigest bool
 }
 
 // Verify decides on one image. It never panics and always returns a Decision; a Decision that
@@ -142,12 +155,47 @@ func (v *Verifier) verify(ctx context.Context, req Request) Decision {
 	if err != nil {
 		return dec.deny(ReasonBadReference, "malformed image reference: "+err.Error())
 	}
+	policies, broken, err := v.policies(ctx)
+	if err != nil {
+		return dec.deny(ReasonPolicyError, "listing ImagePolicies: "+err.Error())
+	}
+	nsLabels := labels.Set(req.NamespaceLabels)
+	unpinned := ""
+	if _, pinned := ref.(name.Digest); !pinned && req.RequireDigest {
+		act, why := v.enforcement(policies, tagName(ref), nsLabels)
+		msg := fmt.Sprintf("image %s must be an image digest (%s@sha256:…), not a tag: the kubelet would resolve the tag again at pull time (%s)", ref.Name(), ref.Name(), why)
+		switch act {
+		case NoMatchDeny:
+			return dec.deny(ReasonUnpinned, msg+"; fix: let the pin webhook resolve it (is the registry reachable from seal-webhook?) or write the image by digest")
+		case NoMatchWarn:
+			unpinned = msg
+		}
+	}
 	res, err := v.resolve(ctx, ref, req.Keychain)
 	if err != nil {
-		return v.unresolved(ctx, dec, ref, req.NamespaceLabels, err)
+		return v.unresolved(dec, ref, policies, nsLabels, err)
 	}
 	dec.Digest = res.String()
+	return withUnpinned(v.decide(ctx, dec, req, ref, res, policies, broken), unpinned)
+}
 
+// withUnpinned adds the warning about an unpinned tag to a decision that admits the image.
+func withUnpinned(d Decision, msg string) Decision {
+	switch {
+	case msg == "" || !d.Allowed:
+		return d
+	case d.Warning:
+		d.Message += "; " + msg
+		return d
+	}
+	return d.warn(ReasonUnpinned, msg)
+}
+
+// decide approves a resolved image when an ApprovedImage names its digest, or when EVERY
+// matching ImagePolicy approves it (one of its authorities verifies a signature), as sigstore
+// policy-controller does. A failing enforce-mode policy denies; failing warn-mode policies only
+// warn.
+func (v *Verifier) decide(ctx context.Context, dec Decision, req Request, ref name.Reference, res resolved, policies []*policy, broken []string) Decision {
 	approved, err := v.opts.Policies.ApprovedImages(ctx)
 	if err != nil {
 		return dec.deny(ReasonPolicyError, "listing ApprovedImages: "+err.Error())
@@ -160,10 +208,6 @@ func (v *Verifier) verify(ctx context.Context, req Request) Decision {
 		}
 	}
 
-	policies, broken, err := v.policies(ctx)
-	if err != nil {
-		return dec.deny(ReasonPolicyError, "listing ImagePolicies: "+err.Error())
-	}
 	rn := refName{repo: res.repo, full: dec.Digest, given: ref.Name()}
 	nsLabels := labels.Set(req.NamespaceLabels)
 	var matching []*policy
@@ -186,64 +230,131 @@ func (v *Verifier) verify(ctx context.Context, req Request) Decision {
 		return dec.deny(ReasonNoMatch, msg)
 	}
 
-	// A cached success of any authority of any matching policy approves the image.
-	for _, p := range matching {
-		for _, a := range p.authorities {
-			id, _, err := v.authorityKey(ctx, a)
-			if err != nil {
-				continue
-			}
-			if v.cache.hit(cacheKey(dec.Digest, p, id)) {
-				v.metrics.cacheHits.Inc()
-				dec.Policy, dec.Authority, dec.Cached = p.name, a.name, true
-				return dec.allow(ReasonApproved, "signed by authority "+a.name+" of ImagePolicy "+p.name)
+	// A cached success of any authority approves its policy; the others are verified together.
+	approvals := make([]Approval, len(matching))
+	var todo []*policy
+	for i, p := range matching {
+		if a, ok := v.cachedApproval(ctx, dec.Digest, p); ok {
+			approvals[i] = Approval{Policy: p.name, Authority: a}
+			continue
+		}
+		todo = append(todo, p)
+	}
+	var sr sigResult
+	if len(todo) > 0 {
+		digest, err := res.nameDigest()
+		if err != nil {
+			return dec.deny(ReasonBadReference, err.Error())
+		}
+		sr = v.verifySignatures(ctx, digest, todo, req.Keychain, req.KeychainID)
+	} else {
+		v.metrics.cacheHits.Inc()
+		dec.Cached = true
+	}
+	for j, p := range todo {
+		for i, m := range matching {
+			if m == p && sr.approved[j] != "" {
+				approvals[i] = Approval{Policy: p.name, Authority: sr.approved[j]}
 			}
 		}
 	}
+	var failedEnforce, failedWarn []*policy
+	for i, p := range matching {
+		switch {
+		case approvals[i].Authority != "":
+			dec.Approvals = append(dec.Approvals, approvals[i])
+		case p.mode == sealv1.ModeWarn:
+			failedWarn = append(failedWarn, p)
+		default:
+			failedEnforce = append(failedEnforce, p)
+		}
+	}
+	if len(dec.Approvals) > 0 {
+		dec.Policy, dec.Authority = dec.Approvals[0].Policy, dec.Approvals[0].Authority
+	}
+	switch {
+	case len(failedEnforce) > 0:
+		return dec.deny(sr.reason, sr.message(todo, failedEnforce, dec.Approvals))
+	case len(failedWarn) > 0:
+		return dec.warn(sr.reason, sr.message(todo, failedWarn, dec.Approvals))
+	}
+	return dec.allow(ReasonApproved, approvalMessage(dec.Approvals))
+}
 
-	digest, err := res.nameDigest()
+func approvalMessage(as []Approval) string {
+	parts := make([]string, len(as))
+	for i, a := range as {
+		parts[i] = "authority " + a.Authority + " of ImagePolicy " + a.Policy
+	}
+	return "signed by " + strings.Join(parts, " and ")
+}
+
+// cachedApproval returns the authority of p whose success on digest is cached.
+func (v *Verifier) cachedApproval(ctx context.Context, digest string, p *policy) (string, bool) {
+	for _, a := range p.authorities {
+		id, _, err := v.authorityKey(ctx, a)
+		if err != nil {
+			continue
+		}
+		if v.cache.hit(cacheKey(digest, p, id)) {
+			return a.name, true
+		}
+	}
+	return "", false
+}
+
+// tagName is the policy-matching name of an image that was not resolved to a digest.
+func tagName(ref name.Reference) refName {
+	return refName{repo: ref.Context().Name(), full: ref.Name(), given: ref.Name()}
+}
+
+// enforcement says what happens to an unapproved image of this name in a namespace with these
+// labels, and why: deny when a matching policy enforces, warn when only warn-mode policies
+// match, and the no-match action when none matches.
+func (v *Verifier) enforcement(policies []*policy, rn refName, nsLabels labels.Set) (NoMatchAction, string) {
+	var warnOnly []*policy
+	for _, p := range policies {
+		if !p.matches(rn, nsLabels) {
+			continue
+		}
+		if p.mode != sealv1.ModeWarn {
+			return NoMatchDeny, "ImagePolicy " + p.name + " enforces"
+		}
+		warnOnly = append(warnOnly, p)
+	}
+	if len(warnOnly) > 0 {
+		return NoMatchWarn, "only warn-mode ImagePolicy " + policyNames(warnOnly) + " matches"
+	}
+	return v.opts.NoMatch, fmt.Sprintf("no ImagePolicy matches %s; the no-match action is %s", rn.repo, v.opts.NoMatch)
+}
+
+// Enforces reports whether an unapproved image would be denied in a namespace with these
+// labels (a matching ImagePolicy enforces, or none matches and the no-match action is deny),
+// and why. It fails closed: a policy list that cannot be read, or a bad reference, enforces.
+// The pin handler asks it before admitting an image it could not pin.
+func (v *Verifier) Enforces(ctx context.Context, image string, nsLabels map[string]string) (bool, string) {
+	ref, err := v.parse(image)
 	if err != nil {
-		return dec.deny(ReasonBadReference, err.Error())
+		return true, "malformed image reference: " + err.Error()
 	}
-	sr := v.verifySignatures(ctx, digest, matching, req.Keychain)
-	if sr.policy != nil {
-		dec.Policy, dec.Authority = sr.policy.name, sr.authority
-		return dec.allow(ReasonApproved, "signed by authority "+sr.authority+" of ImagePolicy "+sr.policy.name)
+	policies, _, err := v.policies(ctx)
+	if err != nil {
+		return true, "listing ImagePolicies: " + err.Error()
 	}
-	enforce := false
-	for _, p := range matching {
-		enforce = enforce || p.mode == sealv1.ModeEnforce
-	}
-	if enforce {
-		return dec.deny(sr.reason, sr.message)
-	}
-	return dec.warn(sr.reason, sr.message)
+	act, why := v.enforcement(policies, tagName(ref), labels.Set(nsLabels))
+	return act == NoMatchDeny, why
 }
 
 // unresolved decides on an image whose digest the registry did not give. It is denied, unless
 // no policy that matches its name enforces: every matching policy is in warn mode, or none
 // matches and the no-match action is warn or allow. A registry outage must not block what the
 // policies only mean to warn about.
-func (v *Verifier) unresolved(ctx context.Context, dec Decision, ref name.Reference, nsLabels map[string]string, err error) Decision {
+func (v *Verifier) unresolved(dec Decision, ref name.Reference, policies []*policy, nsLabels labels.Set, err error) Decision {
 	msg := err.Error()
-	policies, _, perr := v.policies(ctx)
-	if perr != nil {
-		return dec.deny(ReasonRegistry, msg)
-	}
-	rn := refName{repo: ref.Context().Name(), full: ref.Name(), given: ref.Name()}
-	matched := false
-	for _, p := range policies {
-		if p.matches(rn, labels.Set(nsLabels)) {
-			if p.mode != sealv1.ModeWarn {
-				return dec.deny(ReasonRegistry, msg)
-			}
-			matched = true
-		}
-	}
-	switch {
-	case matched, v.opts.NoMatch == NoMatchWarn:
+	switch act, _ := v.enforcement(policies, tagName(ref), nsLabels); act {
+	case NoMatchWarn:
 		return dec.warn(ReasonRegistry, msg)
-	case v.opts.NoMatch == NoMatchAllow:
+	case NoMatchAllow:
 		return dec.allow(ReasonRegistry, msg)
 	}
 	return dec.deny(ReasonRegistry, msg)

@@ -89,7 +89,17 @@ func TestSignedImages(t *testing.T) {
 		{name: "keyless bundle", sign: func(d name.Digest) { ca.Keyless(t, issuer, sub).SignBundle(t, d) },
 			policy: keylessPolicy("p", glob, ca.PEM, sealv1.Identity{Issuer: issuer, Subject: sub}), wantAllow: true, wantReason: verify.ReasonApproved},
 		{name: "keyless bundle subject regexp", sign: func(d name.Digest) { ca.Keyless(t, issuer, "https://ci.test/team/app").SignBundle(t, d) },
-			policy: keylessPolicy("p", glob, ca.PEM, sealv1.Identity{IssuerRegExp: `^https://issuer\.test$`, SubjectRegExp: `^https://ci\.test/team/`}), wantAllow: true, wantReason: verify.ReasonApproved},
+			policy: keylessPolicy("p", glob, ca.PEM, sealv1.Identity{IssuerRegExp: `^https://issuer\.test$`, SubjectRegExp: `https://ci\.test/team/.*`}), wantAllow: true, wantReason: verify.ReasonApproved},
+		// Identity regexps match the whole subject: an attacker's identity that merely contains
+		// the pattern is not the team's (issue 13 item 7).
+		{name: "keyless subject regexp is anchored", sign: func(d name.Digest) {
+			ca.Keyless(t, issuer, "https://evil.test/x/https://ci.test/team/app").SignBundle(t, d)
+		},
+			policy: keylessPolicy("p", glob, ca.PEM, sealv1.Identity{Issuer: issuer, SubjectRegExp: `https://ci\.test/team/`}), wantReason: verify.ReasonUntrusted},
+		{name: "keyless legacy subject regexp is anchored", sign: func(d name.Digest) { ca.Keyless(t, issuer, "https://ci.test/team/app/../../evil").SignLegacy(t, d) },
+			policy: keylessPolicy("p", glob, ca.PEM, sealv1.Identity{Issuer: issuer, SubjectRegExp: `https://ci\.test/team/`}), wantReason: verify.ReasonUntrusted},
+		{name: "keyless issuer regexp is anchored", sign: func(d name.Digest) { ca.Keyless(t, "https://issuer.test.evil.test", sub).SignLegacy(t, d) },
+			policy: keylessPolicy("p", glob, ca.PEM, sealv1.Identity{IssuerRegExp: `https://issuer\.test`, Subject: sub}), wantReason: verify.ReasonUntrusted},
 		{name: "unsigned", sign: func(name.Digest) {},
 			policy: keyPolicy("p", glob, key.PublicPEM, ""), wantReason: verify.ReasonNoSignature, wantMsg: "no signature found"},
 		{name: "legacy by unknown key", sign: func(d name.Digest) { other.SignLegacy(t, d) },

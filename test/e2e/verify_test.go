@@ -122,6 +122,14 @@ func TestImagePolicyAdmission(t *testing.T) {
 		}
 	}
 
+	// A tag the pin webhook cannot resolve is refused, though the registry answers verify a
+	// moment later: an admitted pod never names a bare tag where a policy enforces.
+	reg.FailFirstHEAD("team/app", "v1", http.StatusNotImplemented)
+	err = env.Client.Create(ctx, policyDeployment(enforced, "signed", signed.Context().Tag("v1").String()))
+	if err == nil || !strings.Contains(err.Error(), "cannot be pinned") || !strings.Contains(err.Error(), "ImagePolicy team enforces") {
+		t.Fatalf("Deployment whose tag could not be pinned: err = %v, want a refusal by the pin webhook", err)
+	}
+
 	d := policyDeployment(enforced, "signed", signed.Context().Tag("v1").String())
 	if err := env.Client.Create(ctx, d); err != nil {
 		t.Fatalf("Deployment with a signed image refused: %v", err)
@@ -148,6 +156,23 @@ func TestImagePolicyAdmission(t *testing.T) {
 	// Namespaces that do not enforce are left alone.
 	if err := env.Client.Create(ctx, policyDeployment(open, "free", unsigned.String())); err != nil {
 		t.Errorf("Deployment in a namespace without seal.dev/enforce refused: %v", err)
+	}
+
+	// Policies are ANDed: a security team's policy over every image of the registry, with its
+	// own key, refuses the image only the team signed.
+	security := &sealv1.ImagePolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "security"},
+		Spec: sealv1.ImagePolicySpec{
+			Images:      []sealv1.ImagePattern{{Glob: reg.Host + "/**"}},
+			Authorities: []sealv1.Authority{{Name: "security-key", Key: &sealv1.KeyRef{Data: verifytest.NewKey(t).PublicPEM}}},
+		},
+	}
+	if err := env.Client.Create(ctx, security); err != nil {
+		t.Fatalf("creating the second ImagePolicy: %v", err)
+	}
+	err = env.Client.Create(ctx, policyDeployment(enforced, "signed-by-team-only", signed.Context().Tag("v1").String()))
+	if err == nil || !strings.Contains(err.Error(), "ImagePolicy security") || !strings.Contains(err.Error(), "team did") {
+		t.Errorf("image signed for one of two matching policies: err = %v, want a refusal naming ImagePolicy security", err)
 	}
 }
 

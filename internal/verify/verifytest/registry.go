@@ -25,6 +25,31 @@ type Registry struct {
 	mu         sync.Mutex
 	log        []string // "GET /v2/…"
 	user, pass string
+	hook       func(*http.Request) int
+}
+
+// Hook runs f before every later request reaches the registry (after it is logged). When f
+// returns a status code other than 0 the request fails with it, so a test can make a registry
+// fail or stall (f may block) exactly where it wants.
+func (r *Registry) Hook(f func(req *http.Request) int) {
+	r.mu.Lock()
+	r.hook = f
+	r.mu.Unlock()
+}
+
+// FailFirstHEAD makes the first HEAD of the manifest repo:tag fail with status (later ones
+// succeed): a registry that answers differently the second time. go-containerregistry retries
+// 408, 429, 499, 500, 502, 503, 504 and 522 by itself; another 5xx (501) fails the call.
+func (r *Registry) FailFirstHEAD(repo, tag string, status int) {
+	var once sync.Once
+	path := "/v2/" + repo + "/manifests/" + tag
+	r.Hook(func(req *http.Request) int {
+		code := 0
+		if req.Method == http.MethodHead && req.URL.Path == path {
+			once.Do(func() { code = status })
+		}
+		return code
+	})
 }
 
 // RequireAuth makes every later request need HTTP basic auth with user and pass (push and sign
@@ -43,8 +68,14 @@ func NewRegistry(t testing.TB) *Registry {
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		r.log = append(r.log, req.Method+" "+req.URL.Path)
-		user, pass := r.user, r.pass
+		user, pass, hook := r.user, r.pass, r.hook
 		r.mu.Unlock()
+		if hook != nil {
+			if code := hook(req); code != 0 {
+				http.Error(w, `{"errors":[{"code":"UNKNOWN","message":"injected failure"}]}`, code)
+				return
+			}
+		}
 		if user != "" {
 			if u, p, ok := req.BasicAuth(); !ok || u != user || p != pass {
 				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
