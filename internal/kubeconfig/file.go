@@ -131,6 +131,7 @@ func describe(cfg *clientcmdapi.Config) []Context {
 			}
 			d.User = cert.Subject.CommonName
 			d.Groups = append(d.Groups, cert.Subject.Organization...)
+			sort.Strings(d.Groups) // DER orders a SET by encoding, not as given
 			d.Issuer = cert.Issuer.CommonName
 			d.NotBefore, d.NotAfter = cert.NotBefore.UTC(), cert.NotAfter.UTC()
 		}
