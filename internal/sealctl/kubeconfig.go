@@ -193,7 +193,7 @@ cluster and server, and when the certificate expires. Keys are never shown.`,
 			}
 			now := a.now()
 			return a.show(ctxs, func(w io.Writer) {
-				row(w, "CONTEXT", "USER", "GROUPS", "CLUSTER", "SERVER", "EXPIRES", "")
+				row(w, "CONTEXT", "USER", "GROUPS", "CLUSTER", "SERVER", "EXPIRES", "STATUS")
 				for _, c := range ctxs {
 					note := ""
 					switch {
