@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/client-go/util/retry"
 )
 
 // Errors callers branch on; the messages around them name the cluster and the CSR.
@@ -109,14 +110,22 @@ func (r request) do(ctx context.Context, csr []byte, user string) (cert []byte, 
 		}()
 	}
 	if r.approve {
-		obj.Status.Conditions = append(obj.Status.Conditions, certv1.CertificateSigningRequestCondition{
-			Type:           certv1.CertificateApproved,
-			Status:         corev1.ConditionTrue,
-			Reason:         "SealctlKubeconfig",
-			Message:        "approved by sealctl kubeconfig for " + user,
-			LastUpdateTime: metav1.Now(),
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, err := csrs.Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cur.Status.Conditions = append(cur.Status.Conditions, certv1.CertificateSigningRequestCondition{
+				Type:           certv1.CertificateApproved,
+				Status:         corev1.ConditionTrue,
+				Reason:         "SealctlKubeconfig",
+				Message:        "approved by sealctl kubeconfig for " + user,
+				LastUpdateTime: metav1.Now(),
+			})
+			_, err = csrs.UpdateApproval(ctx, name, cur, metav1.UpdateOptions{})
+			return err
 		})
-		if _, err := csrs.UpdateApproval(ctx, name, obj, metav1.UpdateOptions{}); err != nil {
+		if err != nil {
 			return nil, fmt.Errorf("kubeconfig: cluster %s: approving CSR %s (needs the approve verb on signers %q): %w", r.cluster, name, r.signer, err)
 		}
 	} else if r.log != nil {
@@ -133,11 +142,11 @@ func (r request) wait(ctx context.Context, name string) ([]byte, error) {
 	defer cancel()
 	sel := fields.OneTermEqualSelector("metadata.name", name).String()
 	lw := &cache.ListWatch{
-		ListFunc: func(o metav1.ListOptions) (runtime.Object, error) {
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = sel
 			return csrs.List(ctx, o)
 		},
-		WatchFunc: func(o metav1.ListOptions) (watch.Interface, error) {
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = sel
 			return csrs.Watch(ctx, o)
 		},
@@ -175,9 +184,9 @@ func (r request) wait(ctx context.Context, name string) ([]byte, error) {
 		return nil, stop
 	case err == nil && last != nil:
 		return last.Status.Certificate, nil
-	case ctx.Err() != nil && approved(last):
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && approved(last):
 		return nil, fmt.Errorf("%w: cluster %s: CSR %s was approved but no signer for %q answered within %s: is kube-controller-manager running with --cluster-signing-cert-file/--cluster-signing-key-file (or another signer for that name)?", ErrNoSigner, r.cluster, name, r.signer, r.timeout)
-	case ctx.Err() != nil:
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return nil, fmt.Errorf("%w: cluster %s: nobody approved CSR %s within %s: approve it with kubectl certificate approve %s, or raise --timeout", ErrNotApproved, r.cluster, name, r.timeout, name)
 	default:
 		return nil, fmt.Errorf("kubeconfig: cluster %s: watching CSR %s: %w", r.cluster, name, err)
