@@ -156,8 +156,11 @@ func TestKubeconfigTwoClusters(t *testing.T) {
 		t.Fatalf("kubeconfig issue: exit %d: %s", code, errs)
 	}
 	fi, err := os.Stat(file)
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("kubeconfig %s: %v mode %v, want 0600", file, err, fi.Mode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("kubeconfig %s: mode %v, want 0600 (it holds the private key)", file, fi.Mode().Perm())
 	}
 
 	shown := showContexts(t, bin, file)
