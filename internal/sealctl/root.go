@@ -101,6 +101,7 @@ Results go to stdout (tables, or JSON with -o json); hints go to stderr. Exit co
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.workloadCommand(), a.eggCommand(), a.certCommand(), a.keysCommand(),
 		a.sealCommand(), a.bundleCommand(), a.verifyCommand())
+	root.AddCommand(a.kubeconfigCommand())
 	return root
 }
 

@@ -37,8 +37,12 @@ type Env struct {
 	Kubeconfig string
 	// Dir is a temporary directory removed when the test ends.
 	Dir string
+	// SigningCA is the PEM cluster signing CA with Options.CSRSigning (nil otherwise): it
+	// signs approved kubernetes.io/kube-apiserver-client CSRs and the API server trusts it.
+	SigningCA []byte
 
 	env     *envtest.Environment
+	signing *signingCA
 	kcmLog  string
 	stopKCM func()
 }
@@ -53,6 +57,10 @@ type Options struct {
 	NoControllerManager bool
 	// Dir holds kubeconfigs and logs (Start: the test's temp dir; Launch: a new temp dir).
 	Dir string
+	// CSRSigning gives the cluster a signing CA, as kubeadm does: the API server trusts it
+	// for client certificates and kube-controller-manager runs the csrsigning and
+	// csrapproving controllers with it (--cluster-signing-cert-file/-key-file).
+	CSRSigning bool
 }
 
 // ToolsDir is where the control-plane binaries are: $SEAL_K8S_TOOLS, or the default cache.
@@ -130,6 +138,14 @@ func Launch(o Options) (*Env, error) {
 		ControlPlaneStartTimeout: 60 * time.Second,
 		ControlPlaneStopTimeout:  30 * time.Second,
 	}
+	if o.CSRSigning {
+		ca, err := newSigningCA(o.Dir)
+		if err != nil {
+			return nil, err
+		}
+		e.signing, e.SigningCA = ca, ca.certPEM
+		e.env.ControlPlane.APIServer = &envtest.APIServer{SecureServing: envtest.SecureServing{Authn: ca}}
+	}
 	if !o.NoCRDs {
 		e.env.CRDDirectoryPaths = append(e.env.CRDDirectoryPaths, filepath.Join(RepoRoot(), "charts", "seal", "crds"))
 	}
@@ -193,7 +209,7 @@ func (e *Env) writeKubeconfig(name string, groups []string) (string, error) {
 }
 
 // startControllerManager runs kube-controller-manager with the controllers that turn a
-// Deployment into pods and collect orphans.
+// Deployment into pods and collect orphans (and, with CSRSigning, sign and approve CSRs).
 func (e *Env) startControllerManager() error {
 	kc, err := e.writeKubeconfig("system:kube-controller-manager", []string{"system:masters"})
 	if err != nil {
@@ -204,17 +220,22 @@ func (e *Env) startControllerManager() error {
 	if err != nil {
 		return fmt.Errorf("testenv: %w", err)
 	}
-	cmd := exec.Command(filepath.Join(ToolsDir(), "kube-controller-manager"),
-		"--kubeconfig="+kc,
-		"--authentication-kubeconfig="+kc,
-		"--authorization-kubeconfig="+kc,
+	args := []string{
+		"--kubeconfig=" + kc,
+		"--authentication-kubeconfig=" + kc,
+		"--authorization-kubeconfig=" + kc,
 		"--controllers=replicaset,deployment,garbagecollector",
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--concurrent-deployment-syncs=2",
 		"--concurrent-replicaset-syncs=2",
 		"-v=1",
-	)
+	}
+	if e.signing != nil {
+		args[3] = "--controllers=replicaset,deployment,garbagecollector,csrsigning,csrapproving"
+		args = append(args, "--cluster-signing-cert-file="+e.signing.certFile, "--cluster-signing-key-file="+e.signing.keyFile)
+	}
+	cmd := exec.Command(filepath.Join(ToolsDir(), "kube-controller-manager"), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
