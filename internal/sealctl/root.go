@@ -3,6 +3,7 @@ package sealctl
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/url"
@@ -100,7 +101,7 @@ Results go to stdout (tables, or JSON with -o json); hints go to stderr. Exit co
 	_ = root.MarkPersistentFlagDirname("admin")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.workloadCommand(), a.eggCommand(), a.certCommand(), a.keysCommand(),
-		a.sealCommand(), a.bundleCommand(), a.verifyCommand())
+		a.sealCommand(), a.bundleCommand(), a.verifyCommand(), a.rotateCommand(), a.caCommand())
 	return root
 }
 
@@ -188,6 +189,9 @@ func (a *app) connect() (*conn, error) {
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"))
 	if err != nil {
 		return nil, fmt.Errorf("reading the admin credentials in %s: %w", dir, err)
+	}
+	if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil {
+		a.warnAdminExpiry(leaf, dir)
 	}
 	c, err := rotapi.NewClient(base, caPEM, &cert)
 	if err != nil {
