@@ -54,7 +54,12 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // Only the Egg (egg mint), sealed data (seal), the exported bundle and results go to stdout;
 // progress and hints go to stderr.
 func NewRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now, getenv: os.Getenv}
+	return newRootCommand(&app{stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now, getenv: os.Getenv})
+}
+
+// newRootCommand builds the command tree for a (whose clock tests move).
+func newRootCommand(a *app) *cobra.Command {
+	stdin, stdout, stderr := a.stdin, a.stdout, a.stderr
 	root := &cobra.Command{
 		Use:   "sealctl",
 		Short: "Administer a Seal Root of Trust (ROT)",
