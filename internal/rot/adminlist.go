@@ -38,8 +38,12 @@ func SerialHex(c *x509.Certificate) string { return fmt.Sprintf("%x", c.SerialNu
 func ParseSerial(s string) (string, error) {
 	h := strings.ToLower(strings.TrimSpace(s))
 	h = strings.ReplaceAll(strings.TrimPrefix(h, "0x"), ":", "")
-	n, ok := new(big.Int).SetString(h, 16)
-	if h == "" || !ok || n.Sign() <= 0 || len(h) > 64 {
+	var n *big.Int
+	ok := h != "" && len(h) <= 64
+	if ok {
+		n, ok = new(big.Int).SetString(h, 16)
+	}
+	if !ok || n.Sign() <= 0 {
 		return "", fmt.Errorf("rot: serial %q is not a positive hexadecimal number (as seal-rot admin-cert --list prints it)", s)
 	}
 	return n.Text(16), nil

@@ -219,3 +219,23 @@ func TestAdminAllowListUpgrade(t *testing.T) {
 	}
 	wantAdmin(t, "first-start admin after revoke-all-but-new", first, false)
 }
+
+// FuzzParseSerial: whatever an operator pastes, ParseSerial either refuses it or returns the
+// canonical form, which parses to itself.
+func FuzzParseSerial(f *testing.F) {
+	for _, s := range []string{"4f3a9c", "0x4F3A9C", "4F:3A:9C", "00ff", "", "0", "-1", "zz", " ab ", strings.Repeat("f", 65)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := rot.ParseSerial(in)
+		if err != nil {
+			return
+		}
+		if got == "" || got != strings.ToLower(got) || strings.HasPrefix(got, "0") {
+			t.Fatalf("ParseSerial(%q) = %q: not canonical", in, got)
+		}
+		if again, err := rot.ParseSerial(got); err != nil || again != got {
+			t.Fatalf("ParseSerial(%q) = %q, %v; want itself", got, again, err)
+		}
+	})
+}
