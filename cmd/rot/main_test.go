@@ -235,7 +235,7 @@ func TestSealRotProcess(t *testing.T) {
 	})
 
 	t.Run("admin-cert --revoke-all-but-new ends every other admin certificate", func(t *testing.T) {
-		out := filepath.Join(t.TempDir(), "admin3")
+		out := filepath.Join(filepath.Dir(state), "admin3") // outlives this subtest
 		b, err := exec.Command(bin, "admin-cert", "--state-dir", state, "--out", out, "--revoke-all-but-new").CombinedOutput()
 		if err != nil {
 			t.Fatalf("admin-cert --revoke-all-but-new: %v\n%s", err, b)
