@@ -53,7 +53,9 @@ func testAdminAllowList(t *testing.T, env *testenv.Env) {
 		t.Fatalf("first-start admin on state without an allow-list: %v", err)
 	}
 
-	replace := func(ctx context.Context, c rot.AdminCredentials) error { return cli.ReplaceAdmin(ctx, c.Cert, c.Key, c.CA) }
+	replace := func(ctx context.Context, c rot.AdminCredentials) error {
+		return cli.ReplaceAdmin(ctx, c.Cert, c.Key, c.CA)
+	}
 	legacy, err := cli.AdminCertPEM(ctx)
 	if err != nil {
 		t.Fatal(err)
