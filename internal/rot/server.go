@@ -185,7 +185,9 @@ func (s *Server) initAuthority(ctx context.Context, st *store.State) error {
 	}
 	// Admin credentials first: if saving the authority then fails, the next start creates a
 	// new CA and new credentials; the other order could lock the admin out. The new state's
-	// allow-list holds exactly this certificate.
+	// allow-list holds exactly this certificate. (Without AdminOut no credentials leave the
+	// process and the list stays unset, as on state from before the list existed, until
+	// seal-rot admin-cert starts one.)
 	if s.cfg.AdminOut != nil {
 		creds, e, err := s.adminCredentials(root)
 		if err != nil {
