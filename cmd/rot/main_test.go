@@ -221,9 +221,80 @@ func TestSealRotProcess(t *testing.T) {
 		if err := c.Do(context.Background(), http.MethodGet, rotapi.PathWorkloads, nil, nil); err != nil {
 			t.Errorf("reissued admin credentials refused: %v", err)
 		}
+		if err := adminClient(t, again, addr, adminDir).Do(context.Background(), http.MethodGet, rotapi.PathWorkloads, nil, nil); err != nil {
+			t.Errorf("first-start admin credentials refused beside the reissued ones: %v", err)
+		}
 		b, err = exec.Command(bin, "admin-cert", "--state-dir", state, "--out", out).CombinedOutput()
 		if err == nil || !strings.Contains(string(b), "stop seal-rot first") {
 			t.Errorf("admin-cert while seal-rot runs: %v\n%s", err, b)
+		}
+		_ = again.cmd.Process.Signal(syscall.SIGTERM)
+		if err := again.wait(t); err != nil {
+			t.Fatalf("exit %v; stderr:\n%s", err, again.stderr)
+		}
+	})
+
+	t.Run("admin-cert --revoke-all-but-new ends every other admin certificate", func(t *testing.T) {
+		out := filepath.Join(filepath.Dir(state), "admin3") // outlives this subtest
+		b, err := exec.Command(bin, "admin-cert", "--state-dir", state, "--out", out, "--revoke-all-but-new").CombinedOutput()
+		if err != nil {
+			t.Fatalf("admin-cert --revoke-all-but-new: %v\n%s", err, b)
+		}
+		list, err := exec.Command(bin, "admin-cert", "--state-dir", state, "--list").CombinedOutput()
+		if err != nil || strings.Count(string(list), "\n") != 2 {
+			t.Errorf("admin-cert --list: %v\n%s, want a header and one certificate", err, list)
+		}
+		serial := strings.Fields(strings.Split(string(list), "\n")[1])[0]
+		b, err = exec.Command(bin, "admin-cert", "--state-dir", state, "--revoke", serial).CombinedOutput()
+		if err == nil || !strings.Contains(string(b), "last allowed admin certificate") {
+			t.Errorf("revoking the last admin certificate: %v\n%s", err, b)
+		}
+		again := start(t, bin, args...)
+		c := adminClient(t, again, addr, out)
+		if err := c.Do(context.Background(), http.MethodGet, rotapi.PathWorkloads, nil, nil); err != nil {
+			t.Errorf("new admin credentials refused: %v", err)
+		}
+		old, err := tryClient(addr, adminDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer old.HTTP.CloseIdleConnections()
+		if err := old.Do(context.Background(), http.MethodGet, rotapi.PathWorkloads, nil, nil); err == nil || !strings.Contains(err.Error(), "403") {
+			t.Errorf("first-start admin credentials after --revoke-all-but-new: %v, want 403", err)
+		}
+		_ = again.cmd.Process.Signal(syscall.SIGTERM)
+		if err := again.wait(t); err != nil {
+			t.Fatalf("exit %v; stderr:\n%s", err, again.stderr)
+		}
+		adminDir = out
+	})
+
+	t.Run("--admin-listen and --metrics-listen take those off the public port", func(t *testing.T) {
+		adm, met := freeAddr(t), freeAddr(t)
+		again := start(t, bin, append(args, "--admin-listen", adm, "--metrics-listen", met)...)
+		c := adminClient(t, again, addr, adminDir) // readyz stays public
+		if err := c.Do(context.Background(), http.MethodGet, rotapi.PathWorkloads, nil, nil); err == nil || !strings.Contains(err.Error(), "404") {
+			t.Errorf("admin API on the public port: %v, want 404", err)
+		}
+		ac, err := tryClient(adm, adminDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ac.HTTP.CloseIdleConnections()
+		if err := ac.Do(context.Background(), http.MethodGet, rotapi.PathWorkloads, nil, nil); err != nil {
+			t.Errorf("admin API on --admin-listen: %v", err)
+		}
+		resp, err := http.Get("http://" + met + rotapi.PathMetrics)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("metrics on --metrics-listen: %v %v", err, resp)
+		} else {
+			resp.Body.Close()
+		}
+		resp, err = c.HTTP.Get("https://" + addr + rotapi.PathMetrics)
+		if err != nil || resp.StatusCode != http.StatusNotFound {
+			t.Errorf("metrics on the public port: %v %v, want 404", err, resp)
+		} else {
+			resp.Body.Close()
 		}
 		_ = again.cmd.Process.Signal(syscall.SIGTERM)
 		if err := again.wait(t); err != nil {

@@ -37,7 +37,7 @@ func (s *Store) WriteAdmin(ctx context.Context, cert, key, caPEM []byte) error {
 }
 
 // ReplaceAdmin overwrites Secret seal-rot-admin with fresh credentials issued from the stored
-// ROT CA (seal-rot admin-cert: the admin certificate expired or another admin needs one).
+// ROT CA (seal-rot admin-cert --kube: the admin certificate expires, or the old one is revoked).
 func (s *Store) ReplaceAdmin(ctx context.Context, cert, key, caPEM []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -64,4 +64,19 @@ func (s *Store) writeAdmin(ctx context.Context, a *adminCreds) error {
 		return fmt.Errorf("kubestore: writing secret %s/%s: %w", s.ns, AdminSecret, err)
 	}
 	return nil
+}
+
+// AdminCertPEM returns tls.crt of Secret seal-rot-admin, or nil when there is none: the
+// admin certificate handed out before the admin allow-list existed, which seal-rot
+// admin-cert lists first so it keeps working through the upgrade.
+func (s *Store) AdminCertPEM(ctx context.Context) ([]byte, error) {
+	var sec corev1.Secret
+	err := s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: AdminSecret}, &sec)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubestore: reading secret %s/%s: %w", s.ns, AdminSecret, err)
+	}
+	return sec.Data[corev1.TLSCertKey], nil
 }

@@ -43,6 +43,7 @@ func TestKubeStore(t *testing.T) {
 		{"workload created with kubectl is reconciled", testReconcile},
 		{"federated trust domains", testFederation},
 		{"the documented RBAC is enough", testRBAC},
+		{"admin allow-list with seal-rot admin-cert --kube", testAdminAllowList},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Cleanup(func() { clearCluster(t, env) })

@@ -2,13 +2,10 @@ package rot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/store"
 )
 
@@ -33,31 +30,4 @@ func WriteAdminDir(dir string) func(context.Context, AdminCredentials) error {
 		}
 		return nil
 	}
-}
-
-// IssueAdminCredentials issues fresh admin client credentials from the ROT CA held in st
-// (seal-rot admin-cert: when the admin certificate expired or a second admin needs one). It
-// changes no state.
-func IssueAdminCredentials(ctx context.Context, st store.Store, now func() time.Time) (*AdminCredentials, error) {
-	if now == nil {
-		now = time.Now
-	}
-	state, err := st.Load(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("rot: loading state: %w", err)
-	}
-	if state.Authority == nil {
-		return nil, errors.New("rot: no ROT CA in this state yet: start seal-rot serve first")
-	}
-	v, err := buildView(state, now())
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{cfg: Config{Now: now}, opts: ca.Options{Now: now}, adminID: "spiffe://" + v.td.Name() + "/seal/admin", metrics: newMetrics()}
-	creds, err := s.adminCredentials(v.root)
-	if err != nil {
-		return nil, err
-	}
-	creds.CA = []byte(v.rootPEM)
-	return creds, nil
 }

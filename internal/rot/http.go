@@ -58,6 +58,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(rotapi.PathKeys, methods{http.MethodGet: admin(s.currentKey), http.MethodPost: admin(s.rotateKey)})
 	mux.Handle(rotapi.PathBundles, methods{http.MethodGet: admin(s.listBundles), http.MethodPost: admin(s.importBundle)})
 	mux.Handle(rotapi.PathExport, methods{http.MethodGet: admin(bundle.ServeHTTP)})
+	s.rotationRoutes(mux, admin)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: no route %s %s", r.Method, r.URL.Path))
 	})
@@ -122,7 +123,7 @@ func (s *Server) checkAdmin(r *http.Request) error {
 	if len(leaf.URIs) != 1 || leaf.URIs[0].String() != s.adminID {
 		return fmt.Errorf("rot: client certificate does not carry the admin identity %s", s.adminID)
 	}
-	return nil
+	return s.checkAdminSerial(leaf)
 }
 
 // adminID returns the identity for audit lines.

@@ -157,6 +157,7 @@ func (s *Server) putAuthorityLocked(ctx context.Context, a *store.Authority, msg
 	}
 	s.st.Authority = a
 	s.v.Store(nv)
+	s.setAdmins(a)
 	s.log.Info(msg, append([]any{"audit", true}, attrs...)...)
 	return nil
 }

@@ -3,14 +3,12 @@ package rot
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/seal-dev/seal/internal/ca"
@@ -35,10 +33,20 @@ func (s *Server) TLSConfig() *tls.Config {
 }
 
 // renewServing issues a fresh serving certificate from the current ROT CA.
-func (s *Server) renewServing() (*tls.Certificate, error) {
+func (s *Server) renewServing() (*tls.Certificate, error) { return s.issueServing(false) }
+
+// renewServingNow replaces the serving certificate even if it is fresh (after a ROT CA
+// rotation or retirement); on failure the old one stays and renewal is retried when due.
+func (s *Server) renewServingNow() {
+	if _, err := s.issueServing(true); err != nil {
+		s.log.Error("renewing the serving certificate failed", "err", err)
+	}
+}
+
+func (s *Server) issueServing(force bool) (*tls.Certificate, error) {
 	s.servingMu.Lock()
 	defer s.servingMu.Unlock()
-	if c := s.serving.Load(); c != nil && c.Leaf != nil && s.cfg.Now().Before(c.Leaf.NotAfter.Add(-servingTTL/3)) {
+	if c := s.serving.Load(); !force && c != nil && c.Leaf != nil && s.cfg.Now().Before(c.Leaf.NotAfter.Add(-servingTTL/3)) {
 		return c, nil
 	}
 	v := s.v.Load()
@@ -99,39 +107,6 @@ func (s *Server) HTTPServer() *http.Server {
 	}
 }
 
-// Serve serves TLS on ln until ctx ends, then shuts down gracefully (in-flight requests get up
-// to 10 seconds). It also runs the hourly CA rotation check and, when the store is a
-// store.Notifier, reloads the state when it changes.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := s.HTTPServer()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.background(ctx)
-	}()
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(tls.NewListener(ln, hs.TLSConfig)) }()
-	s.log.Info("serving", "addr", ln.Addr().String(), "trustDomain", s.td.Name(), "externalURL", s.cfg.ExternalURL)
-	var err error
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = hs.Shutdown(sctx)
-		scancel()
-		<-errc
-	}
-	cancel()
-	wg.Wait()
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return err
-}
-
 func (s *Server) background(ctx context.Context) {
 	var changed <-chan struct{}
 	if n, ok := s.cfg.Store.(store.Notifier); ok {
@@ -182,24 +157,7 @@ func (s *Server) Reload(ctx context.Context) error {
 	}
 	s.st = st
 	s.v.Store(v)
+	s.setAdmins(st.Authority)
 	s.metrics.workloads.Set(float64(len(st.Workloads)))
 	return nil
-}
-
-// ListenAndServe is seal-rot serve: it builds a Server on st and serves on addr until ctx
-// ends. It does not close st.
-func ListenAndServe(ctx context.Context, cfg Config, addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("rot: %w", err)
-	}
-	defer ln.Close()
-	if host, _, err := net.SplitHostPort(addr); err == nil && host != "" {
-		cfg.Hosts = append(cfg.Hosts, host)
-	}
-	s, err := New(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	return s.Serve(ctx, ln)
 }

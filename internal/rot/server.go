@@ -84,6 +84,7 @@ type Server struct {
 	nextFetch     map[string]time.Time
 	fetchFailures map[string]int
 
+	admins    atomic.Pointer[adminSet]
 	serving   atomic.Pointer[tls.Certificate]
 	servingMu sync.Mutex
 
@@ -148,6 +149,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.st = st
 	s.v.Store(v)
+	s.setAdmins(st.Authority)
+	if st.Authority.Admins == nil {
+		s.log.Warn("the state has no admin allow-list: every unexpired admin certificate of the ROT CA is accepted; fix: seal-rot admin-cert --revoke-all-but-new (see docs/rot.md)")
+	}
 	s.metrics.workloads.Set(float64(len(st.Workloads)))
 	if err := s.Rotate(ctx); err != nil {
 		return nil, err
@@ -185,12 +190,16 @@ func (s *Server) initAuthority(ctx context.Context, st *store.State) error {
 		BundleSequence: 1,
 	}
 	// Admin credentials first: if saving the authority then fails, the next start creates a
-	// new CA and new credentials; the other order could lock the admin out.
+	// new CA and new credentials; the other order could lock the admin out. The new state's
+	// allow-list holds exactly this certificate. (Without AdminOut no credentials leave the
+	// process and the list stays unset, as on state from before the list existed, until
+	// seal-rot admin-cert starts one.)
 	if s.cfg.AdminOut != nil {
-		creds, err := s.adminCredentials(root)
+		creds, e, err := s.adminCredentials(root)
 		if err != nil {
 			return err
 		}
+		a.Admins = []store.AdminCert{e}
 		if err := s.cfg.AdminOut(ctx, *creds); err != nil {
 			return fmt.Errorf("rot: writing admin credentials: %w", err)
 		}
@@ -203,7 +212,9 @@ func (s *Server) initAuthority(ctx context.Context, st *store.State) error {
 	return nil
 }
 
-func (s *Server) adminCredentials(root *ca.CA) (*AdminCredentials, error) {
+// adminCredentials issues an admin client certificate from root and returns it with its
+// allow-list entry.
+func (s *Server) adminCredentials(root *ca.CA) (*AdminCredentials, store.AdminCert, error) {
 	iss, key, err := root.IssueWithKey(ca.Leaf{
 		SPIFFEID:   mustURL(s.adminID),
 		CommonName: "seal-admin",
@@ -211,14 +222,19 @@ func (s *Server) adminCredentials(root *ca.CA) (*AdminCredentials, error) {
 		Client:     true,
 	}, s.opts)
 	if err != nil {
-		return nil, err
+		return nil, store.AdminCert{}, err
 	}
 	keyPEM, err := ca.KeyPEM(key)
 	if err != nil {
-		return nil, err
+		return nil, store.AdminCert{}, err
+	}
+	leaf, err := parseLeaf(iss.DER)
+	if err != nil {
+		return nil, store.AdminCert{}, err
 	}
 	s.metrics.issuances.WithLabelValues("admin").Inc()
-	return &AdminCredentials{Cert: iss.PEM(nil), Key: keyPEM, CA: root.CertPEM()}, nil
+	e := store.AdminCert{Serial: SerialHex(leaf), NotAfter: leaf.NotAfter.UTC(), Issued: s.cfg.Now().UTC()}
+	return &AdminCredentials{Cert: iss.PEM(nil), Key: keyPEM, CA: root.CertPEM()}, e, nil
 }
 
 func keyPair(c *ca.CA) (store.KeyPair, error) {

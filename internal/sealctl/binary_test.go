@@ -2,6 +2,7 @@ package sealctl
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	_ "filippo.io/age/tag"
 
 	"github.com/seal-dev/seal/internal/rot/rottest"
+	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
@@ -87,5 +89,25 @@ func TestBinaryWalkthrough(t *testing.T) {
 	res = proc(t, env, nil, sealctl, "workload", "get", "nope")
 	if res.code != ExitFailed || res.stdout != "" || res.stderr != "sealctl: the ROT refused: 404 workload \"nope\" does not exist\n" {
 		t.Errorf("workload get nope: %+v", res)
+	}
+	// Forced rotation through the real binary: a new Workload CA, the old one retired, and a
+	// refusal that says the fix.
+	res = proc(t, env, nil, sealctl, "ca", "list", "-o", "json")
+	var cas []rotapi.CA
+	if res.code != 0 || json.Unmarshal([]byte(res.stdout), &cas) != nil || len(cas) != 2 {
+		t.Fatalf("ca list: %+v", res)
+	}
+	if res := proc(t, env, nil, sealctl, "rotate", "workload-ca", "payments"); res.code != 0 || !strings.Contains(res.stdout, "payments") {
+		t.Errorf("rotate workload-ca: %+v", res)
+	}
+	if res := proc(t, env, nil, sealctl, "ca", "retire", cas[1].Fingerprint); res.code != 0 || !strings.Contains(res.stdout, cas[1].Fingerprint) {
+		t.Errorf("ca retire of the old Workload CA: %+v", res)
+	}
+	res = proc(t, env, nil, sealctl, "ca", "retire", cas[0].Fingerprint)
+	if res.code != ExitFailed || res.stdout != "" || !strings.Contains(res.stderr, "fix: sealctl rotate rot-ca first") {
+		t.Errorf("ca retire of the current ROT CA: %+v", res)
+	}
+	if res := proc(t, env, nil, sealctl, "rotate", "egg-key"); res.code != 0 || !strings.Contains(res.stdout, "Egg key:") {
+		t.Errorf("rotate egg-key: %+v", res)
 	}
 }

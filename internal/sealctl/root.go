@@ -3,6 +3,7 @@ package sealctl
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/url"
@@ -53,7 +54,12 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // Only the Egg (egg mint), sealed data (seal), the exported bundle and results go to stdout;
 // progress and hints go to stderr.
 func NewRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now, getenv: os.Getenv}
+	return newRootCommand(&app{stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now, getenv: os.Getenv})
+}
+
+// newRootCommand builds the command tree for a (whose clock tests move).
+func newRootCommand(a *app) *cobra.Command {
+	stdin, stdout, stderr := a.stdin, a.stdout, a.stderr
 	root := &cobra.Command{
 		Use:   "sealctl",
 		Short: "Administer a Seal Root of Trust (ROT)",
@@ -100,7 +106,7 @@ Results go to stdout (tables, or JSON with -o json); hints go to stderr. Exit co
 	_ = root.MarkPersistentFlagDirname("admin")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.workloadCommand(), a.eggCommand(), a.certCommand(), a.keysCommand(),
-		a.sealCommand(), a.bundleCommand(), a.verifyCommand())
+		a.sealCommand(), a.bundleCommand(), a.verifyCommand(), a.rotateCommand(), a.caCommand())
 	root.AddCommand(a.kubeconfigCommand())
 	return root
 }
@@ -189,6 +195,9 @@ func (a *app) connect() (*conn, error) {
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"))
 	if err != nil {
 		return nil, fmt.Errorf("reading the admin credentials in %s: %w", dir, err)
+	}
+	if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil {
+		a.warnAdminExpiry(leaf, dir)
 	}
 	c, err := rotapi.NewClient(base, caPEM, &cert)
 	if err != nil {

@@ -68,6 +68,19 @@ type Authority struct {
 	// BundleSequence is the sequence number of the trust domain's SPIFFE bundle; it grows
 	// every time the set of ROT CAs changes.
 	BundleSequence uint64 `json:"bundleSequence"`
+	// Admins is the allow-list of admin client certificates the admin API accepts. Nil in
+	// state written before the list existed: then every unexpired admin certificate of a ROT
+	// CA is accepted, as before, until seal-rot admin-cert writes a list.
+	Admins []AdminCert `json:"admins,omitempty"`
+}
+
+// AdminCert is one allowed admin client certificate.
+type AdminCert struct {
+	// Serial is the certificate's serial number, lower-case hex without leading zeros (as
+	// the audit lines print it).
+	Serial   string    `json:"serial"`
+	NotAfter time.Time `json:"notAfter"`
+	Issued   time.Time `json:"issued"`
 }
 
 // KeyPair is a CA certificate and its private key, both PEM (the key PKCS#8).

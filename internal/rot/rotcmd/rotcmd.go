@@ -57,48 +57,9 @@ POST /v1/redeem for a certificate and keys; admins manage it over mTLS (sealctl)
 	return root
 }
 
-func newAdminCert() *cobra.Command {
-	var stateDir, out string
-	cmd := &cobra.Command{
-		Use:   "admin-cert --state-dir DIR [--out DIR]",
-		Short: "Issue fresh admin client credentials from the ROT CA (seal-rot must be stopped)",
-		Long: `Issue a new admin client certificate (1 year) from the ROT CA in the state directory and
-write tls.crt, tls.key and ca.crt (0600) to --out (default DIR/admin). Use it when the admin
-certificate has expired or another admin needs credentials. It takes the state directory's lock,
-so stop seal-rot first; it changes no state.`,
-		Example: `  seal-rot admin-cert --state-dir ~/.seal/rot --out ~/.seal/admin`,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := store.OpenFile(stateDir)
-			if err != nil {
-				if errors.Is(err, store.ErrLocked) {
-					return fmt.Errorf("%w: stop seal-rot first", err)
-				}
-				return err
-			}
-			defer st.Close()
-			creds, err := rot.IssueAdminCredentials(cmd.Context(), st, nil)
-			if err != nil {
-				return err
-			}
-			if out == "" {
-				out = filepath.Join(stateDir, "admin")
-			}
-			if err := rot.WriteAdminDir(out)(cmd.Context(), *creds); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote admin credentials to %s\n", out)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory of the ROT (required)")
-	cmd.Flags().StringVar(&out, "out", "", "directory to write tls.crt, tls.key, ca.crt to (default DIR/admin)")
-	_ = cmd.MarkFlagRequired("state-dir")
-	return cmd
-}
-
 type serveFlags struct {
 	stateDir, namespace, listen, trustDomain, externalURL, logFormat, logLevel string
+	adminListen, metricsListen                                                 string
 	kube                                                                       bool
 	rootTTL, workloadCATTL                                                     time.Duration
 	limits                                                                     rot.RedeemLimits
@@ -119,7 +80,9 @@ state directory at a time.
 
 Endpoints: POST /v1/redeem, GET /v1/bundle (SPIFFE bundle, https_spiffe profile with
 endpoint SPIFFE ID spiffe://TD/seal/rot), /v1/admin/... (mTLS, admin certificate only),
-GET /healthz, /readyz, /metrics.
+GET /healthz, /readyz, /metrics. --admin-listen and --metrics-listen move the admin API
+(TLS, admin certificate) and /metrics (plain HTTP) to their own addresses; they then answer
+404 on --listen, so the public redeem port can face pods without exposing either.
 
 POST /v1/redeem is rate-limited per Egg id and per client IP address (token buckets, 429 with
 Retry-After; --redeem-rate-* and --redeem-burst-*, 0 turns a limit off). The default bursts
@@ -139,6 +102,8 @@ let 10,000 pods sharing one Egg start at once.`,
 	fl.StringVar(&f.namespace, "namespace", "seal-system", "namespace of the --kube state")
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on")
 	fl.StringVar(&f.trustDomain, "trust-domain", "", "SPIFFE trust domain this ROT serves, e.g. prod.example.org (required)")
+	fl.StringVar(&f.adminListen, "admin-listen", "", "serve the admin API (/v1/admin/...) only on this address (default: on --listen)")
+	fl.StringVar(&f.metricsListen, "metrics-listen", "", "serve /metrics over plain HTTP only on this address (default: on --listen)")
 	fl.StringVar(&f.externalURL, "external-url", "", "ROT URL written into Eggs (default https://<listen address>)")
 	fl.DurationVar(&f.rootTTL, "root-ca-ttl", ca.DefaultRootTTL, "lifetime of a new ROT CA (first start and rotations)")
 	fl.DurationVar(&f.workloadCATTL, "workload-ca-ttl", ca.DefaultWorkloadTTL, "lifetime of a new Workload CA; a successor is made when a third is left")
@@ -207,7 +172,7 @@ func serve(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		defer st.Close()
 		cfg.Store, cfg.AdminOut = st, rot.WriteAdminDir(filepath.Join(f.stateDir, "admin"))
 	}
-	err := rot.ListenAndServe(ctx, cfg, f.listen)
+	err := rot.ListenAndServeSplit(ctx, cfg, f.listen, f.adminListen, f.metricsListen)
 	if err == nil {
 		log.Info("stopped")
 	}

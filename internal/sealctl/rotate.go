@@ -1,0 +1,161 @@
+package sealctl
+
+import (
+	"crypto/x509"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/seal-dev/seal/internal/rotapi"
+)
+
+// adminExpiryWarning is how long before its admin certificate expires sealctl warns.
+const adminExpiryWarning = 30 * 24 * time.Hour
+
+// warnAdminExpiry warns on stderr when the admin certificate expires within 30 days (or has).
+func (a *app) warnAdminExpiry(cert *x509.Certificate, dir string) {
+	left := cert.NotAfter.Sub(a.now())
+	switch {
+	case left <= 0:
+		a.hint("sealctl: warning: the admin certificate in %s expired at %s; fix: seal-rot admin-cert issues new credentials (docs/rot.md)", dir, when(cert.NotAfter))
+	case left < adminExpiryWarning:
+		a.hint("sealctl: warning: the admin certificate in %s expires at %s (in %d days); fix: seal-rot admin-cert issues new credentials (docs/rot.md)", dir, when(cert.NotAfter), int(left.Hours()/24))
+	}
+}
+
+func (a *app) rotateCommand() *cobra.Command {
+	cmd := group("rotate", "Rotate the ROT CA, a Workload CA or the egg-sealing key now",
+		`The ROT rotates its CAs by itself when a third of their life is left. These commands rotate
+now (after a suspected compromise, or to test the procedure). A new CA becomes current at once
+and signs every new certificate; the old one stays in trust bundles until it expires or
+"sealctl ca retire" drops it, so certificates it issued keep verifying meanwhile.`)
+	cmd.AddCommand(
+		a.rotateCall("rot-ca", "Make a new ROT CA and a new Workload CA under it for every workload",
+			`Create a new ROT CA and make it current, then give every workload a new Workload CA signed
+by it, so nothing current depends on the old ROT CA. The old ROT CA stays in /v1/bundle until
+it expires or is retired: wait until pods have renewed (their certTTL, 24h by default), federated
+peers have refreshed, and Eggs minted before the rotation are replaced, then retire it with
+"sealctl ca retire FINGERPRINT" (sealctl ca list shows it).`,
+			"  sealctl rotate rot-ca", nil, func(_ []string) string { return rotapi.PathRotateROTCA }),
+		a.rotateCall("workload-ca WORKLOAD", "Make a new current Workload CA for a workload",
+			`Create a new Workload CA for WORKLOAD, signed by the current ROT CA, and make it current.
+Pods get both CAs in ca.crt when they next redeem or renew; retire the old one with
+"sealctl ca retire FINGERPRINT" once they all have.`,
+			"  sealctl rotate workload-ca payments", args("WORKLOAD"), func(args []string) string {
+				return rotapi.Path(rotapi.PathRotateWorkloadCA, args[0])
+			}),
+		a.rotateEggKey(),
+	)
+	return cmd
+}
+
+func (a *app) rotateCall(use, short, long, example string, pos cobra.PositionalArgs, path func([]string) string) *cobra.Command {
+	if pos == nil {
+		pos = args()
+	}
+	return &cobra.Command{
+		Use: use, Short: short, Long: long, Example: example, Args: pos,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			var out rotapi.RotateResponse
+			if err := c.do(cmd.Context(), http.MethodPost, path(args), nil, &out); err != nil {
+				return err
+			}
+			return a.show(out, func(w io.Writer) { caTable(w, out.Created) })
+		},
+	}
+}
+
+func (a *app) rotateEggKey() *cobra.Command {
+	return &cobra.Command{
+		Use:   "egg-key",
+		Short: "Make a new current egg-sealing key",
+		Long: `Create a new egg-sealing key and make it current: Eggs minted from now on are sealed with it.
+Eggs sealed with older keys still redeem (the keys stay to open them); revoke those Eggs by id
+to end them.`,
+		Example: "  sealctl rotate egg-key",
+		Args:    args(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			var out rotapi.EggKeyResponse
+			if err := c.do(cmd.Context(), http.MethodPost, rotapi.PathRotateEggKey, nil, &out); err != nil {
+				return err
+			}
+			return a.show(out, func(w io.Writer) { row(w, "Egg key:", out.KeyID) })
+		},
+	}
+}
+
+func (a *app) caCommand() *cobra.Command {
+	cmd := group("ca", "List the ROT and Workload CAs, retire an old one",
+		`Every CA the ROT holds, with its SHA-256 fingerprint. The current CA of each kind signs new
+certificates; older ones are only in trust bundles until they expire or are retired.`)
+	list := &cobra.Command{
+		Use:     "list",
+		Short:   "List the ROT CAs and every workload's CAs",
+		Example: "  sealctl ca list",
+		Args:    args(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			var out []rotapi.CA
+			if err := c.do(cmd.Context(), http.MethodGet, rotapi.PathCAs, nil, &out); err != nil {
+				return err
+			}
+			return a.show(out, func(w io.Writer) { caTable(w, out) })
+		},
+	}
+	retire := &cobra.Command{
+		Use:   "retire FINGERPRINT",
+		Short: "Drop an old CA from every bundle before it expires",
+		Long: `Retire a CA that is not current (SPIRE's prepare, activate, taint, revoke: "rotate" prepares
+and activates, "retire" revokes). The CA leaves /v1/bundle, the trust bundles pods receive and
+the ROT's state, so its key signs nothing more; certificates it issued stop verifying once
+peers have the new bundle. A retired ROT CA takes the older Workload CAs it signed with it.
+FINGERPRINT is the hex SHA-256 from "sealctl ca list" (a unique prefix of 12 or more digits).
+
+Refused: the current CA (rotate first), a ROT CA that signed a current Workload CA (rotate it
+first) or your own admin certificate (seal-rot admin-cert issues one from the current ROT CA).
+Eggs whose rotCA holds only a retired ROT CA can no longer reach the ROT: mint new ones.`,
+		Example: `  sealctl rotate rot-ca
+  # ...once pods have renewed and old Eggs are replaced:
+  sealctl ca list
+  sealctl ca retire 3f1c0e9a77d2`,
+		Args: args("FINGERPRINT"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			var out rotapi.RetireResponse
+			if err := c.do(cmd.Context(), http.MethodDelete, rotapi.Path(rotapi.PathCA, strings.ToLower(args[0])), nil, &out); err != nil {
+				return err
+			}
+			return a.show(out, func(w io.Writer) { caTable(w, out.Retired) })
+		},
+	}
+	cmd.AddCommand(list, retire)
+	return cmd
+}
+
+func caTable(w io.Writer, cas []rotapi.CA) {
+	row(w, "KIND", "WORKLOAD", "FINGERPRINT", "NOT AFTER", "CURRENT")
+	for _, c := range cas {
+		cur := "no"
+		if c.Current {
+			cur = "yes"
+		}
+		row(w, c.Kind, orDash(c.Workload), c.Fingerprint, when(c.NotAfter), cur)
+	}
+}
