@@ -43,6 +43,7 @@ func TestKubeStore(t *testing.T) {
 		{"workload created with kubectl is reconciled", testReconcile},
 		{"federated trust domains", testFederation},
 		{"the documented RBAC is enough", testRBAC},
+		{"a planted Workload CA is never trusted", testPlantedCA},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Cleanup(func() { clearCluster(t, env) })
