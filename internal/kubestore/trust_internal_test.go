@@ -81,3 +81,25 @@ func TestCheckTrust(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkCheckTrust is the cost the trust check adds to every Load, per workload.
+func BenchmarkCheckTrust(b *testing.B) {
+	root, err := ca.NewRoot("trust.example", 0, ca.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := root.NewIntermediate("trust.example", "pay", 0, ca.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rk, _ := root.KeyPEM()
+	wk, _ := w.KeyPEM()
+	a := &store.Authority{TrustDomain: "trust.example", CAs: []store.KeyPair{{Cert: string(root.CertPEM()), Key: string(rk)}}}
+	rec := &store.Workload{CAs: []store.KeyPair{{Cert: string(w.CertPEM()), Key: string(wk)}}}
+	now := time.Now()
+	for b.Loop() {
+		if err := checkTrust("pay", rec, a, w.Fingerprint(), now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
