@@ -18,4 +18,10 @@
 // behind Changed gives it a Workload CA and a data key from the stored ROT CA, writes its
 // status (Ready, caFingerprint, dataKeyIndex) and tells the ROT to reload. A Workload deleted
 // with kubectl has its Eggs revoked and its Secret removed (the finalizer seal.dev/rot).
+//
+// A Secret is not proof: a Workload CA is trusted only when one of the stored ROT CAs signed
+// it for that workload and, once the Workload's status records a caFingerprint, the Secret
+// still holds that CA. A Secret that fails (planted by whoever could create Secrets in the
+// namespace) is left out of the loaded state, never adopted over, and its Workload reports
+// Ready=False, reason CAUntrusted (ErrCAUntrusted).
 package kubestore

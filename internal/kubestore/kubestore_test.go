@@ -44,6 +44,7 @@ func TestKubeStore(t *testing.T) {
 		{"federated trust domains", testFederation},
 		{"the documented RBAC is enough", testRBAC},
 		{"admin allow-list with seal-rot admin-cert --kube", testAdminAllowList},
+		{"a planted Workload CA is never trusted", testPlantedCA},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Cleanup(func() { clearCluster(t, env) })

@@ -28,6 +28,7 @@ type snapshot struct {
 	secrets    map[string]*corev1.Secret   // workload secrets by workload name
 	recs       map[string]*store.Workload  // parsed workload secrets by workload name
 	recErrs    map[string]error
+	untrusted  map[string]error // workload secrets whose CA this ROT did not issue (ErrCAUntrusted)
 	eggs       map[string]*store.Egg
 	ftds       []sealv1.FederatedTrustDomain // sorted by name
 	bundles    map[string]storedBundle       // by trust domain
@@ -55,7 +56,7 @@ func (s *Store) read(ctx context.Context) (*snapshot, error) {
 	}
 	sn := &snapshot{
 		crs: map[string]*sealv1.Workload{}, secrets: map[string]*corev1.Secret{}, recs: map[string]*store.Workload{},
-		recErrs: map[string]error{}, eggs: map[string]*store.Egg{}, bundles: map[string]storedBundle{},
+		recErrs: map[string]error{}, untrusted: map[string]error{}, eggs: map[string]*store.Egg{}, bundles: map[string]storedBundle{},
 	}
 	for i := range wls.Items {
 		w := &wls.Items[i]
@@ -114,6 +115,20 @@ func (s *Store) read(ctx context.Context) (*snapshot, error) {
 		sn.resVersion = append(sn.resVersion, "secret/"+sec.Name+"/"+sec.ResourceVersion)
 	}
 	sort.Strings(sn.resVersion)
+	if sn.authority != nil {
+		// A Workload CA is trusted only when the ROT issued it for that workload: the Secret
+		// alone proves nothing, since whoever can create Secrets here can write one.
+		for wl, rec := range sn.recs {
+			recorded := ""
+			if cr := sn.crs[wl]; cr != nil {
+				recorded = cr.Status.CAFingerprint
+			}
+			if err := checkTrust(wl, rec, sn.authority, recorded, s.opts.Now()); err != nil {
+				delete(sn.recs, wl)
+				sn.untrusted[wl] = err
+			}
+		}
+	}
 	return sn, nil
 }
 
@@ -184,6 +199,12 @@ func (s *Store) Load(ctx context.Context) (*store.State, error) {
 		}
 		if err := sn.recErrs[name]; err != nil {
 			return nil, err
+		}
+		if err := sn.untrusted[name]; err != nil {
+			// Not served (its pods cannot redeem) rather than refusing the whole state: one
+			// planted Secret must not take every other workload down. Its status says why.
+			s.log.Error("kubestore: not loading a workload whose Secret holds an untrusted CA", "workload", name, "secret", s.ns+"/"+WorkloadPrefix+name, "err", err)
+			continue
 		}
 		rec, ok := sn.recs[name]
 		if !ok {

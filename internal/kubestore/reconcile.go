@@ -131,6 +131,9 @@ func (s *Store) Reconcile(ctx context.Context) (string, error) {
 			continue
 		}
 		rec, recErr := sn.recs[name], sn.recErrs[name]
+		if err := sn.untrusted[name]; err != nil {
+			recErr = err // never adopted over, never trusted: Ready False, CAUntrusted
+		}
 		// Only a Workload that never had a CA is adopted. One whose status names a CA but whose
 		// Secret is gone lost its keys: making new ones would silently orphan everything sealed
 		// to the old data keys, so it waits (Ready False, SecretLost) for a restore.

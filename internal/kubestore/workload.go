@@ -1,6 +1,9 @@
 package kubestore
 
 import (
+	"bytes"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -106,6 +109,9 @@ func (s *Store) workloadStatus(cr *sealv1.Workload, rec *store.Workload, recErr 
 	specErr := checkSpec(cr, own)
 	secret := s.ns + "/" + WorkloadPrefix + cr.Name
 	switch {
+	case errors.Is(recErr, ErrCAUntrusted):
+		setReady(&st.Conditions, false, "CAUntrusted", "Secret "+secret+" is not trusted and not used: "+recErr.Error()+
+			"; fix: delete that Secret and restore the one seal-rot wrote from backup, and find out who could write Secrets in "+s.ns, cr.Generation)
 	case recErr != nil:
 		setReady(&st.Conditions, false, "SecretUnreadable", recErr.Error(), cr.Generation)
 	case rec == nil && a == nil:
@@ -167,4 +173,60 @@ func (s *Store) newRecord(cr *sealv1.Workload, a *store.Authority) (*store.Workl
 		CAs:      []store.KeyPair{{Cert: string(wca.CertPEM()), Key: string(key)}},
 		DataKeys: []store.DataKey{{Index: 0, Identity: id.String(), Created: now.UTC()}},
 	}, nil
+}
+
+// ErrCAUntrusted: a Secret seal-workload-NAME holds a CA that this ROT did not issue for that
+// Workload (not signed by any ROT CA, issued for another workload, or not the CA the Workload's
+// status records). Anyone who can create Secrets in the ROT's namespace could otherwise plant
+// a CA whose key they hold; such a Secret is never loaded or used for signing.
+var ErrCAUntrusted = errors.New("kubestore: untrusted Workload CA")
+
+// checkTrust verifies that every unexpired CA of rec was issued by one of the ROT CAs of a for
+// workload name, and, when the Workload's status records a CA fingerprint (recorded), that rec
+// still holds that CA. Expired CAs are never served, so they are not checked (their issuing
+// ROT CA may be gone).
+func checkTrust(name string, rec *store.Workload, a *store.Authority, recorded string, now time.Time) error {
+	var roots []*x509.Certificate
+	for _, kp := range a.CAs {
+		if certs, err := ca.ParseCerts([]byte(kp.Cert)); err == nil {
+			roots = append(roots, certs[0])
+		}
+	}
+	holdsRecorded := recorded == ""
+	for i, kp := range rec.CAs {
+		certs, err := ca.ParseCerts([]byte(kp.Cert))
+		if err != nil {
+			return fmt.Errorf("%w: CA %d does not parse: %v", ErrCAUntrusted, i, err)
+		}
+		c := certs[0]
+		fp := ca.Fingerprint(c)
+		if fp == recorded {
+			holdsRecorded = true
+		}
+		if now.After(c.NotAfter) {
+			continue
+		}
+		if !signedByAny(c, roots) {
+			return fmt.Errorf("%w: CA %d (fingerprint %s) is not signed by any ROT CA of trust domain %q", ErrCAUntrusted, i, fp, a.TrustDomain)
+		}
+		if c.Subject.CommonName != workloadCAName+name || !c.IsCA || !c.MaxPathLenZero || len(c.Subject.OrganizationalUnit) != 1 || c.Subject.OrganizationalUnit[0] != a.TrustDomain {
+			return fmt.Errorf("%w: CA %d (fingerprint %s, %q) is signed by the ROT but is not the Workload CA of %q", ErrCAUntrusted, i, fp, c.Subject.CommonName, name)
+		}
+	}
+	if !holdsRecorded {
+		return fmt.Errorf("%w: none of its CAs is the one status.caFingerprint records (%s): the Secret was replaced", ErrCAUntrusted, recorded)
+	}
+	return nil
+}
+
+// workloadCAName prefixes the common name ca.NewIntermediate gives a Workload CA.
+const workloadCAName = "Seal workload CA "
+
+func signedByAny(c *x509.Certificate, roots []*x509.Certificate) bool {
+	for _, r := range roots {
+		if bytes.Equal(c.RawIssuer, r.RawSubject) && c.CheckSignatureFrom(r) == nil {
+			return true
+		}
+	}
+	return false
 }

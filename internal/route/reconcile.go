@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,7 +26,15 @@ type Reconciler struct {
 	Client client.Client
 	// Events, when set, records what happened as Events on the Service (kubectl describe).
 	Events recorder.EventRecorder
+	// HostsAllowed are the hosts any opted-in namespace may have Routes for, besides the
+	// routeHosts of Workloads (seal-webhook --route-hosts-allowed).
+	HostsAllowed HostPatterns
 }
+
+// recheck is how often an allowed or refused Service is looked at again, so that a host
+// removed from a Workload's routeHosts loses its Route (and one added gets it) without an
+// event on the Service.
+const recheck = 5 * time.Minute
 
 func (r *Reconciler) event(svc *corev1.Service, related runtime.Object, typ, reason, action, note string, args ...any) {
 	if r.Events != nil {
@@ -60,9 +69,28 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 
 	host, want := svc.Annotations[AnnotationHost]
+	var requeue ctrl.Result
+	if want && svc.DeletionTimestamp == nil {
+		// The controller acts with seal-webhook's rights: only for namespaces that opt in and
+		// hosts an admin allowed, never for whoever can annotate a Service.
+		reason, note, err := r.refusal(ctx, &svc, host)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		requeue = ctrl.Result{RequeueAfter: recheck}
+		if reason != "" {
+			log.Warn("route: refused", "reason", reason, "host", host)
+			var related runtime.Object
+			if existing != nil {
+				related = existing
+			}
+			r.event(&svc, related, corev1.EventTypeWarning, reason, "CreateRoute", "%s", note)
+			want = false // and an existing Route goes
+		}
+	}
 	if !want || svc.DeletionTimestamp != nil {
 		if existing == nil {
-			return ctrl.Result{}, nil
+			return requeue, nil
 		}
 		if err := r.Client.Delete(ctx, existing, client.Preconditions{UID: ptr(existing.GetUID())}); err != nil && !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("route: deleting Route %s: %w", req, err)
@@ -70,7 +98,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		oldHost, _, _ := unstructured.NestedString(existing.Object, "spec", "host")
 		log.Info("route: deleted passthrough Route", "host", oldHost)
 		r.event(&svc, existing, corev1.EventTypeNormal, "RouteDeleted", "DeleteRoute", "deleted passthrough Route for %s", oldHost)
-		return ctrl.Result{}, nil
+		return requeue, nil
 	}
 
 	spec, err := desiredSpec(&svc, host)
@@ -95,7 +123,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		log.Info("route: created passthrough Route", "host", host)
 		r.event(&svc, rt, corev1.EventTypeNormal, "RouteCreated", "CreateRoute", "created passthrough Route for %s", host)
-		return ctrl.Result{}, nil
+		return requeue, nil
 	}
 
 	// Set only the fields this controller owns, so defaults the API server or the router add
@@ -118,14 +146,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	if !changed {
-		return ctrl.Result{}, nil
+		return requeue, nil
 	}
 	if err := r.Client.Update(ctx, existing); err != nil {
 		return ctrl.Result{}, fmt.Errorf("route: updating Route %s: %w", req, err)
 	}
 	log.Info("route: updated passthrough Route", "host", host)
 	r.event(&svc, existing, corev1.EventTypeNormal, "RouteUpdated", "UpdateRoute", "updated passthrough Route for %s", host)
-	return ctrl.Result{}, nil
+	return requeue, nil
 }
 
 // desiredSpec returns the Route fields (dotted path -> value) the Service asks for.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -75,6 +77,8 @@ func TestChart(t *testing.T) {
 			[]string{"ValidatingWebhookConfiguration/seal-webhook"}},
 		{"service monitor", []string{"serviceMonitor.enabled=true"},
 			[]string{"ServiceMonitor/seal"}, nil},
+		{"route host allow-list", []string{"webhook.routeHostsAllowed={*.apps.example.com,pay.example.org}"},
+			[]string{"Deployment/seal-webhook"}, nil},
 	}
 	for _, r := range renders {
 		t.Run(r.name, func(t *testing.T) {
@@ -101,8 +105,10 @@ func TestChart(t *testing.T) {
 		wantErr string
 	}{
 		{"no trust domain", []string{"trustDomain="}, "trustDomain is required"},
-		{"ROT beside a webhook reading Secrets", []string{"rot.enabled=true", "rot.externalURL=https://rot.example.org"}, "would let the webhook read the ROT's CA keys"},
-		{"ROT without external URL", []string{"rot.enabled=true", "webhook.readPullSecrets=false"}, "rot.externalURL is required"},
+		{"ROT and webhook in one namespace", []string{"rot.enabled=true", "rot.externalURL=https://rot.example.org"}, "would put seal-webhook beside the ROT's CA keys"},
+		{"ROT and webhook in one namespace, no pull secrets", []string{"rot.enabled=true", "rot.externalURL=https://rot.example.org", "webhook.readPullSecrets=false"}, "install the ROT on its own"},
+		{"ROT without external URL", []string{"rot.enabled=true", "webhook.enabled=false"}, "rot.externalURL is required"},
+		{"bad route host pattern", []string{"webhook.routeHostsAllowed={bad_host.example.com}"}, "routeHostsAllowed"},
 		{"bad failure policy", []string{"webhook.failurePolicy=Sometimes"}, "failurePolicy"},
 		{"unknown value", []string{"webhook.replica=3"}, "replica"},
 	}
@@ -116,8 +122,10 @@ func TestChart(t *testing.T) {
 	}
 }
 
-func render(t *testing.T, set ...string) (string, error) {
-	args := []string{"template", "seal", "charts/seal", "--namespace", "seal-system", "--include-crds", "--set", "trustDomain=prod.example.org"}
+func render(t *testing.T, set ...string) (string, error) { return renderIn(t, "seal-system", set...) }
+
+func renderIn(t *testing.T, ns string, set ...string) (string, error) {
+	args := []string{"template", "seal", "charts/seal", "--namespace", ns, "--include-crds", "--set", "trustDomain=prod.example.org"}
 	for _, s := range set {
 		args = append(args, "--set", s)
 	}
@@ -173,12 +181,14 @@ func TestManifestsApply(t *testing.T) {
 	if err != nil {
 		t.Fatalf("manifests/seal.yaml: %v (run make manifests)", err)
 	}
-	rot, err := render(t, "rot.enabled=true", "rot.externalURL=https://rot.example.org:8443", "webhook.enabled=false")
+	rot, err := renderIn(t, "seal-rot", "rot.enabled=true", "rot.externalURL=https://rot.example.org:8443", "webhook.enabled=false")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "seal-system"}}); err != nil {
-		t.Fatal(err)
+	for _, ns := range []string{"seal-system", "seal-rot"} {
+		if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	all := objects(t, string(raw))
 	for _, o := range objects(t, rot) {
@@ -217,4 +227,102 @@ func TestManifestsApply(t *testing.T) {
 			t.Errorf("webhook client config %+v does not call the seal-webhook Service in seal-system", cc)
 		}
 	}
+}
+
+// TestChartOnCluster installs the chart with helm into a real API server the documented way
+// (the ROT in seal-rot, the webhook in seal-system) and checks what needs the cluster: the
+// guards that look for a running ROT (helm lookup) and the Secrets the webhook may touch.
+func TestChartOnCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs helm from make test")
+	}
+	helm(t)
+	env := testenv.Start(t, testenv.Options{NoControllerManager: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	install := func(release, ns string, set ...string) error {
+		t.Helper()
+		args := []string{"install", release, "charts/seal", "--kubeconfig", env.Kubeconfig, "-n", ns, "--create-namespace", "--skip-crds",
+			"--set", "trustDomain=prod.example.org"}
+		for _, s := range set {
+			args = append(args, "--set", s)
+		}
+		_, err := runHelm(t, args...)
+		return err
+	}
+	if err := install("seal-rot", "seal-rot", "rot.enabled=true", "rot.externalURL=https://rot.example.org:8443", "webhook.enabled=false"); err != nil {
+		t.Fatalf("installing the ROT as documented: %v", err)
+	}
+	// ROT state left by seal-rot --kube run outside the chart: a Secret, no Deployment.
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "old-rot"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "old-rot", Name: "seal-rot-authority"}}); err != nil {
+		t.Fatal(err)
+	}
+	refusals := []struct {
+		name, release, ns string
+		set               []string
+		wantErr           string
+	}{
+		{"webhook in the ROT's namespace", "hook", "seal-rot", []string{"webhook.readPullSecrets=false"}, "a seal-rot already runs in namespace seal-rot"},
+		{"webhook beside ROT state", "hook", "old-rot", []string{"webhook.readPullSecrets=false"}, "a seal-rot already runs in namespace old-rot"},
+		{"webhook reading pull secrets in the ROT's cluster", "seal", "seal-system", nil, "a seal-rot runs in namespace seal-rot of this cluster"},
+	}
+	for _, r := range refusals {
+		t.Run(r.name, func(t *testing.T) {
+			err := install(r.release, r.ns, r.set...)
+			if err == nil || !strings.Contains(err.Error(), r.wantErr) {
+				t.Fatalf("helm install: got error %v, want one containing %q", err, r.wantErr)
+			}
+		})
+	}
+	if err := install("seal", "seal-system", "webhook.readPullSecrets=false", "webhook.routeHostsAllowed={*.apps.example.com}"); err != nil {
+		t.Fatalf("installing the webhook without pull secrets beside a ROT's namespace: %v", err)
+	}
+	t.Run("ROT in the webhook's namespace", func(t *testing.T) {
+		err := install("rot2", "seal-system", "rot.enabled=true", "rot.externalURL=https://rot.example.org:8443", "webhook.enabled=false")
+		if want := "seal-webhook runs in namespace seal-system"; err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("helm install: got error %v, want one containing %q", err, want)
+		}
+	})
+	t.Run("the webhook's Secret rights", func(t *testing.T) {
+		const webhookSA = "system:serviceaccount:seal-system:seal-webhook"
+		checks := []struct {
+			verb, group, resource, ns, name string
+			want                            bool
+		}{
+			{"get", "", "secrets", "seal-rot", "seal-rot-authority", false},
+			{"list", "", "secrets", "seal-rot", "", false},
+			{"create", "", "secrets", "seal-rot", "seal-workload-payments", false},
+			{"update", "", "secrets", "seal-rot", "seal-workload-payments", false},
+			{"get", "", "secrets", "seal-system", "seal-webhook-ca", true},
+			{"update", "", "secrets", "seal-system", "seal-webhook-ca", true},
+			{"get", "", "secrets", "seal-system", "someone-else", false},
+			{"update", "", "secrets", "seal-system", "someone-else", false},
+			{"list", "seal.dev", "workloads", "", "", true},
+		}
+		for _, c := range checks {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User: webhookSA, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:seal-system", "system:authenticated"},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: c.verb, Group: c.group, Resource: c.resource, Namespace: c.ns, Name: c.name},
+			}}
+			if err := env.Client.Create(ctx, sar); err != nil {
+				t.Fatal(err)
+			}
+			if sar.Status.Allowed != c.want {
+				t.Errorf("seal-webhook may %s %s %s/%s: %v, want %v", c.verb, c.resource, c.ns, c.name, sar.Status.Allowed, c.want)
+			}
+		}
+	})
+	t.Run("route host allow-list reaches the webhook", func(t *testing.T) {
+		var d appsv1.Deployment
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "seal-system", Name: "seal-webhook"}, &d); err != nil {
+			t.Fatal(err)
+		}
+		args := strings.Join(d.Spec.Template.Spec.Containers[0].Args, " ")
+		if !strings.Contains(args, "--route-hosts-allowed=*.apps.example.com") {
+			t.Errorf("seal-webhook args %q lack --route-hosts-allowed=*.apps.example.com", args)
+		}
+	})
 }

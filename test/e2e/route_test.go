@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,11 +24,12 @@ import (
 
 	"github.com/seal-dev/seal/internal/route"
 	"github.com/seal-dev/seal/internal/testing/testenv"
+	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
 )
 
 // startRouteController runs a manager with the passthrough-route controller until the test
 // ends and returns a channel that yields the manager's exit error.
-func startRouteController(t *testing.T, env *testenv.Env, cacheSyncTimeout time.Duration) <-chan error {
+func startRouteController(t *testing.T, env *testenv.Env, cacheSyncTimeout time.Duration, o route.Options) <-chan error {
 	t.Helper()
 	skip := true
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
@@ -41,8 +44,8 @@ func startRouteController(t *testing.T, env *testenv.Env, cacheSyncTimeout time.
 	if err != nil {
 		t.Fatalf("manager: %v", err)
 	}
-	if err := route.Setup(mgr); err != nil {
-		t.Fatalf("route.Setup: %v", err)
+	if err := route.SetupWithOptions(mgr, o); err != nil {
+		t.Fatalf("route.SetupWithOptions: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc, done := make(chan error, 1), make(chan struct{})
@@ -97,13 +100,24 @@ func TestPassthroughRoutes(t *testing.T) {
 	runCtx, stop := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
 	go func() { runErr <- route.Run(runCtx, env.Config) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-runErr; err != nil {
-			t.Errorf("route.Run: %v", err)
-		}
-	})
-	ns := env.Namespace(t, nil)
+	var stopOnce sync.Once
+	stopRun := func() {
+		stopOnce.Do(func() {
+			stop()
+			if err := <-runErr; err != nil {
+				t.Errorf("route.Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stopRun)
+	ns := env.Namespace(t, map[string]string{route.LabelRoutes: "enabled"})
+	// The hosts an admin allowed: a Workload's routeHosts.
+	wl := &sealv1.Workload{ObjectMeta: metav1.ObjectMeta{Name: "route-payments"},
+		Spec: sealv1.WorkloadSpec{RouteHosts: []string{"payments.apps.example.com", "pay.apps.example.com"}}}
+	if err := env.Client.Create(ctx, wl); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), wl) })
 
 	// Objects the controller must leave alone: a Service without the annotation, and a Route
 	// someone else made under the name of an annotated Service.
@@ -211,23 +225,103 @@ func TestPassthroughRoutes(t *testing.T) {
 
 	t.Run("problems are Events on the Service", func(t *testing.T) {
 		for svcName, reason := range map[string]string{"taken": "RouteNameTaken", "badhost": "InvalidAnnotation", "payments": "RouteCreated"} {
-			testenv.Eventually(t, time.Minute, func() error {
-				var events eventsv1.EventList
-				if err := env.Client.List(ctx, &events, client.InNamespace(ns)); err != nil {
-					return err
-				}
-				var seen []string
-				for _, e := range events.Items {
-					if e.Regarding.Kind == "Service" && e.Regarding.Name == svcName {
-						if e.Reason == reason {
-							return nil
-						}
-						seen = append(seen, e.Reason)
-					}
-				}
-				return fmt.Errorf("no %s event on Service %s (saw %v)", reason, svcName, seen)
-			})
+			waitEvent(ctx, t, env, ns, svcName, reason)
 		}
+	})
+
+	t.Run("only namespaces that opt in get Routes", func(t *testing.T) {
+		other := env.Namespace(t, nil)
+		if err := env.Client.Create(ctx, service(other, "payments", map[string]string{route.AnnotationHost: "payments.apps.example.com"})); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(ctx, t, env, other, "payments", route.ReasonNamespaceNotOptedIn)
+		if _, err := getRoute(ctx, env, other, "payments"); !apierrors.IsNotFound(err) {
+			t.Fatalf("namespace without opt-in: Route get err = %v, want NotFound", err)
+		}
+		setLabel := func(v any) {
+			t.Helper()
+			patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{"seal.dev/inject": v}}})
+			if err := env.Client.Patch(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: other}}, rawMerge(patch)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setLabel("enabled") // an injected namespace may have Routes too
+		testenv.Eventually(t, time.Minute, func() error {
+			_, err := getRoute(ctx, env, other, "payments")
+			return err
+		})
+		setLabel(nil) // opting out takes the Route away
+		testenv.Eventually(t, time.Minute, func() error {
+			if _, err := getRoute(ctx, env, other, "payments"); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("route still there after the namespace opted out (err %v)", err)
+			}
+			return nil
+		})
+	})
+
+	t.Run("only hosts a Workload allows get Routes", func(t *testing.T) {
+		if err := env.Client.Create(ctx, service(ns, "evil", map[string]string{route.AnnotationHost: "login.bank.example.com"})); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(ctx, t, env, ns, "evil", route.ReasonHostNotAllowed)
+		if _, err := getRoute(ctx, env, ns, "evil"); !apierrors.IsNotFound(err) {
+			t.Fatalf("host in no Workload's routeHosts: Route get err = %v, want NotFound", err)
+		}
+		// A Service that had a Route and now asks for a host nobody allowed loses it.
+		svc := service(ns, "moving", map[string]string{route.AnnotationHost: "pay.apps.example.com"})
+		if err := env.Client.Create(ctx, svc); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, time.Minute, func() error {
+			_, err := getRoute(ctx, env, ns, "moving")
+			return err
+		})
+		if err := env.Client.Patch(ctx, svc, rawMerge([]byte(`{"metadata":{"annotations":{"seal.dev/passthrough-route":"login.bank.example.com"}}}`))); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, time.Minute, func() error {
+			if _, err := getRoute(ctx, env, ns, "moving"); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("route still there for a host nobody allowed (err %v)", err)
+			}
+			return nil
+		})
+	})
+
+	t.Run("hosts in the allow-list get Routes", func(t *testing.T) {
+		stopRun()
+		startRouteController(t, env, 0, route.Options{HostsAllowed: []string{"*.allowed.example.com"}})
+		if err := env.Client.Create(ctx, service(ns, "listed", map[string]string{route.AnnotationHost: "shop.allowed.example.com"})); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, time.Minute, func() error {
+			_, err := getRoute(ctx, env, ns, "listed")
+			return err
+		})
+		waitEvent(ctx, t, env, ns, "evil", route.ReasonHostNotAllowed) // still refused
+		if _, err := getRoute(ctx, env, ns, "evil"); !apierrors.IsNotFound(err) {
+			t.Errorf("host outside the allow-list: Route get err = %v, want NotFound", err)
+		}
+	})
+}
+
+// waitEvent waits for an Event of reason about Service ns/name.
+func waitEvent(ctx context.Context, t *testing.T, env *testenv.Env, ns, name, reason string) {
+	t.Helper()
+	testenv.Eventually(t, time.Minute, func() error {
+		var events eventsv1.EventList
+		if err := env.Client.List(ctx, &events, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		var seen []string
+		for _, e := range events.Items {
+			if e.Regarding.Kind == "Service" && e.Regarding.Name == name {
+				if e.Reason == reason {
+					return nil
+				}
+				seen = append(seen, e.Reason)
+			}
+		}
+		return fmt.Errorf("no %s event on Service %s/%s (saw %v)", reason, ns, name, seen)
 	})
 }
 
@@ -240,7 +334,7 @@ func TestPassthroughRoutesOffWithoutRouteAPI(t *testing.T) {
 		t.Fatalf("route.Served = %v, %v; want false without the Route CRD", served, err)
 	}
 	const syncTimeout = 3 * time.Second
-	errc := startRouteController(t, env, syncTimeout)
+	errc := startRouteController(t, env, syncTimeout, route.Options{})
 	ns := env.Namespace(t, nil)
 	if err := env.Client.Create(context.Background(), service(ns, "payments", map[string]string{route.AnnotationHost: "payments.apps.example.com"})); err != nil {
 		t.Fatal(err)
