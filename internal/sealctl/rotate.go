@@ -100,8 +100,11 @@ func (a *app) caCommand() *cobra.Command {
 		`Every CA the ROT holds, with its SHA-256 fingerprint. The current CA of each kind signs new
 certificates; older ones are only in trust bundles until they expire or are retired.`)
 	list := &cobra.Command{
-		Use:     "list",
-		Short:   "List the ROT CAs and every workload's CAs",
+		Use:   "list",
+		Short: "List the ROT CAs and every workload's CAs",
+		Long: `List every CA the ROT holds: the ROT CAs and each workload's CAs, with their SHA-256
+fingerprints, validity and whether each is current. Pass a fingerprint (or a unique prefix of
+12 or more hex digits) to "sealctl ca retire" to drop an old CA from every bundle.`,
 		Example: "  sealctl ca list",
 		Args:    args(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
