@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -78,10 +79,13 @@ func testCert(t testing.TB) (*tls.Certificate, *x509.CertPool) {
 	return leaf, pool
 }
 
+var setLoggerOnce sync.Once
+
 // newManager is a manager with seal-webhook's server and the injection review. No API server is
 // needed: namespace labels come from testNamespaces, and nothing else reads the cluster.
 func newManager(t testing.TB, so ServerOptions, o Options) manager.Manager {
 	t.Helper()
+	setLoggerOnce.Do(func() { ctrllog.SetLogger(logr.Discard()) })
 	skip := true
 	mgr, err := ctrl.NewManager(&rest.Config{Host: "https://127.0.0.1:1"}, ctrl.Options{
 		WebhookServer:          NewServer(so),
