@@ -24,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/seal-dev/seal/internal/inject"
@@ -289,5 +290,49 @@ func TestProcessManagedCert(t *testing.T) {
 	bundle = mwc.Webhooks[0].ClientConfig.CABundle
 	if r := p.review(t, reviewBody(ns)); !r.Allowed || len(r.Patch) == 0 {
 		t.Errorf("review over the managed certificate: allowed %v patch %d bytes, want injected", r.Allowed, len(r.Patch))
+	}
+}
+
+// namespaceWatches is how many watches of Namespaces the API server is serving.
+func namespaceWatches(t testing.TB, env *testenv.Env) int {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	if err != nil {
+		t.Fatalf("API server metrics: %v", err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, "apiserver_longrunning_requests{") || !strings.Contains(line, `resource="namespaces"`) || !strings.Contains(line, `verb="WATCH"`) {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		n += int(v)
+	}
+	return n
+}
+
+// TestProcessOneNamespaceWatch: the injector and the image policy share one cache, so the whole
+// process watches Namespaces once.
+func TestProcessOneNamespaceWatch(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{NoControllerManager: true})
+	before := namespaceWatches(t, env)
+	p := startWebhook(t, env)
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if n := namespaceWatches(t, env) - before; n < 1 {
+			return fmt.Errorf("%d watches of Namespaces from seal-webhook, want 1", n)
+		}
+		return nil
+	})
+	time.Sleep(2 * time.Second) // every informer has opened its watch by now
+	if n := namespaceWatches(t, env) - before; n != 1 {
+		t.Errorf("seal-webhook watches Namespaces %d times, want once (one cache)\n%s", n, p.stderr)
 	}
 }

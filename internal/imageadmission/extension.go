@@ -2,19 +2,12 @@ package imageadmission
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"net/http"
-	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/seal-dev/seal/internal/verify"
@@ -28,73 +21,74 @@ const (
 	PathVerify = "/verify"
 )
 
-// Extension serves /pin and /verify from seal-webhook and keeps each ImagePolicy's Ready
-// condition. ImagePolicies, ApprovedImages and Namespaces are read from an informer cache;
-// Secrets and ServiceAccounts (pull secrets, secretRef keys) are read from the API server when
-// needed and never cached, so the webhook does not hold every Secret of the cluster in memory.
-// Flags: --image-policy (default true) and --image-policy-no-match (deny, warn or allow).
-func Extension() webhook.Extension {
-	enabled := true
-	noMatch := string(verify.NoMatchDeny)
-	return webhook.Extension{
-		Flags: func(fs *flag.FlagSet) {
-			fs.BoolVar(&enabled, "image-policy", true, "serve /pin and /verify: only images an ImagePolicy or ApprovedImage approves run in enforced namespaces")
-			fs.StringVar(&noMatch, "image-policy-no-match", noMatch, "`action` for images no ImagePolicy matches in enforced namespaces: deny, warn or allow")
-		},
-		Start: func(ctx context.Context, h webhook.Host) (map[string]http.Handler, error) {
-			if !enabled {
-				h.Log.Info("image policy off (--image-policy=false)")
-				return nil, nil
-			}
-			scheme := runtime.NewScheme()
-			if err := clientgoscheme.AddToScheme(scheme); err != nil {
-				return nil, err
-			}
-			if err := sealv1.AddToScheme(scheme); err != nil {
-				return nil, err
-			}
-			mgr, err := ctrl.NewManager(h.Config, ctrl.Options{
-				Scheme:                 scheme,
-				Logger:                 logr.FromSlogHandler(h.Log.Handler()),
-				Metrics:                metricsserver.Options{BindAddress: "0"},
-				HealthProbeBindAddress: "0",
-				Client: client.Options{Cache: &client.CacheOptions{
-					DisableFor: []client.Object{&corev1.Secret{}, &corev1.ServiceAccount{}},
-				}},
-			})
-			if err != nil {
-				return nil, fmt.Errorf("imageadmission: manager: %w", err)
-			}
-			cl := mgr.GetClient()
-			src := verify.ClusterSource{Client: cl}
-			v, err := verify.New(verify.Options{Policies: src, Keys: src, Namespace: h.Namespace,
-				NoMatch: verify.NoMatchAction(noMatch), Registerer: crmetrics.Registry, Logger: h.Log})
-			if err != nil {
-				return nil, err
-			}
-			if err := (&PolicyStatus{Client: cl}).SetupWithManager(mgr); err != nil {
-				return nil, err
-			}
-			for _, obj := range []client.Object{&sealv1.ImagePolicy{}, &sealv1.ApprovedImage{}, &corev1.Namespace{}} {
-				if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
-					return nil, fmt.Errorf("imageadmission: watching %T: %w (are the seal.dev CRDs installed? --image-policy=false turns the image policy off)", obj, err)
-				}
-			}
-			go func() {
-				if err := mgr.Start(ctx); err != nil {
-					h.Log.Error("image policy stopped", "err", err)
-				}
-			}()
-			syncCtx, cancel := context.WithTimeout(ctx, time.Minute)
-			defer cancel()
-			if !mgr.GetCache().WaitForCacheSync(syncCtx) {
-				return nil, fmt.Errorf("imageadmission: the ImagePolicy, ApprovedImage and Namespace caches did not sync within a minute (are the seal.dev CRDs installed?)")
-			}
-			pin, check := New(cl, v, Options{SealNamespace: h.Namespace, Events: h.Events, Logger: h.Log})
-			return map[string]http.Handler{
-				PathPin:    &admission.Webhook{Handler: pin},
-				PathVerify: &admission.Webhook{Handler: check},
-			}, nil
-		},
+// SetupOptions configure Setup.
+type SetupOptions struct {
+	// Options tune the handlers; Events defaults to the manager's recorder for
+	// webhook.EventSource.
+	Options
+	// NoMatch is what happens to images no ImagePolicy matches in enforced namespaces
+	// (seal-webhook's --image-policy-no-match; default deny).
+	NoMatch verify.NoMatchAction
+}
+
+// Setup serves /pin and /verify on mgr's webhook server (which must come from
+// webhook.NewServer) and keeps each ImagePolicy's Ready condition. ImagePolicies,
+// ApprovedImages and Namespaces are read from mgr's cache (the Namespace informer is the one
+// the injector uses too); Secrets and ServiceAccounts (pull secrets, secretRef keys) are read
+// from the API server when needed and never cached, so the webhook does not hold every Secret
+// of the cluster in memory. Setup fails when the seal.dev CRDs are not served.
+func Setup(mgr manager.Manager, o SetupOptions) error {
+	if err := webhook.CheckServer(mgr); err != nil {
+		return err
 	}
+	if o.NoMatch == "" {
+		o.NoMatch = verify.NoMatchDeny
+	}
+	if o.Events == nil {
+		//lint:ignore SA1019 the handlers record core/v1 Events (record.EventRecorder)
+		o.Events = mgr.GetEventRecorderFor(webhook.EventSource) //nolint:staticcheck
+	}
+	// Ask for the informers now: the manager then syncs them before it reports ready, and a
+	// missing CRD fails here.
+	for _, obj := range []client.Object{&sealv1.ImagePolicy{}, &sealv1.ApprovedImage{}, &corev1.Namespace{}} {
+		if _, err := mgr.GetCache().GetInformer(context.Background(), obj); err != nil {
+			return fmt.Errorf("imageadmission: watching %T: %w (are the seal.dev CRDs installed? --image-policy=false turns the image policy off)", obj, err)
+		}
+	}
+	r := uncachedSecrets{cached: mgr.GetClient(), direct: mgr.GetAPIReader()}
+	src := verify.ClusterSource{Client: r}
+	v, err := verify.New(verify.Options{Policies: src, Keys: src, Namespace: o.SealNamespace,
+		NoMatch: o.NoMatch, Registerer: crmetrics.Registry, Logger: o.Logger})
+	if err != nil {
+		return err
+	}
+	if err := (&PolicyStatus{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	pin, check := New(r, v, o.Options)
+	mgr.GetWebhookServer().Register(PathPin, &admission.Webhook{Handler: pin})
+	mgr.GetWebhookServer().Register(PathVerify, &admission.Webhook{Handler: check})
+	return nil
+}
+
+// uncachedSecrets reads Secrets and ServiceAccounts from the API server and everything else
+// from the cache: a Get through a manager's client would start a cluster-wide informer.
+type uncachedSecrets struct {
+	cached, direct client.Reader
+}
+
+func (r uncachedSecrets) reader(obj any) client.Reader {
+	switch obj.(type) {
+	case *corev1.Secret, *corev1.SecretList, *corev1.ServiceAccount, *corev1.ServiceAccountList:
+		return r.direct
+	}
+	return r.cached
+}
+
+func (r uncachedSecrets) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	return r.reader(obj).Get(ctx, key, obj, opts...)
+}
+
+func (r uncachedSecrets) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	return r.reader(list).List(ctx, list, opts...)
 }

@@ -21,8 +21,9 @@ func (c *Config) resourcesJSON() []byte {
 	return mustJSON(&c.Resources)
 }
 
-// appendContainer appends the JSON of an added container; it holds what corev1.Container
-// would marshal to for the fields Mutate sets.
+// appendContainer appends the JSON of an added container: what json.Marshal(c) writes (keys
+// aside) for every shape initContainers builds (TestAppendContainerIsContainerJSON); a field
+// initContainers starts setting must be written here too.
 func appendContainer(b []byte, c *corev1.Container, cfg *Config) []byte {
 	b = append(b, `{"name":`...)
 	b = appendString(b, c.Name)
@@ -84,7 +85,11 @@ func appendProbe(b []byte, p *corev1.Probe) []byte {
 	return append(b, '}')
 }
 
+// appendStrings appends ss as encoding/json does: null when nil.
 func appendStrings(b []byte, ss []string) []byte {
+	if ss == nil {
+		return append(b, "null"...)
+	}
 	b = append(b, '[')
 	for i, s := range ss {
 		if i > 0 {
@@ -95,7 +100,8 @@ func appendStrings(b []byte, ss []string) []byte {
 	return append(b, ']')
 }
 
-// appendStatus appends the JSON of st.
+// appendStatus appends the JSON of st: what json.Marshal(st) writes, byte for byte
+// (TestAppendStatusIsStatusJSON).
 func appendStatus(b []byte, st *Status) []byte {
 	b = append(b, `{"version":`...)
 	b = appendString(b, st.Version)

@@ -70,11 +70,7 @@ func FuzzAdmissionReview(f *testing.F) {
 	f.Add([]byte(`{"request":{"uid":"x","kind":{"kind":"Pod"},"operation":"CREATE","namespace":"shop","object":{"metadata":{"annotations":{"seal.dev/workload":"w"}},"spec":{"containers":[{"name":"a"}]}}}}`))
 	f.Add([]byte(`{"request":null}`))
 	f.Add([]byte(`[]`))
-	srv, err := New(Options{Inject: testInject, Namespaces: testNamespaces, Registry: promRegistry(), Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		f.Fatal(err)
-	}
-	h := srv.Handler()
+	h := newManager(f, ServerOptions{Log: slog.New(slog.DiscardHandler)}, Options{Registry: promRegistry()}).GetWebhookServer().WebhookMux()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, PathInject, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

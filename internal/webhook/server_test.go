@@ -18,13 +18,20 @@ import (
 	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/seal-dev/seal/internal/inject"
 	"github.com/seal-dev/seal/internal/servingcert"
@@ -34,9 +41,9 @@ var testInject = inject.Config{Image: "ghcr.io/seal-dev/seal-init:test", TrustDo
 
 var testNamespaces = StaticNamespaces{"shop": {inject.LabelInject: inject.NamespaceEnabled}}
 
-// running is a Server serving TLS on loopback.
+// running is a manager serving the injection review over TLS on loopback.
 type running struct {
-	srv    *Server
+	mgr    manager.Manager
 	url    string
 	client *http.Client
 	reg    *prometheus.Registry
@@ -72,24 +79,53 @@ func testCert(t testing.TB) (*tls.Certificate, *x509.CertPool) {
 	return leaf, pool
 }
 
-func start(t testing.TB, extra map[string]http.Handler) *running {
+var setLoggerOnce sync.Once
+
+// newManager is a manager with seal-webhook's server and the injection review. No API server is
+// needed: namespace labels come from testNamespaces, and nothing else reads the cluster.
+func newManager(t testing.TB, so ServerOptions, o Options) manager.Manager {
 	t.Helper()
-	leaf, pool := testCert(t)
-	r := &running{reg: prometheus.NewRegistry(), events: record.NewFakeRecorder(100), done: make(chan error, 1)}
-	var err error
-	port := freePort(t)
-	r.srv, err = New(Options{
-		Inject: testInject, Host: "127.0.0.1", Port: port,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return leaf, nil },
-		Namespaces:     testNamespaces, Events: r.events, Registry: r.reg, ExtraHandlers: extra,
-		MaxBodyBytes: 1 << 20, Log: slog.New(slog.DiscardHandler),
+	setLoggerOnce.Do(func() { ctrllog.SetLogger(logr.Discard()) })
+	skip := true
+	mgr, err := ctrl.NewManager(&rest.Config{Host: "https://127.0.0.1:1"}, ctrl.Options{
+		WebhookServer:          NewServer(so),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Logger:                 logr.Discard(),
+		Controller:             config.Controller{SkipNameValidation: &skip},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	o.Inject, o.Namespaces = testInject, testNamespaces
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Events == nil {
+		o.Events = &record.FakeRecorder{} // drops them
+	}
+	if err := Setup(mgr, o); err != nil {
+		t.Fatal(err)
+	}
+	return mgr
+}
+
+func start(t testing.TB, extra map[string]http.Handler) *running {
+	t.Helper()
+	leaf, pool := testCert(t)
+	r := &running{reg: prometheus.NewRegistry(), events: record.NewFakeRecorder(100), done: make(chan error, 1)}
+	port := freePort(t)
+	r.mgr = newManager(t, ServerOptions{
+		Host: "127.0.0.1", Port: port,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return leaf, nil },
+		MaxBodyBytes:   1 << 20, Log: slog.New(slog.DiscardHandler),
+	}, Options{Events: r.events, Registry: r.reg})
+	for path, h := range extra {
+		r.mgr.GetWebhookServer().Register(path, h)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	go func() { r.done <- r.srv.Start(ctx) }()
+	go func() { r.done <- r.mgr.Start(ctx) }()
 	t.Cleanup(r.stop)
 	r.url = fmt.Sprintf("https://127.0.0.1:%d", port)
 	r.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -21,7 +22,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/seal-dev/seal/internal/inject"
 	"github.com/seal-dev/seal/internal/rot/rottest"
@@ -62,24 +66,30 @@ func injectionWebhook(t *testing.T, env *testenv.Env, trustDomain string) {
 	if err := mgr.Sync(ctx); err != nil {
 		t.Fatalf("serving certificate: %v", err)
 	}
-	namespaces, err := webhook.NewNamespaceCache(ctx, env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cs := kubernetes.NewForConfigOrDie(env.Config)
 	broadcaster := record.NewBroadcaster()
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
-	srv, err := webhook.New(webhook.Options{
-		Inject: inject.Config{Image: "ghcr.io/seal-dev/seal-init:test", TrustDomain: trustDomain, Namespace: "seal-system", Version: "e2e"},
-		Host:   "127.0.0.1", Port: port, GetCertificate: mgr.GetCertificate, Namespaces: namespaces,
-		Events:   broadcaster.NewRecorder(env.Scheme, corev1.EventSource{Component: "seal-webhook"}),
-		Registry: prometheus.NewRegistry(),
+	skip := true
+	whm, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Logger:                 logr.Discard(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: &skip},
+		WebhookServer:          webhook.NewServer(webhook.ServerOptions{Host: "127.0.0.1", Port: port, GetCertificate: mgr.GetCertificate}),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := webhook.Setup(whm, webhook.Options{
+		Inject:   inject.Config{Image: "ghcr.io/seal-dev/seal-init:test", TrustDomain: trustDomain, Namespace: "seal-system", Version: "e2e"},
+		Events:   broadcaster.NewRecorder(env.Scheme, corev1.EventSource{Component: "seal-webhook"}),
+		Registry: prometheus.NewRegistry(),
+	}); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Start(ctx) }()
+	go func() { done <- whm.Start(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		broadcaster.Shutdown()

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/seal-dev/seal/internal/inject"
+	"github.com/seal-dev/seal/internal/route"
+	"github.com/seal-dev/seal/internal/verify"
+)
+
+// Exit codes of Main.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+const usageHead = `seal-webhook is Seal's admission webhook. It injects seal-init into the pods that ask for a
+Seal identity (namespace label seal.dev/inject=enabled, or pod label seal.dev/inject=true, plus
+the annotation seal.dev/workload), so each pod redeems its Egg at the ROT and finds its
+certificate and keys in /var/run/seal. See docs/webhook.md.
+
+Usage:
+  seal-webhook --init-image IMAGE --trust-domain TD [flags]
+
+Serving certificate, one of:
+  --cert-dir DIR     tls.crt and tls.key from DIR (e.g. a cert-manager Secret), reloaded on change
+  (default)          managed in-process: a CA in the Secret --ca-secret-name of --namespace,
+                     a leaf for <service-name>.<namespace>.svc, and the caBundle patched into
+                     --mutating-config-name and --validating-config-name
+
+Example:
+  seal-webhook --init-image ghcr.io/seal-dev/seal-init:v0.1.0 --trust-domain prod.example.org \
+    --namespace seal-system --service-name seal-webhook
+
+Flags:
+`
+
+type cliOptions struct {
+	host, certDir, namespace, service, mutating, validating, caSecret string
+	kubeconfig, metricsAddr, logLevel                                 string
+	port                                                              int
+	inject                                                            inject.Config
+	pullPolicy, cpuRequest, memRequest, memLimit                      string
+	shutdownGrace                                                     time.Duration
+
+	imagePolicy        bool   // serve /pin and /verify (package imageadmission)
+	imagePolicyNoMatch string // verify.NoMatchAction
+	passthroughRoutes  bool   // run the passthrough-Route controller (package route)
+}
+
+func newFlagSet(o *cliOptions) *flag.FlagSet {
+	fs := flag.NewFlagSet("seal-webhook", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	defNS := os.Getenv("POD_NAMESPACE")
+	if defNS == "" {
+		defNS = "seal-system"
+	}
+	fs.StringVar(&o.host, "host", "", "listen on this `address` (default all)")
+	fs.IntVar(&o.port, "port", 9443, "serve the admission webhooks (HTTPS) on this `port`")
+	fs.StringVar(&o.certDir, "cert-dir", "", "take tls.crt and tls.key from this `directory` instead of managing the certificate")
+	fs.StringVar(&o.namespace, "namespace", defNS, "the webhook's own `namespace` (never injected; holds the CA Secret)")
+	fs.StringVar(&o.service, "service-name", "seal-webhook", "the webhook's Service `name` (the managed certificate's DNS names)")
+	fs.StringVar(&o.mutating, "mutating-config-name", "seal-webhook", "MutatingWebhookConfiguration `name` to patch the caBundle into (empty: none)")
+	fs.StringVar(&o.validating, "validating-config-name", "seal-webhook", "ValidatingWebhookConfiguration `name` to patch the caBundle into (empty: none)")
+	fs.StringVar(&o.caSecret, "ca-secret-name", "seal-webhook-ca", "Secret `name` holding the managed serving CA")
+	fs.StringVar(&o.inject.Image, "init-image", "", "seal-init `image` to inject (required)")
+	fs.StringVar(&o.inject.Binary, "init-binary", "/seal-init", "`path` of seal-init inside --init-image")
+	fs.StringVar(&o.pullPolicy, "init-image-pull-policy", "", "`policy` for --init-image: Always, IfNotPresent or Never (default: Kubernetes' default)")
+	fs.StringVar(&o.cpuRequest, "init-cpu-request", "10m", "CPU `quantity` requested by seal-init")
+	fs.StringVar(&o.memRequest, "init-memory-request", "16Mi", "memory `quantity` requested by seal-init")
+	fs.StringVar(&o.memLimit, "init-memory-limit", "64Mi", "memory limit `quantity` of seal-init")
+	fs.StringVar(&o.inject.TrustDomain, "trust-domain", "", "SPIFFE `trust-domain` of the ROT, for SEAL_SPIFFE_ID (required)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "serve /metrics, /healthz and /readyz over HTTP on this `address` (empty: off)")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig `file` (default: in-cluster, $KUBECONFIG or ~/.kube/config)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 5*time.Second, "on SIGTERM, keep serving this `duration` before draining (endpoints catch up)")
+	fs.BoolVar(&o.imagePolicy, "image-policy", true, "serve /pin and /verify: only images an ImagePolicy or ApprovedImage approves run in enforced namespaces")
+	fs.StringVar(&o.imagePolicyNoMatch, "image-policy-no-match", string(verify.NoMatchDeny), "`action` for images no ImagePolicy matches in enforced namespaces: deny, warn or allow")
+	fs.BoolVar(&o.passthroughRoutes, "passthrough-routes", true, "create OpenShift passthrough Routes for Services annotated "+route.AnnotationHost)
+	return fs
+}
+
+func printUsage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprint(w, usageHead)
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		if f.DefValue != "" && f.DefValue != "0" {
+			usage += " (default " + f.DefValue + ")"
+		}
+		fmt.Fprintf(w, "%-34s %s\n", line, usage)
+	})
+}
+
+func (o *cliOptions) complete(fs *flag.FlagSet) error {
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	o.inject.PullPolicy = corev1.PullPolicy(o.pullPolicy)
+	res := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
+	for _, q := range []struct {
+		flag, val string
+		list      corev1.ResourceList
+		name      corev1.ResourceName
+	}{
+		{"--init-cpu-request", o.cpuRequest, res.Requests, corev1.ResourceCPU},
+		{"--init-memory-request", o.memRequest, res.Requests, corev1.ResourceMemory},
+		{"--init-memory-limit", o.memLimit, res.Limits, corev1.ResourceMemory},
+	} {
+		if q.val == "" {
+			continue
+		}
+		v, err := resource.ParseQuantity(q.val)
+		if err != nil {
+			return fmt.Errorf("bad %s %q: %v", q.flag, q.val, err)
+		}
+		q.list[q.name] = v
+	}
+	o.inject.Resources = res
+	o.inject.Namespace = o.namespace
+	o.inject.Version = version
+	if err := o.inject.Validate(); err != nil {
+		return err
+	}
+	if o.port <= 0 || o.port > 65535 {
+		return fmt.Errorf("bad --port %d", o.port)
+	}
+	return nil
+}
