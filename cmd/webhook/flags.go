@@ -54,6 +54,7 @@ type cliOptions struct {
 	imagePolicy        bool   // serve /pin and /verify (package imageadmission)
 	imagePolicyNoMatch string // verify.NoMatchAction
 	passthroughRoutes  bool   // run the passthrough-Route controller (package route)
+	routeHostsAllowed  string // route.Options.HostsAllowed, a comma list
 }
 
 func newFlagSet(o *cliOptions) *flag.FlagSet {
@@ -85,6 +86,7 @@ func newFlagSet(o *cliOptions) *flag.FlagSet {
 	fs.BoolVar(&o.imagePolicy, "image-policy", true, "serve /pin and /verify: only images an ImagePolicy or ApprovedImage approves run in enforced namespaces")
 	fs.StringVar(&o.imagePolicyNoMatch, "image-policy-no-match", string(verify.NoMatchDeny), "`action` for images no ImagePolicy matches in enforced namespaces: deny, warn or allow")
 	fs.BoolVar(&o.passthroughRoutes, "passthrough-routes", true, "create OpenShift passthrough Routes for Services annotated "+route.AnnotationHost)
+	fs.StringVar(&o.routeHostsAllowed, "route-hosts-allowed", "", "comma list of `hosts` that Services of opted-in namespaces (seal.dev/routes=enabled or seal.dev/inject=enabled) may get passthrough Routes for, besides the routeHosts of Workloads; * and ? match within one DNS label, e.g. *.apps.example.com")
 	return fs
 }
 

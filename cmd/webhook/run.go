@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -79,7 +80,13 @@ func setup(mgr manager.Manager, o *cliOptions, log *slog.Logger) error {
 		log.Info("image policy off (--image-policy=false)")
 	}
 	if o.passthroughRoutes {
-		if err := route.Setup(mgr); err != nil {
+		var hosts []string
+		for _, h := range strings.Split(o.routeHostsAllowed, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				hosts = append(hosts, h)
+			}
+		}
+		if err := route.SetupWithOptions(mgr, route.Options{HostsAllowed: hosts}); err != nil {
 			return err
 		}
 	}
