@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
+
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,7 +33,7 @@ func TestCoalescingKeepsCredentialsApart(t *testing.T) {
 	f := newFixture(t, "")
 	dockercfg, _ := json.Marshal(map[string]any{"auths": map[string]any{f.reg.Host: map[string]string{"auth": auth}}})
 	g := newFixtureWith(t, f,
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "private", Labels: map[string]string{imageadmission.LabelEnforce: "true"}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "private", Labels: map[string]string{sealv1.LabelEnforce: "true"}}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pull", Namespace: "private"}, Type: corev1.SecretTypeDockerConfigJson,
 			Data: map[string][]byte{corev1.DockerConfigJsonKey: dockercfg}},
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "private"},
@@ -80,7 +82,7 @@ func TestDryRunRecordsNoEvents(t *testing.T) {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	c := fake.NewClientBuilder().WithScheme(scheme).WithRuntimeObjects(
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{imageadmission.LabelEnforce: "true"}}}).Build()
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{sealv1.LabelEnforce: "true"}}}).Build()
 	v, err := verify.New(verify.Options{Policies: &verify.StaticPolicies{}})
 	if err != nil {
 		t.Fatal(err)

@@ -176,7 +176,7 @@ func newFixtureWith(t *testing.T, f *fixture, objs ...runtime.Object) *fixture {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	c := fake.NewClientBuilder().WithScheme(scheme).WithRuntimeObjects(append([]runtime.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{imageadmission.LabelEnforce: "true"}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{sealv1.LabelEnforce: "true"}}},
 	}, objs...)...).Build()
 	pol := sealv1.ImagePolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "team", UID: "team-uid", Generation: 1},

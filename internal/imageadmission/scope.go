@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
+
 	"github.com/google/go-containerregistry/pkg/authn"
 	k8schain "github.com/google/go-containerregistry/pkg/authn/kubernetes"
 	corev1 "k8s.io/api/core/v1"
@@ -15,14 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
-
-// Labels that switch enforcement on for a namespace (see DESIGN.md).
-const (
-	LabelEnforce = "seal.dev/enforce"
-	LabelInject  = "seal.dev/inject"
-)
-
-var systemNamespaces = map[string]bool{"kube-system": true, "kube-public": true, "kube-node-lease": true}
 
 // scope is what the handlers learn about the namespace and credentials of a request.
 type scope struct {
@@ -33,7 +27,7 @@ type scope struct {
 // namespaceScope reports whether images are enforced in ns: labelled seal.dev/enforce=true or
 // seal.dev/inject=enabled, and not a system namespace.
 func (h *handlers) namespaceScope(ctx context.Context, ns string) (scope, error) {
-	if ns == "" || systemNamespaces[ns] || ns == h.opts.SealNamespace {
+	if ns == "" || sealv1.SystemNamespaces[ns] || ns == h.opts.SealNamespace {
 		return scope{}, nil
 	}
 	var n corev1.Namespace
@@ -41,7 +35,7 @@ func (h *handlers) namespaceScope(ctx context.Context, ns string) (scope, error)
 		return scope{}, fmt.Errorf("imageadmission: reading namespace %s: %w", ns, err)
 	}
 	l := n.Labels
-	return scope{enforced: l[LabelEnforce] == "true" || l[LabelInject] == "enabled", labels: l}, nil
+	return scope{enforced: l[sealv1.LabelEnforce] == "true" || l[sealv1.LabelInject] == sealv1.NamespaceInjectEnabled, labels: l}, nil
 }
 
 // keychain authenticates to registries with the pod's imagePullSecrets and those of its service

@@ -53,10 +53,10 @@ func newFixture(t *testing.T, mode sealv1.PolicyMode, objs ...runtime.Object) *f
 		t.Fatal(err)
 	}
 	base := []runtime.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{imageadmission.LabelEnforce: "true"}}},
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "injected", Labels: map[string]string{imageadmission.LabelInject: "enabled"}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{sealv1.LabelEnforce: "true"}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "injected", Labels: map[string]string{sealv1.LabelInject: "enabled"}}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "dev"}},
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system", Labels: map[string]string{imageadmission.LabelEnforce: "true"}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system", Labels: map[string]string{sealv1.LabelEnforce: "true"}}},
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithRuntimeObjects(append(base, objs...)...).
 		WithInterceptorFuncs(interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
@@ -265,7 +265,7 @@ func TestDenialEvents(t *testing.T) {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	c := fake.NewClientBuilder().WithScheme(scheme).WithRuntimeObjects(
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{imageadmission.LabelEnforce: "true"}}}).Build()
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{sealv1.LabelEnforce: "true"}}}).Build()
 	v, err := verify.New(verify.Options{Policies: &verify.StaticPolicies{}})
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +305,7 @@ func TestHangingRegistry(t *testing.T) {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	c := fake.NewClientBuilder().WithScheme(scheme).WithRuntimeObjects(
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{imageadmission.LabelEnforce: "true"}}}).Build()
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{sealv1.LabelEnforce: "true"}}}).Build()
 	key := verifytest.NewKey(t)
 	pol := sealv1.ImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: sealv1.ImagePolicySpec{
 		Images:      []sealv1.ImagePattern{{Glob: host + "/**"}},

@@ -99,7 +99,7 @@ func TestImagePolicyAdmission(t *testing.T) {
 		}
 	}
 
-	enforced := env.Namespace(t, map[string]string{imageadmission.LabelEnforce: "true"})
+	enforced := env.Namespace(t, map[string]string{sealv1.LabelEnforce: "true"})
 	open := env.Namespace(t, nil)
 
 	// The API server picks up new webhook configurations asynchronously: wait until it refuses.
