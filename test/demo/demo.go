@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -54,17 +53,8 @@ func Run(ctx context.Context, o Options) (err error) {
 	if !o.Keep {
 		defer os.RemoveAll(dir)
 	}
-	h := &harness{dir: dir}
+	h := &cleanups{}
 	defer h.close()
-	defer func() {
-		if r := recover(); r != nil {
-			f, ok := r.(harnessFailure)
-			if !ok {
-				panic(r)
-			}
-			err = errors.New("demo: " + f.msg)
-		}
-	}()
 	d := &story{n: &narrator{w: o.Out}, h: h, dir: dir, bin: o.BinDir}
 	if err := d.run(ctx); err != nil {
 		return err
@@ -81,7 +71,7 @@ func Run(ctx context.Context, o Options) (err error) {
 // story holds what the steps share.
 type story struct {
 	n       *narrator
-	h       *harness
+	h       *cleanups
 	dir     string
 	bin     string
 	env     *testenv.Env

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 
+	"github.com/sigstore/cosign/v2/pkg/types"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/seal-dev/seal/internal/verify/verifytest"
@@ -15,13 +17,31 @@ type images struct {
 
 func (d *story) startRegistry(ctx context.Context) error {
 	d.n.Step("Starting an OCI registry on loopback with a signed and an unsigned image.")
-	reg := verifytest.NewRegistry(d.h)
-	key := verifytest.NewKey(d.h)
-	app := reg.Push(d.h, "team/payments", "v1")
-	key.SignBundle(d.h, app) // the sigstore bundle format, stored as an OCI referrer
-	initImg := reg.Push(d.h, "seal/seal-init", "demo")
-	key.SignLegacy(d.h, initImg) // the legacy .sig tag format
-	reg.Push(d.h, "team/unsigned", "v1")
+	reg := verifytest.StartRegistry()
+	d.h.Cleanup(reg.Close)
+	key, err := verifytest.GenerateKey()
+	if err != nil {
+		return err
+	}
+	app, err := reg.PushRandom("team/payments", "v1")
+	if err != nil {
+		return err
+	}
+	// The sigstore bundle format, stored as an OCI referrer.
+	if err := key.WriteBundle(app, types.CosignSignPredicateType); err != nil {
+		return err
+	}
+	initImg, err := reg.PushRandom("seal/seal-init", "demo")
+	if err != nil {
+		return err
+	}
+	// The legacy .sig tag format.
+	if err := key.WriteLegacySignature(initImg); err != nil {
+		return err
+	}
+	if _, err := reg.PushRandom("team/unsigned", "v1"); err != nil {
+		return err
+	}
 	d.img = &images{
 		signed:    reg.Host + "/team/payments:v1",
 		unsigned:  reg.Host + "/team/unsigned:v1",

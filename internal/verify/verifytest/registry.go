@@ -1,6 +1,7 @@
 package verifytest
 
 import (
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -63,6 +64,13 @@ func (r *Registry) RequireAuth(user, pass string) {
 // NewRegistry starts a registry that stops when t ends.
 func NewRegistry(t testing.TB) *Registry {
 	t.Helper()
+	r := StartRegistry()
+	t.Cleanup(r.Close)
+	return r
+}
+
+// StartRegistry starts a registry outside a test (the demo's); Close stops it.
+func StartRegistry() *Registry {
 	h := registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0)))
 	r := &Registry{}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -85,10 +93,12 @@ func NewRegistry(t testing.TB) *Registry {
 		}
 		h.ServeHTTP(w, req)
 	}))
-	t.Cleanup(r.Server.Close)
 	r.Host = strings.TrimPrefix(r.Server.URL, "http://")
 	return r
 }
+
+// Close stops the registry.
+func (r *Registry) Close() { r.Server.Close() }
 
 // Requests returns the request log so far.
 func (r *Registry) Requests() []string {
@@ -131,20 +141,29 @@ func (r *Registry) Reset() {
 // Push writes a random image to repo:tag on the registry and returns its digest reference.
 func (r *Registry) Push(t testing.TB, repo, tag string) name.Digest {
 	t.Helper()
-	img, err := random.Image(256, 1)
+	d, err := r.PushRandom(repo, tag)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return d
+}
+
+// PushRandom is Push outside a test.
+func (r *Registry) PushRandom(repo, tag string) (name.Digest, error) {
+	img, err := random.Image(256, 1)
+	if err != nil {
+		return name.Digest{}, err
 	}
 	ref, err := name.NewTag(r.Host + "/" + repo + ":" + tag)
 	if err != nil {
-		t.Fatal(err)
+		return name.Digest{}, err
 	}
 	if err := remote.Write(ref, img); err != nil {
-		t.Fatalf("verifytest: pushing %s: %v", ref, err)
+		return name.Digest{}, fmt.Errorf("verifytest: pushing %s: %w", ref, err)
 	}
 	h, err := img.Digest()
 	if err != nil {
-		t.Fatal(err)
+		return name.Digest{}, err
 	}
-	return ref.Context().Digest(h.String())
+	return ref.Context().Digest(h.String()), nil
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net/url"
 	"strings"
@@ -43,32 +44,48 @@ type Signer struct {
 // NewKey makes an ECDSA P-256 signing key.
 func NewKey(t testing.TB) *Signer {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s, err := GenerateKey()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return s
+}
+
+// GenerateKey is NewKey outside a test.
+func GenerateKey() (*Signer, error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
 	}
 	sv, err := signature.LoadECDSASignerVerifier(priv, crypto.SHA256)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	pub, err := cryptoutils.MarshalPublicKeyToPEM(priv.Public())
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return &Signer{SV: sv, PublicPEM: string(pub)}
+	return &Signer{SV: sv, PublicPEM: string(pub)}, nil
 }
 
 // SignLegacy attaches a cosign signature of d under the `sha256-<hex>.sig` tag, as `cosign sign`
 // does by default.
 func (s *Signer) SignLegacy(t testing.TB, d name.Digest) {
 	t.Helper()
+	if err := s.WriteLegacySignature(d); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WriteLegacySignature is SignLegacy outside a test.
+func (s *Signer) WriteLegacySignature(d name.Digest) error {
 	payload, err := (&sigpayload.Cosign{Image: d}).MarshalJSON()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	raw, err := s.SV.SignMessage(bytes.NewReader(payload))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	var opts []static.Option
 	if s.CertPEM != nil {
@@ -76,35 +93,42 @@ func (s *Signer) SignLegacy(t testing.TB, d name.Digest) {
 	}
 	sig, err := static.NewSignature(payload, base64.StdEncoding.EncodeToString(raw), opts...)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	se, err := ociremote.SignedEntity(d)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	se, err = mutate.AttachSignatureToEntity(se, sig)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if err := ociremote.WriteSignatures(d.Repository, se); err != nil {
-		t.Fatalf("verifytest: writing signature of %s: %v", d, err)
+		return fmt.Errorf("verifytest: writing signature of %s: %w", d, err)
 	}
+	return nil
 }
 
 // SignBundle attaches a sigstore bundle (DSSE in-toto statement of the cosign sign predicate) as
 // an OCI referrer of d, as `cosign sign --new-bundle-format` does.
 func (s *Signer) SignBundle(t testing.TB, d name.Digest) {
 	t.Helper()
-	s.signBundle(t, d, types.CosignSignPredicateType)
+	if err := s.WriteBundle(d, types.CosignSignPredicateType); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // AttestBundle attaches a bundle of another predicate type (not a signature).
 func (s *Signer) AttestBundle(t testing.TB, d name.Digest, predicateType string) {
 	t.Helper()
-	s.signBundle(t, d, predicateType)
+	if err := s.WriteBundle(d, predicateType); err != nil {
+		t.Fatal(err)
+	}
 }
 
-func (s *Signer) signBundle(t testing.TB, d name.Digest, predicateType string) {
+// WriteBundle attaches a sigstore bundle of predicateType (types.CosignSignPredicateType for a
+// signature) as an OCI referrer of d: SignBundle and AttestBundle outside a test.
+func (s *Signer) WriteBundle(d name.Digest, predicateType string) error {
 	alg, hexDigest, _ := strings.Cut(d.DigestStr(), ":")
 	stmt := &intotov1.Statement{
 		Type:          intotov1.StatementTypeUri,
@@ -113,15 +137,15 @@ func (s *Signer) signBundle(t testing.TB, d name.Digest, predicateType string) {
 	}
 	payload, err := protojson.Marshal(stmt)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	env, err := dsse.WrapSigner(s.SV, types.IntotoPayloadType).SignMessage(bytes.NewReader(payload))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	pub, err := s.SV.PublicKey()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	signer := []byte(s.PublicPEM)
 	if s.CertPEM != nil {
@@ -129,11 +153,12 @@ func (s *Signer) signBundle(t testing.TB, d name.Digest, predicateType string) {
 	}
 	b, err := cbundle.MakeNewBundle(pub, nil, payload, env, signer, nil)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if err := ociremote.WriteAttestationNewBundleFormat(d, b, predicateType); err != nil {
-		t.Fatalf("verifytest: writing bundle for %s: %v", d, err)
+		return fmt.Errorf("verifytest: writing bundle for %s: %w", d, err)
 	}
+	return nil
 }
 
 // CA is a test Fulcio-like root that issues short-lived code-signing certificates carrying an
