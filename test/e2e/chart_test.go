@@ -30,7 +30,13 @@ func helm(t *testing.T) string {
 	t.Helper()
 	p := os.Getenv("SEAL_HELM")
 	if p == "" {
-		p = filepath.Join(testenv.RepoRoot(), "bin", "tools", "helm")
+		// make's cache: ~/.cache/seal/tools/helm-VERSION/helm (the newest, when several).
+		home, _ := os.UserHomeDir()
+		found, _ := filepath.Glob(filepath.Join(home, ".cache", "seal", "tools", "helm-*", "helm"))
+		p = filepath.Join(home, ".cache", "seal", "tools", "helm-VERSION", "helm")
+		if len(found) > 0 {
+			p = found[len(found)-1]
+		}
 	}
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("helm not found at %s: run `make test` (it installs helm into ~/.cache/seal/tools) or set SEAL_HELM", p)
