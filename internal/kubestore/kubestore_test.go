@@ -44,6 +44,7 @@ func TestKubeStore(t *testing.T) {
 		{"the documented RBAC is enough", testRBAC},
 		{"admin allow-list with seal-rot admin-cert --kube", testAdminAllowList},
 		{"a planted Workload CA is never trusted", testPlantedCA},
+		{"changes arrive through the informers", testEvents},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Cleanup(func() { clearCluster(t, env) })
