@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/seal-dev/seal/internal/kubestore"
-	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
 	"github.com/seal-dev/seal/internal/testing/testenv"
 )
@@ -26,12 +25,12 @@ func BenchmarkKubeStore(b *testing.B) {
 		b.Fatal(err)
 	}
 	for i := range 50 {
-		if err := st.PutWorkload(ctx, workloadRec(b, root, fmt.Sprintf("w%d", i), rotapi.Workload{})); err != nil {
+		if err := st.PutWorkload(ctx, workloadRec(b, root, fmt.Sprintf("w%d", i), store.WorkloadSpec{})); err != nil {
 			b.Fatal(err)
 		}
 	}
 	for i := range 2000 {
-		if err := st.PutEgg(ctx, &store.Egg{EggInfo: rotapi.EggInfo{ID: fmt.Sprintf("egg-%d", i), Workload: "w1", Peer: "any"}}); err != nil {
+		if err := st.PutEgg(ctx, &store.Egg{ID: fmt.Sprintf("egg-%d", i), Workload: "w1", Peer: "any"}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -47,7 +46,7 @@ func BenchmarkKubeStore(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			i++
-			if err := st.PutEgg(ctx, &store.Egg{EggInfo: rotapi.EggInfo{ID: fmt.Sprintf("egg-b-%d", i), Workload: "w1", Peer: "any"}}); err != nil {
+			if err := st.PutEgg(ctx, &store.Egg{ID: fmt.Sprintf("egg-b-%d", i), Workload: "w1", Peer: "any"}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -18,13 +18,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/seal-dev/seal/internal/ca"
-	"github.com/seal-dev/seal/internal/rotapi"
+	"github.com/seal-dev/seal/internal/store"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
 )
 
 // storedBundle is a federated trust domain's last good bundle in Secret seal-rot-bundles.
 type storedBundle struct {
-	Bundle rotapi.FederatedBundle `json:"bundle"`
+	Bundle store.Bundle `json:"bundle"`
 	// SpecBundleSHA256 is the hash of the resource's spec.trustDomainBundle when this was
 	// stored: once a user changes spec.trustDomainBundle, the spec's bundle wins again.
 	SpecBundleSHA256 string `json:"specBundleSHA256"`
@@ -38,12 +38,12 @@ func specHash(f *sealv1.FederatedTrustDomain) string {
 // effectiveBundle is the bundle the ROT serves for f: the stored (refreshed or imported) one,
 // or spec.trustDomainBundle before the first refresh. It is nil, with the reason, when f has
 // no usable bundle; such a trust domain is left out of the loaded state.
-func effectiveBundle(f sealv1.FederatedTrustDomain, stored map[string]storedBundle) (*rotapi.FederatedBundle, error) {
+func effectiveBundle(f sealv1.FederatedTrustDomain, stored map[string]storedBundle) (*store.Bundle, error) {
 	td, err := spiffeid.TrustDomainFromString(f.Spec.TrustDomain)
 	if err != nil || td.Name() != f.Spec.TrustDomain {
 		return nil, fmt.Errorf("trustDomain %q is not a trust domain name", f.Spec.TrustDomain)
 	}
-	b := &rotapi.FederatedBundle{TrustDomain: td.Name(), BundleEndpointURL: f.Spec.BundleEndpointURL}
+	b := &store.Bundle{TrustDomain: td.Name(), BundleEndpointURL: f.Spec.BundleEndpointURL}
 	if p := f.Spec.BundleEndpointProfile; p != nil {
 		b.EndpointProfile, b.EndpointSPIFFEID = p.Type, p.EndpointSPIFFEID
 	}
@@ -73,7 +73,7 @@ func effectiveBundle(f sealv1.FederatedTrustDomain, stored map[string]storedBund
 }
 
 // ftdStatus is the status f should carry for bundle b (or the reason err it has none).
-func ftdStatus(f *sealv1.FederatedTrustDomain, b *rotapi.FederatedBundle, err error) sealv1.FederatedTrustDomainStatus {
+func ftdStatus(f *sealv1.FederatedTrustDomain, b *store.Bundle, err error) sealv1.FederatedTrustDomainStatus {
 	st := *f.Status.DeepCopy()
 	if err != nil {
 		setReady(&st.Conditions, false, "NoBundle", err.Error(), f.Generation)
@@ -108,7 +108,7 @@ func ftdName(td string) string {
 // resource when there is none (sealctl bundle import), keeps the bundle in Secret
 // seal-rot-bundles and writes the resource's status (Ready, lastRefreshed, sequenceNumber,
 // lastError).
-func (s *Store) PutBundle(ctx context.Context, b *rotapi.FederatedBundle) error {
+func (s *Store) PutBundle(ctx context.Context, b *store.Bundle) error {
 	if !isSecretKey(b.TrustDomain) {
 		return fmt.Errorf("kubestore: invalid trust domain %q", b.TrustDomain)
 	}
@@ -131,7 +131,7 @@ func (s *Store) PutBundle(ctx context.Context, b *rotapi.FederatedBundle) error 
 
 // ftdFor returns the FederatedTrustDomain of b's trust domain, creating it (spec from b) when
 // there is none, and bringing its endpoint in line with b (an import names a new endpoint).
-func (s *Store) ftdFor(ctx context.Context, b *rotapi.FederatedBundle) (*sealv1.FederatedTrustDomain, error) {
+func (s *Store) ftdFor(ctx context.Context, b *store.Bundle) (*sealv1.FederatedTrustDomain, error) {
 	var list sealv1.FederatedTrustDomainList
 	if err := s.c.List(ctx, &list); err != nil {
 		return nil, fmt.Errorf("kubestore: listing FederatedTrustDomains: %w", err)

@@ -19,6 +19,10 @@
 // status (Ready, caFingerprint, dataKeyIndex) and tells the ROT to reload. A Workload deleted
 // with kubectl has its Eggs revoked and its Secret removed (the finalizer seal.dev/rot).
 //
+// Changed runs shared informers (controller-runtime's cache, metadata only) on the Secrets of
+// the namespace, the Workloads and the FederatedTrustDomains; their events, coalesced over
+// 50ms, and a resync every Options.Resync run the reconciler, which reads the objects live.
+//
 // A Secret is not proof: a Workload CA is trusted only when one of the stored ROT CAs signed
 // it for that workload and, once the Workload's status records a caFingerprint, the Secret
 // still holds that CA. A Secret that fails (planted by whoever could create Secrets in the

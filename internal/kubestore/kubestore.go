@@ -59,7 +59,8 @@ type Options struct {
 
 // Store keeps the ROT state in a namespace. It implements store.Store and store.Notifier.
 type Store struct {
-	c    client.WithWatch
+	c    client.Client
+	cfg  *rest.Config // for the informers of Changed
 	ns   string
 	opts Options
 	log  *slog.Logger
@@ -89,22 +90,16 @@ func Scheme() (*runtime.Scheme, error) {
 
 // New returns a store for namespace on the API server of cfg.
 func New(cfg *rest.Config, namespace string, o Options) (*Store, error) {
+	if namespace == "" {
+		return nil, errors.New("kubestore: empty namespace")
+	}
 	scheme, err := Scheme()
 	if err != nil {
 		return nil, fmt.Errorf("kubestore: %w", err)
 	}
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, fmt.Errorf("kubestore: client: %w", err)
-	}
-	return NewWithClient(c, namespace, o)
-}
-
-// NewWithClient returns a store for namespace using c, which must know the core and seal.dev
-// types (Scheme).
-func NewWithClient(c client.WithWatch, namespace string, o Options) (*Store, error) {
-	if namespace == "" {
-		return nil, errors.New("kubestore: empty namespace")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -115,7 +110,7 @@ func NewWithClient(c client.WithWatch, namespace string, o Options) (*Store, err
 	if o.Resync <= 0 {
 		o.Resync = time.Minute
 	}
-	return &Store{c: c, ns: namespace, opts: o, log: o.Logger, workloadRV: map[string]string{}}, nil
+	return &Store{c: c, cfg: cfg, ns: namespace, opts: o, log: o.Logger, workloadRV: map[string]string{}}, nil
 }
 
 // Namespace is the namespace of the Secrets.

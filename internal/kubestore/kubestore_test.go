@@ -20,7 +20,6 @@ import (
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/egg"
 	"github.com/seal-dev/seal/internal/kubestore"
-	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
 	"github.com/seal-dev/seal/internal/testing/testenv"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
@@ -45,6 +44,7 @@ func TestKubeStore(t *testing.T) {
 		{"the documented RBAC is enough", testRBAC},
 		{"admin allow-list with seal-rot admin-cert --kube", testAdminAllowList},
 		{"a planted Workload CA is never trusted", testPlantedCA},
+		{"changes arrive through the informers", testEvents},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Cleanup(func() { clearCluster(t, env) })
@@ -97,7 +97,7 @@ func authority(t testing.TB) (*store.Authority, *ca.CA) {
 	}, root
 }
 
-func workloadRec(t testing.TB, root *ca.CA, name string, spec rotapi.Workload) *store.Workload {
+func workloadRec(t testing.TB, root *ca.CA, name string, spec store.WorkloadSpec) *store.Workload {
 	t.Helper()
 	c, err := root.NewIntermediate(td, name, 0, ca.Options{})
 	if err != nil {
@@ -136,10 +136,10 @@ func testRoundTrip(t *testing.T, env *testenv.Env) {
 		t.Fatalf("fresh namespace: %+v, %v; want an empty state", got, err)
 	}
 	a, root := authority(t)
-	w := workloadRec(t, root, "payments", rotapi.Workload{Peers: []string{"api", "db"}, CertTTL: "2h", FederatesWith: []string{"other.example"}, RouteHosts: []string{"pay.example.org"}})
-	e := &store.Egg{EggInfo: rotapi.EggInfo{ID: "egg-1", Workload: "payments", Peer: "api", Revoked: true, NotAfter: time.Unix(3e9, 0).UTC()}}
+	w := workloadRec(t, root, "payments", store.WorkloadSpec{Peers: []string{"api", "db"}, CertTTL: "2h", FederatesWith: []string{"other.example"}, RouteHosts: []string{"pay.example.org"}})
+	e := &store.Egg{ID: "egg-1", Workload: "payments", Peer: "api", Revoked: true, NotAfter: time.Unix(3e9, 0).UTC()}
 	now := time.Unix(2e9, 0).UTC()
-	b := &rotapi.FederatedBundle{TrustDomain: "other.example", Bundle: bundleDoc(t, "other.example", 7), SequenceNumber: 7, LastRefreshed: &now}
+	b := &store.Bundle{TrustDomain: "other.example", Bundle: bundleDoc(t, "other.example", 7), SequenceNumber: 7, LastRefreshed: &now}
 	for _, err := range []error{st.PutAuthority(ctx, a), st.PutWorkload(ctx, w), st.PutEgg(ctx, e), st.PutBundle(ctx, b)} {
 		if err != nil {
 			t.Fatal(err)
@@ -201,7 +201,7 @@ func testRoundTrip(t *testing.T, env *testenv.Env) {
 	if got, err := st.Load(ctx); err != nil || got.Workloads["payments"] != nil {
 		t.Errorf("after delete: %v, %v; want no workload", got.Workloads, err)
 	}
-	if err := st.PutWorkload(ctx, &store.Workload{Spec: rotapi.Workload{Name: "../escape"}}); err == nil {
+	if err := st.PutWorkload(ctx, &store.Workload{Spec: store.WorkloadSpec{Name: "../escape"}}); err == nil {
 		t.Error("an invalid workload name was written")
 	}
 }
@@ -311,7 +311,7 @@ func testRace(t *testing.T, env *testenv.Env) {
 	}
 
 	// Both know workload w; both rotate it from the same loaded version: one wins.
-	if err := one.PutWorkload(ctx, workloadRec(t, root, "w", rotapi.Workload{})); err != nil {
+	if err := one.PutWorkload(ctx, workloadRec(t, root, "w", store.WorkloadSpec{})); err != nil {
 		t.Fatal(err)
 	}
 	for _, st := range []*kubestore.Store{one, two} {
@@ -319,7 +319,7 @@ func testRace(t *testing.T, env *testenv.Env) {
 			t.Fatal(err)
 		}
 	}
-	r1, r2 := workloadRec(t, root, "w", rotapi.Workload{}), workloadRec(t, root, "w", rotapi.Workload{})
+	r1, r2 := workloadRec(t, root, "w", store.WorkloadSpec{}), workloadRec(t, root, "w", store.WorkloadSpec{})
 	if err := one.PutWorkload(ctx, r1); err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +340,7 @@ func testRace(t *testing.T, env *testenv.Env) {
 		for j, st := range []*kubestore.Store{one, two} {
 			wg.Go(func() {
 				id := fmt.Sprintf("egg-%d-%d", j, i)
-				if err := st.PutEgg(ctx, &store.Egg{EggInfo: rotapi.EggInfo{ID: id, Workload: "w", Peer: "any"}}); err != nil {
+				if err := st.PutEgg(ctx, &store.Egg{ID: id, Workload: "w", Peer: "any"}); err != nil {
 					t.Errorf("PutEgg %s: %v", id, err)
 				}
 			})

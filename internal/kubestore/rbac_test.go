@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/seal-dev/seal/internal/kubestore"
-	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
 	"github.com/seal-dev/seal/internal/testing/testenv"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
@@ -68,9 +67,9 @@ func testRBAC(t *testing.T, env *testenv.Env) {
 	}
 	for _, err := range []error{
 		st.PutAuthority(ctx, a),
-		st.PutWorkload(ctx, workloadRec(t, root, "api-made", rotapi.Workload{})),
-		st.PutEgg(ctx, &store.Egg{EggInfo: rotapi.EggInfo{ID: "egg-r", Workload: "api-made", Peer: "any"}}),
-		st.PutBundle(ctx, &rotapi.FederatedBundle{TrustDomain: "rbac.example", Bundle: bundleDoc(t, "rbac.example", 1)}),
+		st.PutWorkload(ctx, workloadRec(t, root, "api-made", store.WorkloadSpec{})),
+		st.PutEgg(ctx, &store.Egg{ID: "egg-r", Workload: "api-made", Peer: "any"}),
+		st.PutBundle(ctx, &store.Bundle{TrustDomain: "rbac.example", Bundle: bundleDoc(t, "rbac.example", 1)}),
 	} {
 		if err != nil {
 			t.Fatalf("writing as the service account: %v", err)

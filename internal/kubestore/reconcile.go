@@ -4,20 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/seal-dev/seal/internal/store"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
 )
 
-// Changed watches the store's Secrets, Workloads and FederatedTrustDomains. On every change
+// Changed watches the store's Secrets, Workloads and FederatedTrustDomains with shared
+// informers (informers.go). On every change
 // (and every Resync) it reconciles them, then sends on the returned channel when the loaded
 // state may differ from before. The channel is closed when ctx ends.
 func (s *Store) Changed(ctx context.Context) <-chan struct{} {
@@ -29,9 +27,9 @@ func (s *Store) Changed(ctx context.Context) <-chan struct{} {
 		default:
 		}
 	}
-	go s.watch(ctx, &corev1.SecretList{}, poke, client.InNamespace(s.ns))
-	go s.watch(ctx, &sealv1.WorkloadList{}, poke)
-	go s.watch(ctx, &sealv1.FederatedTrustDomainList{}, poke)
+	if err := s.informers(ctx, poke); err != nil {
+		s.log.Error("kubestore: no informers; reconciling every resync only", "err", err)
+	}
 	go func() {
 		defer close(out)
 		t := time.NewTicker(s.opts.Resync)
@@ -68,32 +66,6 @@ func (s *Store) Changed(ctx context.Context) <-chan struct{} {
 		}
 	}()
 	return out
-}
-
-// watch calls poke on every event of list's kind, re-opening the watch when the API server
-// ends it, until ctx ends.
-func (s *Store) watch(ctx context.Context, list client.ObjectList, poke func(), opts ...client.ListOption) {
-	for ctx.Err() == nil {
-		w, err := s.c.Watch(ctx, list, opts...)
-		if err != nil {
-			s.log.Warn("kubestore: watch failed; retrying", "kind", strings.TrimSuffix(typeName(list), "List"), "err", err)
-		} else {
-			poke() // something may have changed while no watch was open
-			for range w.ResultChan() {
-				poke()
-			}
-			w.Stop()
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-func typeName(v any) string {
-	n := fmt.Sprintf("%T", v)
-	return n[strings.LastIndex(n, ".")+1:]
 }
 
 // Reconcile brings the resources in line with the stored state once: a Workload without a

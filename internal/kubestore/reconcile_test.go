@@ -15,7 +15,6 @@ import (
 
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/kubestore"
-	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
 	"github.com/seal-dev/seal/internal/testing/testenv"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
@@ -163,7 +162,7 @@ func testReconcile(t *testing.T, env *testenv.Env) {
 	}
 
 	// kubectl delete: its Eggs are revoked, its Secret goes, then the resource.
-	if err := st.PutEgg(ctx, &store.Egg{EggInfo: rotapi.EggInfo{ID: "egg-shop", Workload: "shop", Peer: "web"}}); err != nil {
+	if err := st.PutEgg(ctx, &store.Egg{ID: "egg-shop", Workload: "shop", Peer: "web"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := env.Client.Delete(ctx, &cr); err != nil {

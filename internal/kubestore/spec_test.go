@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
 )
@@ -47,7 +46,7 @@ func TestCheckSpec(t *testing.T) {
 
 func TestSpecMapping(t *testing.T) {
 	created := time.Unix(2e9, 0).UTC()
-	stored := rotapi.Workload{Name: "shop", Peers: []string{"web"}, CertTTL: "90m", FederatesWith: []string{"b.example"}, RouteHosts: []string{"h.example"}, Created: created}
+	stored := store.WorkloadSpec{Name: "shop", Peers: []string{"web"}, CertTTL: "90m", FederatesWith: []string{"b.example"}, RouteHosts: []string{"h.example"}, Created: created}
 	spec, err := crSpec(stored)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +64,7 @@ func TestSpecMapping(t *testing.T) {
 	if got := effectiveSpec(cr, rec, "own.example"); got.CertTTL != "90m" {
 		t.Errorf("after an invalid edit certTTL = %q, want the stored 90m", got.CertTTL)
 	}
-	if _, err := crSpec(rotapi.Workload{Name: "x", CertTTL: "soon"}); err == nil {
+	if _, err := crSpec(store.WorkloadSpec{Name: "x", CertTTL: "soon"}); err == nil {
 		t.Error("a certTTL that is not a duration was mapped")
 	}
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/kubestore"
-	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
 	"github.com/seal-dev/seal/internal/testing/testenv"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
@@ -32,7 +31,7 @@ func testPlantedCA(t *testing.T, env *testenv.Env) {
 	if err := st.PutAuthority(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	good := workloadRec(t, root, "good", rotapi.Workload{})
+	good := workloadRec(t, root, "good", store.WorkloadSpec{})
 	if err := st.PutWorkload(ctx, good); err != nil {
 		t.Fatal(err)
 	}
@@ -55,9 +54,9 @@ func testPlantedCA(t *testing.T, env *testenv.Env) {
 		}
 	}
 	// A CA the planter made, for a Workload created with kubectl before seal-rot adopted it.
-	plant("selfmade", workloadRec(t, own, "selfmade", rotapi.Workload{}))
+	plant("selfmade", workloadRec(t, own, "selfmade", store.WorkloadSpec{}))
 	// A CA the ROT really signed, but for another workload (copied from its Secret).
-	other := workloadRec(t, root, "other", rotapi.Workload{})
+	other := workloadRec(t, root, "other", store.WorkloadSpec{})
 	other.Spec.Name = "copied"
 	plant("copied", other)
 	// A Workload that had its CA: its Secret replaced by one holding another ROT-signed CA for
@@ -65,12 +64,12 @@ func testPlantedCA(t *testing.T, env *testenv.Env) {
 	if err := env.Client.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: kubestore.WorkloadPrefix + "good"}}); err != nil {
 		t.Fatal(err)
 	}
-	replaced := workloadRec(t, root, "good", rotapi.Workload{})
+	replaced := workloadRec(t, root, "good", store.WorkloadSpec{})
 	b, _ := json.Marshal(replaced)
 	if err := env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: kubestore.WorkloadPrefix + "good"}, Data: map[string][]byte{"workload.json": b}}); err != nil {
 		t.Fatal(err)
 	}
-	fine := workloadRec(t, root, "fine", rotapi.Workload{})
+	fine := workloadRec(t, root, "fine", store.WorkloadSpec{})
 	if err := st.PutWorkload(ctx, fine); err != nil {
 		t.Fatal(err)
 	}

@@ -8,20 +8,18 @@ import (
 	"slices"
 	"time"
 
-	"filippo.io/age"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/rot"
-	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
 )
 
 // specFromCR maps a Workload resource to the ROT's picture of its spec.
-func specFromCR(cr *sealv1.Workload) rotapi.Workload {
-	w := rotapi.Workload{
+func specFromCR(cr *sealv1.Workload) store.WorkloadSpec {
+	w := store.WorkloadSpec{
 		Name:          cr.Name,
 		Peers:         slices.Clone(cr.Spec.Peers),
 		FederatesWith: slices.Clone(cr.Spec.FederatesWith),
@@ -35,7 +33,7 @@ func specFromCR(cr *sealv1.Workload) rotapi.Workload {
 }
 
 // crSpec maps the ROT's spec to a Workload resource's spec.
-func crSpec(w rotapi.Workload) (sealv1.WorkloadSpec, error) {
+func crSpec(w store.WorkloadSpec) (sealv1.WorkloadSpec, error) {
 	spec := sealv1.WorkloadSpec{
 		Peers:         slices.Clone(w.Peers),
 		FederatesWith: slices.Clone(w.FederatesWith),
@@ -54,7 +52,7 @@ func crSpec(w rotapi.Workload) (sealv1.WorkloadSpec, error) {
 // effectiveSpec is the spec the ROT serves: the resource's when it is valid (a kubectl edit
 // takes effect), else the last accepted one kept in the Secret. Created and a certTTL string
 // of the same duration come from the Secret, so specs round-trip as they were written.
-func effectiveSpec(cr *sealv1.Workload, rec *store.Workload, ownTD string) rotapi.Workload {
+func effectiveSpec(cr *sealv1.Workload, rec *store.Workload, ownTD string) store.WorkloadSpec {
 	if checkSpec(cr, ownTD) != nil {
 		return rec.Spec
 	}
@@ -137,8 +135,8 @@ func (s *Store) workloadStatus(cr *sealv1.Workload, rec *store.Workload, recErr 
 	return st
 }
 
-// newRecord creates the Workload CA and first data key of a Workload resource made with
-// kubectl, as the ROT admin API does for sealctl workload create.
+// newRecord creates the record of a Workload resource made with kubectl with the ROT CA that
+// is current now: rot.NewWorkloadRecord, as the ROT admin API does for sealctl workload create.
 func (s *Store) newRecord(cr *sealv1.Workload, a *store.Authority) (*store.Workload, error) {
 	now := s.opts.Now()
 	var roots []*ca.CA
@@ -154,25 +152,7 @@ func (s *Store) newRecord(cr *sealv1.Workload, a *store.Authority) (*store.Workl
 		return nil, fmt.Errorf("kubestore: no stored ROT CA is valid at %s", now.UTC().Format(time.RFC3339))
 	}
 	opts := ca.Options{Now: s.opts.Now, Rand: s.opts.Rand}
-	wca, err := root.NewIntermediate(a.TrustDomain, cr.Name, s.opts.WorkloadCATTL, opts)
-	if err != nil {
-		return nil, err
-	}
-	key, err := wca.KeyPEM()
-	if err != nil {
-		return nil, err
-	}
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		return nil, fmt.Errorf("kubestore: generating data key: %w", err)
-	}
-	spec := specFromCR(cr)
-	spec.Created = now.UTC()
-	return &store.Workload{
-		Spec:     spec,
-		CAs:      []store.KeyPair{{Cert: string(wca.CertPEM()), Key: string(key)}},
-		DataKeys: []store.DataKey{{Index: 0, Identity: id.String(), Created: now.UTC()}},
-	}, nil
+	return rot.NewWorkloadRecord(root, a.TrustDomain, specFromCR(cr), s.opts.WorkloadCATTL, opts)
 }
 
 // ErrCAUntrusted: a Secret seal-workload-NAME holds a CA that this ROT did not issue for that

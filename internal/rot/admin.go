@@ -45,7 +45,7 @@ func (s *Server) getWorkload(w http.ResponseWriter, r *http.Request) {
 
 // CheckWorkloadSpec validates the user-settable fields of a workload for the ROT of trust
 // domain own: the admin API and the --kube store (Workloads made with kubectl) both use it.
-func CheckWorkloadSpec(spec *rotapi.Workload, own spiffeid.TrustDomain) error {
+func CheckWorkloadSpec(spec *store.WorkloadSpec, own spiffeid.TrustDomain) error {
 	if err := CheckName("workload name", spec.Name); err != nil {
 		return err
 	}
@@ -83,14 +83,11 @@ func (s *Server) createWorkload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, err.Error())
 		return
 	}
-	if err := CheckWorkloadSpec(&spec, s.td); err != nil {
+	recSpec := RecordSpec(&spec)
+	if err := CheckWorkloadSpec(&recSpec, s.td); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	rec := &store.Workload{Spec: rotapi.Workload{
-		Name: spec.Name, Peers: spec.Peers, CertTTL: spec.CertTTL, FederatesWith: spec.FederatesWith,
-		RouteHosts: spec.RouteHosts, Created: s.cfg.Now().UTC(),
-	}}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := s.v.Load()
@@ -98,23 +95,11 @@ func (s *Server) createWorkload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, fmt.Sprintf("rot: workload %q already exists", spec.Name))
 		return
 	}
-	wca, err := v.root.NewIntermediate(s.td.Name(), spec.Name, s.cfg.WorkloadCATTL, s.opts)
-	if err == nil {
-		var kp store.KeyPair
-		if kp, err = keyPair(wca); err == nil {
-			rec.CAs = []store.KeyPair{kp}
-		}
-	}
+	rec, err := NewWorkloadRecord(v.root, s.td.Name(), recSpec, s.cfg.WorkloadCATTL, s.opts)
 	if err != nil {
 		writeError(w, storeStatus(err), err.Error())
 		return
 	}
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "rot: generating data key: "+err.Error())
-		return
-	}
-	rec.DataKeys = []store.DataKey{{Index: 0, Identity: id.String(), Created: s.cfg.Now().UTC()}}
 	if err := s.putWorkloadLocked(r.Context(), rec); err != nil {
 		writeError(w, storeStatus(err), err.Error())
 		return

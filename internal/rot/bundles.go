@@ -17,7 +17,7 @@ func (s *Server) listBundles(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	out := make([]rotapi.FederatedBundle, 0, len(s.st.Bundles))
 	for _, b := range s.st.Bundles {
-		out = append(out, *b)
+		out = append(out, apiBundle(b))
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b rotapi.FederatedBundle) int { return cmp.Compare(a.TrustDomain, b.TrustDomain) })
@@ -41,7 +41,8 @@ func (s *Server) importBundle(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: %q is this ROT's own trust domain", in.TrustDomain))
 		return
 	}
-	if err := checkEndpoint(&in, td); err != nil {
+	rec := recordBundle(&in)
+	if err := checkEndpoint(&rec, td); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -59,7 +60,6 @@ func (s *Server) importBundle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.cfg.Now().UTC()
-	rec := in
 	rec.LastRefreshed = &now
 	rec.LastError = ""
 	if seq, ok := sb.SequenceNumber(); ok {
@@ -83,5 +83,5 @@ func (s *Server) importBundle(w http.ResponseWriter, r *http.Request) {
 	nv.federated[rec.TrustDomain] = pem
 	s.v.Store(nv)
 	s.audit(r, "bundle-import", "trustDomain", rec.TrustDomain, "authorities", len(sb.X509Authorities()), "sequence", rec.SequenceNumber)
-	writeJSON(w, http.StatusOK, rec)
+	writeJSON(w, http.StatusOK, apiBundle(&rec))
 }

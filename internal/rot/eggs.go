@@ -62,7 +62,7 @@ func (s *Server) mintEgg(w http.ResponseWriter, r *http.Request) {
 		writeError(w, storeStatus(err), err.Error())
 		return
 	}
-	rec := &store.Egg{EggInfo: rotapi.EggInfo{ID: id, Workload: name, Peer: peer, NotAfter: claims.NotAfter, Hostnames: req.Hostnames}, Created: now}
+	rec := &store.Egg{ID: id, Workload: name, Peer: peer, NotAfter: claims.NotAfter, Hostnames: req.Hostnames, Created: now}
 	if err := s.cfg.Store.PutEgg(r.Context(), rec); err != nil {
 		writeError(w, storeStatus(err), "rot: saving egg: "+err.Error())
 		return
@@ -72,7 +72,7 @@ func (s *Server) mintEgg(w http.ResponseWriter, r *http.Request) {
 	nv.eggs[id] = true
 	s.v.Store(nv)
 	s.audit(r, "egg-mint", "egg", id, "workload", name, "peer", peer, "notAfter", claims.NotAfter, "hostnames", req.Hostnames)
-	writeJSON(w, http.StatusCreated, rotapi.MintResponse{EggInfo: rec.EggInfo, Egg: o.String()})
+	writeJSON(w, http.StatusCreated, rotapi.MintResponse{EggInfo: apiEgg(rec), Egg: o.String()})
 }
 
 // incarnationLocked returns wv's incarnation id, giving the workload one (saved before any Egg
@@ -99,7 +99,7 @@ func (s *Server) listEggs(w http.ResponseWriter, r *http.Request) {
 	out := []rotapi.EggInfo{}
 	for _, e := range s.st.Eggs {
 		if e.Workload == name {
-			out = append(out, e.EggInfo)
+			out = append(out, apiEgg(e))
 		}
 	}
 	s.mu.Unlock()
@@ -121,7 +121,7 @@ func (s *Server) revokeEgg(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r, "egg-revoke", "egg", id, "workload", e.Workload)
-	writeJSON(w, http.StatusOK, s.st.Eggs[id].EggInfo)
+	writeJSON(w, http.StatusOK, apiEgg(s.st.Eggs[id]))
 }
 
 func (s *Server) revokeLocked(r *http.Request, id string) error {

@@ -16,7 +16,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 
 	"github.com/seal-dev/seal/internal/ca"
-	"github.com/seal-dev/seal/internal/rotapi"
+	"github.com/seal-dev/seal/internal/store"
 )
 
 const (
@@ -28,7 +28,7 @@ const (
 )
 
 // checkEndpoint validates the bundle endpoint fields of an imported bundle.
-func checkEndpoint(fb *rotapi.FederatedBundle, td spiffeid.TrustDomain) error {
+func checkEndpoint(fb *store.Bundle, td spiffeid.TrustDomain) error {
 	if fb.BundleEndpointURL == "" {
 		if fb.EndpointProfile != "" || fb.EndpointSPIFFEID != "" {
 			return errors.New("rot: endpointProfile and endpointSPIFFEID need a bundleEndpointURL")
@@ -61,7 +61,7 @@ func checkEndpoint(fb *rotapi.FederatedBundle, td spiffeid.TrustDomain) error {
 // fetchBundle GETs a trust domain's bundle from its endpoint. https_spiffe authenticates the
 // endpoint with the bundle we hold for that domain and its endpoint SPIFFE ID; https_web uses
 // webRoots (the system roots when nil).
-func fetchBundle(ctx context.Context, fb *rotapi.FederatedBundle, held *spiffebundle.Bundle, webRoots *x509.CertPool) (*spiffebundle.Bundle, error) {
+func fetchBundle(ctx context.Context, fb *store.Bundle, held *spiffebundle.Bundle, webRoots *x509.CertPool) (*spiffebundle.Bundle, error) {
 	td := held.TrustDomain()
 	var tc *tls.Config
 	if fb.EndpointProfile == "https_spiffe" {
@@ -120,7 +120,7 @@ func fetchBundle(ctx context.Context, fb *rotapi.FederatedBundle, held *spiffebu
 // record lastError. It runs every 15 seconds in Serve.
 func (s *Server) RefreshBundles(ctx context.Context, force bool) {
 	s.mu.Lock()
-	var due []rotapi.FederatedBundle
+	var due []store.Bundle
 	now := s.cfg.Now()
 	for td, fb := range s.st.Bundles {
 		if fb.BundleEndpointURL == "" {
@@ -136,7 +136,7 @@ func (s *Server) RefreshBundles(ctx context.Context, force bool) {
 	}
 }
 
-func (s *Server) refreshOne(ctx context.Context, fb rotapi.FederatedBundle) {
+func (s *Server) refreshOne(ctx context.Context, fb store.Bundle) {
 	td, err := spiffeid.TrustDomainFromString(fb.TrustDomain)
 	if err != nil {
 		return

@@ -76,8 +76,8 @@ func TestRedeemRefusals(t *testing.T) {
 	badPeer := sealEgg(t, &a.EggKeys, r, r.TrustDomain, egg.Claims{ID: "egg-peer", Workload: "payments", Peer: "db", NotAfter: clk.Now().Add(time.Hour)})
 	// Their records appear after the ROT started (another replica minted them): the first
 	// miss reloads the state and finds both.
-	writeEggRecord(t, r.StateDir, store.Egg{EggInfo: rotapi.EggInfo{ID: "egg-ghost", Workload: "ghost", Peer: "any"}})
-	writeEggRecord(t, r.StateDir, store.Egg{EggInfo: rotapi.EggInfo{ID: "egg-peer", Workload: "payments", Peer: "db"}})
+	writeEggRecord(t, r.StateDir, store.Egg{ID: "egg-ghost", Workload: "ghost", Peer: "any"})
+	writeEggRecord(t, r.StateDir, store.Egg{ID: "egg-peer", Workload: "payments", Peer: "db"})
 	noRecord := sealEgg(t, &a.EggKeys, r, r.TrustDomain, egg.Claims{ID: "egg-norecord", Workload: "payments", Peer: "api", NotAfter: clk.Now().Add(time.Hour)})
 	foreignKey := sealEgg(t, &egg.Keyring{Current: a.EggKeys.Current, Keys: map[string][]byte{a.EggKeys.Current: bytes.Repeat([]byte{7}, egg.KeySize)}},
 		r, r.TrustDomain, egg.Claims{ID: "egg-forged", Workload: "payments", Peer: "api", NotAfter: clk.Now().Add(time.Hour)})

@@ -120,11 +120,11 @@ func TestEggOfDeletedWorkloadDoesNotRedeemForItsSuccessor(t *testing.T) {
 	}
 	r.CreateWorkload(t, rotapi.Workload{Name: "payments"})
 	// The revocation is lost.
-	writeEggRecord(t, r.StateDir, store.Egg{EggInfo: old.EggInfo})
+	writeEggRecord(t, r.StateDir, store.Egg{ID: old.ID, Workload: old.Workload, Peer: old.Peer, NotAfter: old.NotAfter, Hostnames: old.Hostnames})
 	// An Egg of the format before incarnations, for the workload of now, with a record.
 	a := authority(t, r)
 	legacy := sealEgg(t, &a.EggKeys, r, r.TrustDomain, egg.Claims{ID: "egg-legacy", Workload: "payments", Peer: "any", NotAfter: time.Now().Add(time.Hour)})
-	writeEggRecord(t, r.StateDir, store.Egg{EggInfo: rotapi.EggInfo{ID: "egg-legacy", Workload: "payments", Peer: "any"}})
+	writeEggRecord(t, r.StateDir, store.Egg{ID: "egg-legacy", Workload: "payments", Peer: "any"})
 	if err := r.Server.Reload(ctx(t)); err != nil {
 		t.Fatal(err)
 	}

@@ -162,7 +162,7 @@ func buildWorkload(w *store.Workload, now time.Time) (*workloadView, error) {
 func dataKeyID(workload string, index int) string { return fmt.Sprintf("%s-%d", workload, index) }
 
 // bundlePEM is the PEM of a federated bundle's X.509 authorities.
-func bundlePEM(b *rotapi.FederatedBundle) (string, error) {
+func bundlePEM(b *store.Bundle) (string, error) {
 	td, err := spiffeid.TrustDomainFromString(b.TrustDomain)
 	if err != nil {
 		return "", err
@@ -186,10 +186,5 @@ func (v *view) clone() *view {
 
 // workloadSpec is the admin API's picture of a workload.
 func (wv *workloadView) spec() rotapi.Workload {
-	s := wv.rec.Spec
-	s.CAFingerprint = wv.current.Fingerprint()
-	for _, k := range wv.rec.DataKeys {
-		s.DataKeyIndex = max(s.DataKeyIndex, k.Index) // the highest index is current
-	}
-	return s
+	return apiWorkload(wv.rec, wv.current.Fingerprint())
 }

@@ -23,6 +23,22 @@
 // protects them at rest (file mode 0600; Kubernetes Secrets). Egg texts are never stored, only
 // their metadata (Egg).
 //
+// # Records and their format
+//
+// The records (Authority, Workload and WorkloadSpec, Egg, Bundle) are the store's own types,
+// not the admin API's (internal/rotapi): package rot converts between them at its edge, and
+// the Kubernetes store maps them to Secrets and resources. Renaming an API field therefore does
+// not change the state format; the JSON field names here are the format, and
+// testdata/state-v0.1.0 (state the v0.1.0 release wrote) must keep loading (format_test.go).
+//
+// Every file is decoded strictly: a field the store does not know makes the state corrupt,
+// rather than being dropped on the next write. The one deliberate exception is the fields
+// v0.1.0 wrote into a workload's spec because the record then was the API type:
+// dataKeyIndex and caFingerprint, derived from the record's data keys and Workload CAs
+// whenever they are served. WorkloadSpec.UnmarshalJSON names and accepts exactly those two,
+// ignores their values, and stays strict for everything else; the next write of the record
+// leaves them out.
+//
 // storetest.Run is the conformance suite an implementation runs in its tests.
 //
 // A store whose state can change under a running ROT (several ROT replicas sharing the API

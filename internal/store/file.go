@@ -13,8 +13,6 @@ import (
 	"syscall"
 
 	"github.com/seal-dev/seal/internal/atomicfile"
-
-	"github.com/seal-dev/seal/internal/rotapi"
 )
 
 // File layout of a state directory.
@@ -122,7 +120,7 @@ func (f *File) Load(ctx context.Context) (*State, error) {
 		return nil, err
 	}
 	err = readAll(filepath.Join(f.dir, bundlesDir), func(name, path string) error {
-		var b rotapi.FederatedBundle
+		var b Bundle
 		if err := readJSON(path, &b); err != nil {
 			return err
 		}
@@ -172,7 +170,7 @@ func (f *File) PutEgg(_ context.Context, e *Egg) error {
 }
 
 // PutBundle writes bundles/TD.json.
-func (f *File) PutBundle(_ context.Context, b *rotapi.FederatedBundle) error {
+func (f *File) PutBundle(_ context.Context, b *Bundle) error {
 	return f.writeJSON(bundlesDir, b.TrustDomain, b)
 }
 

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/seal-dev/seal/internal/egg"
-	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
 )
 
@@ -41,10 +40,10 @@ func TestFileRoundTrip(t *testing.T) {
 	if err != nil || st.Authority != nil || len(st.Workloads) != 0 {
 		t.Fatalf("fresh dir: %+v, %v; want an empty state", st, err)
 	}
-	w := &store.Workload{Spec: rotapi.Workload{Name: "w", Peers: []string{"a"}}, CAs: []store.KeyPair{{Cert: "C", Key: "K"}},
+	w := &store.Workload{Spec: store.WorkloadSpec{Name: "w", Peers: []string{"a"}}, CAs: []store.KeyPair{{Cert: "C", Key: "K"}},
 		DataKeys: []store.DataKey{{Index: 0, Identity: "AGE-SECRET-KEY-1X"}}}
-	e := &store.Egg{EggInfo: rotapi.EggInfo{ID: "egg-1", Workload: "w", Peer: "a", Revoked: true}}
-	b := &rotapi.FederatedBundle{TrustDomain: "other.example", Bundle: "{}"}
+	e := &store.Egg{ID: "egg-1", Workload: "w", Peer: "a", Revoked: true}
+	b := &store.Bundle{TrustDomain: "other.example", Bundle: "{}"}
 	for _, err := range []error{f.PutAuthority(ctx, sampleAuthority()), f.PutWorkload(ctx, w), f.PutEgg(ctx, e), f.PutBundle(ctx, b)} {
 		if err != nil {
 			t.Fatal(err)
@@ -81,7 +80,7 @@ func TestFileRoundTrip(t *testing.T) {
 	if err := f.DeleteWorkload(ctx, "w"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("deleting twice: %v, want ErrNotFound", err)
 	}
-	if err := f.PutWorkload(ctx, &store.Workload{Spec: rotapi.Workload{Name: "../escape"}}); err == nil {
+	if err := f.PutWorkload(ctx, &store.Workload{Spec: store.WorkloadSpec{Name: "../escape"}}); err == nil {
 		t.Error("a name with a path separator was written")
 	}
 }

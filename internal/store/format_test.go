@@ -2,12 +2,15 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/seal-dev/seal/internal/store"
+	"github.com/seal-dev/seal/internal/store/storetest"
 )
 
 // releaseState copies the state directory that the v0.1.0 release's real seal-rot and sealctl
@@ -73,5 +76,76 @@ func TestReadsReleaseState(t *testing.T) {
 	}
 	if b := st.Bundles["partner.example.org"]; b == nil {
 		t.Errorf("bundles = %v, want partner.example.org", st.Bundles)
+	}
+}
+
+// TestReleaseSpecFieldsAreDroppedOnWrite: the release wrote the admin API's derived
+// dataKeyIndex into the workload spec. It loads (above), and the next write of the record
+// leaves it out, so the state holds only what the store owns.
+func TestReleaseSpecFieldsAreDroppedOnWrite(t *testing.T) {
+	dir := releaseState(t)
+	f, err := store.OpenFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "workloads", "payments.json")
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), `"dataKeyIndex"`) {
+		t.Fatalf("release file %s has no dataKeyIndex; the test no longer covers the legacy field", path)
+	}
+	if err := f.PutWorkload(context.Background(), st.Workloads["payments"]); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{`"dataKeyIndex"`, `"caFingerprint"`} {
+		if strings.Contains(string(b), field) {
+			t.Errorf("rewritten %s holds %s:\n%s", path, field, b)
+		}
+	}
+	if !strings.Contains(string(b), `"created": "2026-11-29T16:20:09.420213656Z"`) {
+		t.Errorf("rewritten %s lost the spec's created time:\n%s", path, b)
+	}
+}
+
+// TestSpecDecodesStrictly: accepting the release's legacy spec fields does not make the spec
+// accept anything else; a field the store does not know is still corrupt state.
+func TestSpecDecodesStrictly(t *testing.T) {
+	for name, spec := range map[string]string{
+		"legacy fields": `{"name":"w","dataKeyIndex":3,"caFingerprint":"ab:cd"}`,
+		"unknown field": `{"name":"w","owner":"mallory"}`,
+		"wrong type":    `{"name":"w","peers":"api"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			f, err := store.OpenFile(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if err := f.PutAuthority(context.Background(), storetest.Authority()); err != nil {
+				t.Fatal(err)
+			}
+			rec := `{"spec":` + spec + `,"cas":[{"cert":"C","key":"K"}],"dataKeys":[]}`
+			if err := os.MkdirAll(filepath.Join(dir, "workloads"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "workloads", "w.json"), []byte(rec), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err = f.Load(context.Background())
+			if wantOK := name == "legacy fields"; (err == nil) != wantOK {
+				t.Errorf("Load of spec %s: err = %v, want ok = %v", spec, err, wantOK)
+			}
+			if err != nil && !errors.Is(err, store.ErrCorrupt) {
+				t.Errorf("Load of spec %s: err = %v, want ErrCorrupt", spec, err)
+			}
+		})
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/seal-dev/seal/internal/egg"
-	"github.com/seal-dev/seal/internal/rotapi"
 )
 
 // Sentinel errors callers branch on.
@@ -37,7 +36,7 @@ type Store interface {
 	// PutEgg creates or replaces a minted Egg's metadata (revocation sets Revoked).
 	PutEgg(ctx context.Context, e *Egg) error
 	// PutBundle creates or replaces a federated trust domain's bundle.
-	PutBundle(ctx context.Context, b *rotapi.FederatedBundle) error
+	PutBundle(ctx context.Context, b *Bundle) error
 	// Close releases the store (the file store's lock).
 	Close() error
 }
@@ -54,7 +53,7 @@ type State struct {
 	Authority *Authority
 	Workloads map[string]*Workload // by name
 	Eggs      map[string]*Egg      // by id
-	Bundles   map[string]*rotapi.FederatedBundle
+	Bundles   map[string]*Bundle   // by trust domain
 }
 
 // Authority is the trust domain's root of trust.
@@ -91,9 +90,7 @@ type KeyPair struct {
 
 // Workload is a workload's spec and secrets.
 type Workload struct {
-	// Spec holds the user-settable fields of rotapi.Workload (Name, Peers, CertTTL,
-	// FederatesWith, RouteHosts) and Created.
-	Spec rotapi.Workload `json:"spec"`
+	Spec WorkloadSpec `json:"spec"`
 	// CAs are the Workload CAs, oldest first; during a rotation an old and a new one overlap.
 	CAs []KeyPair `json:"cas"`
 	// DataKeys are the age X25519 identities, index 0.. ; the highest index is current.
@@ -112,10 +109,42 @@ type DataKey struct {
 	Created  time.Time `json:"created"`
 }
 
+// WorkloadSpec is what a workload was created (or last edited) with: the user-settable
+// fields and the creation time. What can be derived from the rest of the record (the current
+// Workload CA's fingerprint, the current data key index) is not stored; see the package
+// documentation for how records written with those fields load.
+type WorkloadSpec struct {
+	Name          string    `json:"name"`
+	Peers         []string  `json:"peers,omitempty"`
+	CertTTL       string    `json:"certTTL,omitempty"` // Go duration; empty: the default
+	FederatesWith []string  `json:"federatesWith,omitempty"`
+	RouteHosts    []string  `json:"routeHosts,omitempty"`
+	Created       time.Time `json:"created,omitempty"`
+}
+
 // Egg is what the ROT remembers of a minted Egg: never its text.
 type Egg struct {
-	rotapi.EggInfo
-	Created time.Time `json:"created"`
+	ID        string    `json:"id"`
+	Workload  string    `json:"workload"`
+	Peer      string    `json:"peer"`
+	NotAfter  time.Time `json:"notAfter"`
+	Hostnames []string  `json:"hostnames,omitempty"`
+	Revoked   bool      `json:"revoked,omitempty"`
+	Created   time.Time `json:"created"`
+}
+
+// Bundle is a federated trust domain's SPIFFE bundle and where it is refreshed from.
+type Bundle struct {
+	TrustDomain       string `json:"trustDomain"`
+	BundleEndpointURL string `json:"bundleEndpointURL,omitempty"`
+	// EndpointProfile is https_spiffe or https_web (empty: no endpoint).
+	EndpointProfile  string `json:"endpointProfile,omitempty"`
+	EndpointSPIFFEID string `json:"endpointSPIFFEID,omitempty"`
+	// Bundle is the SPIFFE bundle JSON document.
+	Bundle         string     `json:"bundle,omitempty"`
+	SequenceNumber uint64     `json:"sequenceNumber,omitempty"`
+	LastRefreshed  *time.Time `json:"lastRefreshed,omitempty"`
+	LastError      string     `json:"lastError,omitempty"`
 }
 
 // NewState returns an empty state (a first start).
@@ -123,6 +152,6 @@ func NewState() *State {
 	return &State{
 		Workloads: map[string]*Workload{},
 		Eggs:      map[string]*Egg{},
-		Bundles:   map[string]*rotapi.FederatedBundle{},
+		Bundles:   map[string]*Bundle{},
 	}
 }

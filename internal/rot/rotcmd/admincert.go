@@ -55,7 +55,7 @@ CA is accepted. The first admin-cert on such state lists the certificate found i
 		Example: `  seal-rot admin-cert --state-dir /var/lib/seal-rot --list
   seal-rot admin-cert --state-dir /var/lib/seal-rot --revoke-all-but-new --out ~/.seal/admin
   seal-rot admin-cert --kube --namespace seal-system --revoke 4f3a9c...`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return adminCert(cmd.Context(), cmd.OutOrStdout(), f) },
 	}
 	fl := cmd.Flags()

@@ -7,10 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,19 +24,47 @@ var KubeStore func(ctx context.Context, namespace string, log *slog.Logger, work
 // ErrKubeNotBuilt: --kube was asked for but this build has no Kubernetes store.
 var ErrKubeNotBuilt = errors.New("--kube: the Kubernetes state store is not built into this seal-rot yet; use --state-dir DIR")
 
-// Main runs seal-rot with args (without the program name) and returns the exit code.
-func Main(args []string, stdout, stderr io.Writer) int {
+// Main runs seal-rot with args (without the program name) until ctx ends (cmd/rot cancels it
+// on SIGTERM or an interrupt) and returns the exit code (docs/cli.md): ExitOK; ExitUsage for a
+// bad flag or argument; ExitFailure for anything else. The error goes to stderr.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := NewCommand()
 	cmd.SetArgs(args)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := cmd.ExecuteContext(ctx); err != nil {
+	err := cmd.ExecuteContext(ctx)
+	var u usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &u):
+		fmt.Fprintf(stderr, "seal-rot: %v (see seal-rot --help)\n", err)
+		return ExitUsage
+	default:
 		fmt.Fprintln(stderr, "seal-rot:", err)
-		return 1
+		return ExitFailure
 	}
-	return 0
+}
+
+// Exit codes of Main, the same as seal-init's, sealctl's and seal-webhook's.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// usageError marks a mistake in the command line (exit code ExitUsage).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// noArgs is cobra.NoArgs with its error marked as a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if err := cobra.NoArgs(cmd, args); err != nil {
+		return usageError{err}
+	}
+	return nil
 }
 
 // NewCommand returns the seal-rot root command.
@@ -52,6 +77,18 @@ per workload, the egg-sealing keys and the workloads' age data keys. Pods redeem
 POST /v1/redeem for a certificate and keys; admins manage it over mTLS (sealctl).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	// Required flags are checked here, before cobra's own check, so that a missing one is a
+	// usage error too.
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := cmd.ValidateRequiredFlags(); err != nil {
+			return usageError{err}
+		}
+		if err := cmd.ValidateFlagGroups(); err != nil {
+			return usageError{err}
+		}
+		return nil
 	}
 	root.AddCommand(newServe(), newAdminCert())
 	return root
@@ -93,7 +130,7 @@ let 10,000 pods sharing one Egg start at once.`,
   # Behind a load balancer: Eggs point pods at the public name.
   seal-rot serve --state-dir /var/lib/seal-rot --listen :8443 --trust-domain prod.example.org \
     --external-url https://rot.prod.example.org:8443`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), cmd.ErrOrStderr(), f) },
 	}
 	fl := cmd.Flags()
@@ -124,7 +161,7 @@ let 10,000 pods sharing one Egg start at once.`,
 func serve(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return fmt.Errorf("--log-level %q: %w", f.logLevel, err)
+		return usageError{fmt.Errorf("--log-level %q: %w", f.logLevel, err)}
 	}
 	hopts := &slog.HandlerOptions{Level: level}
 	var log *slog.Logger
@@ -134,7 +171,7 @@ func serve(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	case "json":
 		log = slog.New(slog.NewJSONHandler(stderr, hopts))
 	default:
-		return fmt.Errorf("--log-format %q: want text or json", f.logFormat)
+		return usageError{fmt.Errorf("--log-format %q: want text or json", f.logFormat)}
 	}
 	ext := f.externalURL
 	if ext == "" {

@@ -22,7 +22,6 @@ import (
 
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/egg"
-	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
 )
 
@@ -153,7 +152,7 @@ func Authority() *store.Authority {
 
 func Workload() *store.Workload {
 	return &store.Workload{
-		Spec: rotapi.Workload{Name: "payments", Peers: []string{"api", "db"}, CertTTL: "2h",
+		Spec: store.WorkloadSpec{Name: "payments", Peers: []string{"api", "db"}, CertTTL: "2h",
 			FederatesWith: []string{"partner.example"}, RouteHosts: []string{"api.example.com"}, Created: time.Unix(1e9, 0).UTC()},
 		CAs:         []store.KeyPair{material().wca1, material().wca2},
 		DataKeys:    []store.DataKey{{Index: 0, Identity: material().age0, Created: time.Unix(1e9, 0).UTC()}},
@@ -162,13 +161,13 @@ func Workload() *store.Workload {
 }
 
 func Egg() *store.Egg {
-	return &store.Egg{EggInfo: rotapi.EggInfo{ID: "egg-0123456789abcdef0123", Workload: "payments", Peer: "api",
-		NotAfter: time.Unix(2e9, 0).UTC(), Hostnames: []string{"api.example.com"}}, Created: time.Unix(1e9, 0).UTC()}
+	return &store.Egg{ID: "egg-0123456789abcdef0123", Workload: "payments", Peer: "api",
+		NotAfter: time.Unix(2e9, 0).UTC(), Hostnames: []string{"api.example.com"}, Created: time.Unix(1e9, 0).UTC()}
 }
 
-func Bundle() *rotapi.FederatedBundle {
+func Bundle() *store.Bundle {
 	now := time.Unix(1e9, 0).UTC()
-	return &rotapi.FederatedBundle{TrustDomain: "partner.example", BundleEndpointURL: "https://rot.partner.example/v1/bundle",
+	return &store.Bundle{TrustDomain: "partner.example", BundleEndpointURL: "https://rot.partner.example/v1/bundle",
 		EndpointProfile: "https_spiffe", EndpointSPIFFEID: "spiffe://partner.example/seal/rot", Bundle: material().bundle,
 		SequenceNumber: 3, LastRefreshed: &now}
 }
