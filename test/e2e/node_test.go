@@ -17,8 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/seal-dev/seal/internal/inject"
 	"github.com/seal-dev/seal/hack/ociimage"
+	"github.com/seal-dev/seal/internal/inject"
 	"github.com/seal-dev/seal/internal/rot/rottest"
 	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/testing/testenv"
