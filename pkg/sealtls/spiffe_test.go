@@ -1,7 +1,10 @@
 package sealtls_test
 
 import (
+	"crypto/tls"
 	"crypto/x509"
+	"io"
+	"net"
 	"net/url"
 	"strings"
 	"testing"
@@ -163,4 +166,62 @@ func TestSealStricterThanGoSPIFFE(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "usage") {
 		t.Errorf("sealtls client: err %v, want a refusal naming the key usage", err)
 	}
+}
+
+// TestResumptionIsReverified: Seal's configs verify in VerifyConnection, which Go runs on
+// resumed sessions too; go-spiffe's tlsconfig verifies in VerifyPeerCertificate, which Go
+// skips on resumption. Once the server stops trusting the client's CA, a resumed session is
+// refused by sealtls.ServerConfig and still accepted by go-spiffe's MTLSServerConfig.
+func TestResumptionIsReverified(t *testing.T) {
+	w := newWorld(t)
+	payCA, ordCA := certPEM(w.payCA.cert), certPEM(w.ordCA.cert)
+	clientSrc := load(t, w.dir(t, w.pod(t, w.payCA, wid(prodTD, "payments", "web"), payCA, nil)))
+	for _, tc := range []struct {
+		name       string
+		server     func(*sealtls.Source) *tls.Config
+		wantResume bool // the resumed handshake succeeds
+	}{
+		{"sealtls", func(s *sealtls.Source) *tls.Config { return sealtls.ServerConfig(s, sealtls.AuthorizeAny()) }, false},
+		{"go-spiffe", func(s *sealtls.Source) *tls.Config {
+			return tlsconfig.MTLSServerConfig(s, s, tlsconfig.AuthorizeAny())
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			server := w.pod(t, w.payCA, wid(prodTD, "payments", "api"), payCA, nil)
+			dir := w.dir(t, server)
+			src := load(t, dir)
+			addr, _ := startServer(t, tc.server(src))
+			cfg := sealtls.ClientConfig(clientSrc, sealtls.AuthorizeAny())
+			cfg.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+			if _, resumed, err := dialResume(addr, cfg); err != nil || resumed {
+				t.Fatalf("first connection: resumed %v, err %v", resumed, err)
+			}
+			// The server now trusts only the orders Workload CA: web is no longer trusted.
+			server.ca = ordCA
+			swapPod(t, dir, server)
+			_, resumed, err := dialResume(addr, cfg)
+			if tc.wantResume && (err != nil || !resumed) {
+				t.Errorf("resumed %v, err %v; want a resumed session that is not verified again", resumed, err)
+			}
+			if !tc.wantResume && err == nil {
+				t.Errorf("resumed %v: the server accepted a client it no longer trusts", resumed)
+			}
+		})
+	}
+}
+
+// dialResume is dial that also says whether the session was resumed.
+func dialResume(addr string, cfg *tls.Config) (*x509.Certificate, bool, error) {
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		return nil, false, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return nil, c.ConnectionState().DidResume, err
+	}
+	cs := c.ConnectionState()
+	return cs.PeerCertificates[0], cs.DidResume, nil
 }
