@@ -21,6 +21,10 @@
 //
 //	spiffe://<trust-domain>/workload/<workload>/peer/<peer>
 //
+// A Source is also go-spiffe's x509svid.Source and x509bundle.Source, so go-spiffe's tlsconfig
+// (and any code written for SPIRE's Workload API) runs on Seal's files; [ServerConfig] and
+// [ClientConfig] check more (the extended key usage of the role), see docs/sealtls.md.
+//
 // Hostnames never grant trust: [WithServerName] only sets the SNI a client sends, so that an
 // OpenShift passthrough Route (or any SNI-routing proxy) can route the connection, while the
 // server is still verified by its SPIFFE ID.

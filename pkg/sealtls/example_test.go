@@ -6,6 +6,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
 	"github.com/seal-dev/seal/pkg/sealtls"
 )
 
@@ -83,4 +88,27 @@ func ExampleParseWorkloadIDString() {
 	}
 	fmt.Println(id.TrustDomain, id.Workload, id.Peer)
 	// Output: prod.example.org payments frontend
+}
+
+// The same application code on Seal's files and on SPIRE's Workload API: it takes go-spiffe's
+// two source interfaces, which a *sealtls.Source and a workloadapi.X509Source both implement.
+func ExampleSource_GetX509SVID() {
+	src, err := sealtls.Load("")
+	if err != nil {
+		log.Fatal(err)
+	}
+	// or: src, err := workloadapi.NewX509Source(ctx) // SPIRE
+	serve(src, spiffeid.RequireFromString("spiffe://prod.example.org/workload/payments/peer/frontend"))
+}
+
+func serve(src interface {
+	x509svid.Source
+	x509bundle.Source
+}, client spiffeid.ID) {
+	srv := &http.Server{
+		Addr:              ":8443",
+		TLSConfig:         tlsconfig.MTLSServerConfig(src, src, tlsconfig.AuthorizeID(client)),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	log.Fatal(srv.ListenAndServeTLS("", ""))
 }

@@ -51,6 +51,10 @@ type snapshot struct {
 	cert  *tls.Certificate
 	id    spiffeid.ID
 	pools map[spiffeid.TrustDomain]*x509.CertPool
+	// chain is tls.crt parsed (leaf first); authorities are the certificates behind each pool,
+	// for the go-spiffe interfaces (see spiffe.go).
+	chain       []*x509.Certificate
+	authorities map[spiffeid.TrustDomain][]*x509.Certificate
 }
 
 // A LoadOption tunes [Load].
@@ -195,13 +199,22 @@ func readFiles(dir string) (*snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sealtls: %s: %w", CertFile, err)
 	}
-	snap := &snapshot{cert: &cert, id: id, pools: map[spiffeid.TrustDomain]*x509.CertPool{}}
+	snap := &snapshot{cert: &cert, id: id, pools: map[spiffeid.TrustDomain]*x509.CertPool{},
+		authorities: map[spiffeid.TrustDomain][]*x509.Certificate{}}
+	snap.chain = make([]*x509.Certificate, 0, len(cert.Certificate))
+	for i, der := range cert.Certificate {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("sealtls: %s: certificate %d: %w", CertFile, i+1, err)
+		}
+		snap.chain = append(snap.chain, c)
+	}
 
-	ca, err := readPool(filepath.Join(dir, CAFile))
+	ca, cas, err := readPool(filepath.Join(dir, CAFile))
 	if err != nil {
 		return nil, err
 	}
-	snap.pools[id.TrustDomain()] = ca
+	snap.pools[id.TrustDomain()], snap.authorities[id.TrustDomain()] = ca, cas
 
 	entries, err := os.ReadDir(filepath.Join(dir, BundlesDir))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -219,22 +232,23 @@ func readFiles(dir string) (*snapshot, error) {
 		if td == id.TrustDomain() {
 			continue // the own trust domain is verified against ca.crt only
 		}
-		pool, err := readPool(filepath.Join(dir, BundlesDir, e.Name()))
+		pool, certs, err := readPool(filepath.Join(dir, BundlesDir, e.Name()))
 		if err != nil {
 			return nil, err
 		}
-		snap.pools[td] = pool
+		snap.pools[td], snap.authorities[td] = pool, certs
 	}
 	return snap, nil
 }
 
-// readPool reads a PEM file of one or more CERTIFICATE blocks.
-func readPool(path string) (*x509.CertPool, error) {
+// readPool reads a PEM file of one or more CERTIFICATE blocks, as a pool and as a list.
+func readPool(path string) (*x509.CertPool, []*x509.Certificate, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("sealtls: %w", err)
+		return nil, nil, fmt.Errorf("sealtls: %w", err)
 	}
 	pool := x509.NewCertPool()
+	var certs []*x509.Certificate
 	n := 0
 	for {
 		var blk *pem.Block
@@ -247,15 +261,16 @@ func readPool(path string) (*x509.CertPool, error) {
 		}
 		c, err := x509.ParseCertificate(blk.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("sealtls: %s: certificate %d: %w", path, n+1, err)
+			return nil, nil, fmt.Errorf("sealtls: %s: certificate %d: %w", path, n+1, err)
 		}
 		pool.AddCert(c)
+		certs = append(certs, c)
 		n++
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("sealtls: %s: no PEM certificate", path)
+		return nil, nil, fmt.Errorf("sealtls: %s: no PEM certificate", path)
 	}
-	return pool, nil
+	return pool, certs, nil
 }
 
 // stamp describes the state of the files cheaply (stat and readlink, no reads), so that any
