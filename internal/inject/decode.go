@@ -1,7 +1,9 @@
 package inject
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -47,8 +49,8 @@ type containerJSON struct {
 	Name            string            `json:"name"`
 	Image           string            `json:"image"`
 	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy"`
-	// Env: Mutate only asks whether there is any; struct{} elements cost no memory.
-	Env          []struct{}       `json:"env"`
+	// Env: Mutate only asks whether there is any.
+	Env          nonEmptyList     `json:"env"`
 	VolumeMounts []mountJSONField `json:"volumeMounts"`
 }
 
@@ -119,7 +121,7 @@ func containers(in []containerJSON) []corev1.Container {
 	for i := range in {
 		c, o := &in[i], &out[i]
 		o.Name, o.Image, o.ImagePullPolicy = c.Name, c.Image, c.ImagePullPolicy
-		if len(c.Env) > 0 {
+		if bool(c.Env) {
 			o.Env = make([]corev1.EnvVar, 1) // stands for the list: Mutate appends to it
 		}
 		if c.VolumeMounts != nil {
@@ -130,4 +132,26 @@ func containers(in []containerJSON) []corev1.Container {
 		}
 	}
 	return out
+}
+
+// nonEmptyList is whether a JSON array has an element; the array is scanned (it must be valid
+// JSON) but nothing in it is decoded.
+type nonEmptyList bool
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (l *nonEmptyList) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	v, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	switch v.Kind() {
+	case 'n':
+		*l = false
+	case '[':
+		rest := bytes.TrimLeft(v[1:], " \t\r\n")
+		*l = len(rest) > 0 && rest[0] != ']'
+	default:
+		return fmt.Errorf("inject: want a JSON array, got %s", v.Kind())
+	}
+	return nil
 }

@@ -38,9 +38,7 @@ func mutationView(p *corev1.Pod) *corev1.Pod {
 		out := make([]containerJSON, len(in))
 		for i, c := range in {
 			out[i] = containerJSON{Name: c.Name, Image: c.Image, ImagePullPolicy: c.ImagePullPolicy}
-			if c.Env != nil {
-				out[i].Env = make([]struct{}, len(c.Env))
-			}
+			out[i].Env = nonEmptyList(len(c.Env) > 0)
 			for _, m := range c.VolumeMounts {
 				out[i].VolumeMounts = append(out[i].VolumeMounts, mountJSONField{Name: m.Name, MountPath: m.MountPath})
 			}
