@@ -329,6 +329,48 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("status %d response %+v, want a 400 result", code, ar.Response)
 		}
 	})
+	t.Run("no request", func(t *testing.T) {
+		_, ar := r.post(t, PathInject, []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`))
+		if ar.Response == nil || ar.Response.Allowed || ar.Response.Result.Code != http.StatusBadRequest {
+			t.Errorf("response %+v, want a 400 result", ar.Response)
+		}
+	})
+	t.Run("wrong content type", func(t *testing.T) {
+		resp, err := r.client.Post(r.url+PathInject, "text/plain", bytes.NewReader(review(testPod(nil), "shop")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ar admissionv1.AdmissionReview
+		_ = json.NewDecoder(resp.Body).Decode(&ar)
+		resp.Body.Close()
+		if ar.Response == nil || ar.Response.Allowed || ar.Response.Result.Code != http.StatusBadRequest {
+			t.Errorf("response %+v, want a 400 result", ar.Response)
+		}
+	})
+}
+
+// TestReviewOfOtherObjects: /inject reads only a Pod's creation; a review of another kind or
+// operation is allowed untouched even when its object has no Pod's shape, and a v1beta1
+// review is answered as v1beta1 with its uid.
+func TestReviewOfOtherObjects(t *testing.T) {
+	r := start(t, nil)
+	for _, tc := range []struct {
+		name, body, wantVersion string
+	}{
+		{"deployment", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","kind":{"group":"apps","version":"v1","kind":"Deployment"},"operation":"CREATE","namespace":"shop","object":{"spec":{"containers":7}}}}`, "admission.k8s.io/v1"},
+		{"pod update", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","kind":{"version":"v1","kind":"Pod"},"operation":"UPDATE","namespace":"shop","object":{"metadata":{"annotations":{"seal.dev/workload":"w"}},"spec":{"containers":[{"name":"a"}]}}}}`, "admission.k8s.io/v1"},
+		{"v1beta1 delete", `{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"u1","kind":{"version":"v1","kind":"Pod"},"operation":"DELETE","namespace":"shop","object":null}}`, "admission.k8s.io/v1beta1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, ar := r.post(t, PathInject, []byte(tc.body))
+			if code != http.StatusOK || ar.Response == nil || !ar.Response.Allowed || len(ar.Response.Patch) != 0 {
+				t.Fatalf("status %d response %+v, want allowed without a patch", code, ar.Response)
+			}
+			if ar.Response.UID != "u1" || ar.APIVersion != tc.wantVersion || ar.Kind != "AdmissionReview" {
+				t.Errorf("answer %s/%s uid %q, want %s/AdmissionReview uid u1", ar.APIVersion, ar.Kind, ar.Response.UID, tc.wantVersion)
+			}
+		})
+	}
 }
 
 // TestGracefulShutdown: a review in flight when the server is told to stop is still answered.
