@@ -133,7 +133,7 @@ func BenchmarkDecodeLargePod(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(raw)))
 		for b.Loop() {
-			var p PodJSON
+			var p podJSONv1
 			if err := stdjson.Unmarshal(raw, &p); err != nil {
 				b.Fatal(err)
 			}
@@ -148,4 +148,22 @@ func BenchmarkDecodeLargePod(b *testing.B) {
 			}
 		}
 	})
+}
+
+// podJSONv1 is PodJSON for encoding/json (which cannot use nonEmptyList's UnmarshalJSONFrom).
+type podJSONv1 struct {
+	Metadata struct {
+		Name, GenerateName, Namespace string
+		Labels, Annotations           map[string]string
+		OwnerReferences               []ownerJSON
+	} `json:"metadata"`
+	Spec struct {
+		InitContainers, Containers []struct {
+			Name, Image, ImagePullPolicy string
+			Env                          []struct{}       `json:"env"`
+			VolumeMounts                 []mountJSONField `json:"volumeMounts"`
+		}
+		Volumes         []volumeJSON     `json:"volumes"`
+		SecurityContext *podSecurityJSON `json:"securityContext"`
+	} `json:"spec"`
 }
