@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -55,6 +56,7 @@ const maxPooledBody = 256 << 10
 
 // ServeHTTP answers the /inject AdmissionReview (v1, or v1beta1 echoed back).
 func (h *injectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		writeReview(w, "", "", admission.Errored(http.StatusBadRequest, fmt.Errorf("seal: content type %q, want application/json", ct)))
 		return
@@ -85,11 +87,12 @@ func (h *injectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.metrics.denials.WithLabelValues("bad-request").Inc()
-		writeReview(w, "", "", admission.Errored(http.StatusBadRequest, errors.New("seal: the review is not an AdmissionReview of a Pod: "+err.Error())))
+		writeReview(w, "", "", h.count(counted{admission.Errored(http.StatusBadRequest, errors.New("seal: the review is not an AdmissionReview of a Pod: "+err.Error())), resultError, start}))
 		return
 	}
 	if rev.Request == nil {
-		writeReview(w, rev.APIVersion, "", admission.Errored(http.StatusBadRequest, errors.New("seal: the AdmissionReview has no request")))
+		h.metrics.denials.WithLabelValues("bad-request").Inc()
+		writeReview(w, rev.APIVersion, "", h.count(counted{admission.Errored(http.StatusBadRequest, errors.New("seal: the AdmissionReview has no request")), resultError, start}))
 		return
 	}
 	q := rev.Request

@@ -347,6 +347,32 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("response %+v, want a 400 result", ar.Response)
 		}
 	})
+	// not JSON, object is not a pod, no request: each counted as an error review.
+	if got := counterValue(t, r.reg, "seal_webhook_requests_total", "result", "error"); got < 3 {
+		t.Errorf(`seal_webhook_requests_total{result="error"} = %v, want ≥ 3`, got)
+	}
+}
+
+// counterValue is the counter name{label=value} in reg (0 when absent).
+func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // TestReviewOfOtherObjects: /inject reads only a Pod's creation; a review of another kind or
