@@ -2,8 +2,6 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -16,8 +14,8 @@ import (
 	"github.com/seal-dev/seal/internal/inject"
 )
 
-// injectHandler answers the /inject review: decode the Pod, run inject.Mutate, answer with its
-// patch, a denial, or a plain allow.
+// injectHandler answers the /inject review: decode what Mutate reads of the Pod, run
+// inject.Mutate, answer with its patch, a denial, or a plain allow.
 type injectHandler struct {
 	cfg        *inject.Config
 	namespaces NamespaceLabels
@@ -28,26 +26,44 @@ type injectHandler struct {
 
 var jsonPatch = admissionv1.PatchTypeJSONPatch
 
-// Handle implements admission.Handler.
-func (h *injectHandler) Handle(ctx context.Context, req admission.Request) admission.Response {
-	start := time.Now()
-	resp, result := h.handle(ctx, req)
-	h.metrics.requests.WithLabelValues("inject", result).Inc()
-	h.metrics.latency.WithLabelValues("inject").Observe(time.Since(start).Seconds())
-	return resp
+// reviewInput is the request's side of a review.
+type reviewInput struct {
+	kind, namespace string
+	operation       admissionv1.Operation
+	dryRun          bool
 }
 
-func (h *injectHandler) handle(ctx context.Context, req admission.Request) (admission.Response, string) {
-	if req.Kind.Kind != "Pod" || req.Operation != admissionv1.Create {
-		h.metrics.skips.WithLabelValues(string(inject.SkipNotSelected)).Inc()
-		return admission.Allowed("seal: not a pod creation"), resultSkipped
+// counted is a response and its result label, for the metrics.
+type counted struct {
+	resp   admission.Response
+	result string
+	start  time.Time
+}
+
+func (h *injectHandler) count(c counted) admission.Response {
+	h.metrics.requests.WithLabelValues("inject", c.result).Inc()
+	h.metrics.latency.WithLabelValues("inject").Observe(time.Since(c.start).Seconds())
+	return c.resp
+}
+
+func (h *injectHandler) skip() counted {
+	h.metrics.skips.WithLabelValues(string(inject.SkipNotSelected)).Inc()
+	return counted{admission.Allowed("seal: not a pod creation"), resultSkipped, time.Now()}
+}
+
+func (h *injectHandler) review(ctx context.Context, in *reviewInput, obj *inject.PodJSON) counted {
+	start := time.Now()
+	if in.kind != "Pod" || in.operation != admissionv1.Create {
+		c := h.skip()
+		c.start = start
+		return c
 	}
-	var pod corev1.Pod
-	if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
-		h.metrics.denials.WithLabelValues("bad-request").Inc()
-		return admission.Errored(http.StatusBadRequest, errors.New("seal: the review's object is not a Pod: "+err.Error())), resultError
-	}
-	ns := inject.Namespace{Name: req.Namespace}
+	resp, result := h.handle(ctx, in, obj.Pod())
+	return counted{resp, result, start}
+}
+
+func (h *injectHandler) handle(ctx context.Context, in *reviewInput, pod *corev1.Pod) (admission.Response, string) {
+	ns := inject.Namespace{Name: in.namespace}
 	if ns.Name == "" {
 		ns.Name = pod.Namespace
 	}
@@ -56,13 +72,13 @@ func (h *injectHandler) handle(ctx context.Context, req admission.Request) (admi
 		h.log.Error("cannot read the pod's namespace", "namespace", ns.Name, "err", err)
 		return admission.Errored(http.StatusInternalServerError, err), resultError
 	}
-	res, err := inject.Mutate(&pod, ns, h.cfg)
+	res, err := inject.Mutate(pod, ns, h.cfg)
 	if err != nil {
 		h.metrics.denials.WithLabelValues("refused").Inc()
-		if h.events != nil && (req.DryRun == nil || !*req.DryRun) { // a dry run has no side effects
-			h.events.Event(eventTarget(&pod, ns.Name), corev1.EventTypeWarning, ReasonRefused, err.Error())
+		if h.events != nil && !in.dryRun { // a dry run has no side effects
+			h.events.Event(eventTarget(pod, ns.Name), corev1.EventTypeWarning, ReasonRefused, err.Error())
 		}
-		h.log.Info("pod refused", "namespace", ns.Name, "pod", podName(&pod), "reason", err.Error())
+		h.log.Info("pod refused", "namespace", ns.Name, "pod", podName(pod), "reason", err.Error())
 		return admission.Denied(err.Error()), resultDenied
 	}
 	if res.Patch == nil {
@@ -72,7 +88,7 @@ func (h *injectHandler) handle(ctx context.Context, req admission.Request) (admi
 		return r, resultSkipped
 	}
 	h.metrics.injections.Inc()
-	h.log.Debug("pod injected", "namespace", ns.Name, "pod", podName(&pod), "workload", res.Status.Workload, "peer", res.Status.Peer)
+	h.log.Debug("pod injected", "namespace", ns.Name, "pod", podName(pod), "workload", res.Status.Workload, "peer", res.Status.Peer)
 	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{
 		Allowed:   true,
 		Patch:     res.Patch,

@@ -329,6 +329,74 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("status %d response %+v, want a 400 result", code, ar.Response)
 		}
 	})
+	t.Run("no request", func(t *testing.T) {
+		_, ar := r.post(t, PathInject, []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`))
+		if ar.Response == nil || ar.Response.Allowed || ar.Response.Result.Code != http.StatusBadRequest {
+			t.Errorf("response %+v, want a 400 result", ar.Response)
+		}
+	})
+	t.Run("wrong content type", func(t *testing.T) {
+		resp, err := r.client.Post(r.url+PathInject, "text/plain", bytes.NewReader(review(testPod(nil), "shop")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ar admissionv1.AdmissionReview
+		_ = json.NewDecoder(resp.Body).Decode(&ar)
+		resp.Body.Close()
+		if ar.Response == nil || ar.Response.Allowed || ar.Response.Result.Code != http.StatusBadRequest {
+			t.Errorf("response %+v, want a 400 result", ar.Response)
+		}
+	})
+	// not JSON, object is not a pod, no request: each counted as an error review.
+	if got := counterValue(t, r.reg, "seal_webhook_requests_total", "result", "error"); got < 3 {
+		t.Errorf(`seal_webhook_requests_total{result="error"} = %v, want ≥ 3`, got)
+	}
+}
+
+// counterValue is the counter name{label=value} in reg (0 when absent).
+func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestReviewOfOtherObjects: /inject reads only a Pod's creation; a review of another kind or
+// operation is allowed untouched even when its object has no Pod's shape, and a v1beta1
+// review is answered as v1beta1 with its uid.
+func TestReviewOfOtherObjects(t *testing.T) {
+	r := start(t, nil)
+	for _, tc := range []struct {
+		name, body, wantVersion string
+	}{
+		{"deployment", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","kind":{"group":"apps","version":"v1","kind":"Deployment"},"operation":"CREATE","namespace":"shop","object":{"spec":{"containers":7}}}}`, "admission.k8s.io/v1"},
+		{"pod update", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","kind":{"version":"v1","kind":"Pod"},"operation":"UPDATE","namespace":"shop","object":{"metadata":{"annotations":{"seal.dev/workload":"w"}},"spec":{"containers":[{"name":"a"}]}}}}`, "admission.k8s.io/v1"},
+		{"v1beta1 delete", `{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"u1","kind":{"version":"v1","kind":"Pod"},"operation":"DELETE","namespace":"shop","object":null}}`, "admission.k8s.io/v1beta1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, ar := r.post(t, PathInject, []byte(tc.body))
+			if code != http.StatusOK || ar.Response == nil || !ar.Response.Allowed || len(ar.Response.Patch) != 0 {
+				t.Fatalf("status %d response %+v, want allowed without a patch", code, ar.Response)
+			}
+			if ar.Response.UID != "u1" || ar.APIVersion != tc.wantVersion || ar.Kind != "AdmissionReview" {
+				t.Errorf("answer %s/%s uid %q, want %s/AdmissionReview uid u1", ar.APIVersion, ar.Kind, ar.Response.UID, tc.wantVersion)
+			}
+		})
+	}
 }
 
 // TestGracefulShutdown: a review in flight when the server is told to stop is still answered.

@@ -1,0 +1,157 @@
+package inject
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// ErrNotPod is a review object DecodePod cannot read as a Pod.
+var ErrNotPod = errors.New("inject: the object is not a Pod")
+
+// DecodeOptions match how the API server reads JSON (sigs.k8s.io/json): field names are
+// case-sensitive, a repeated name keeps its last value, invalid UTF-8 becomes U+FFFD.
+var DecodeOptions = json.JoinOptions(
+	jsontext.AllowDuplicateNames(true),
+	jsontext.AllowInvalidUTF8(true),
+)
+
+// PodJSON is the part of a Pod's JSON that Mutate (and the webhook's Events) read. Everything
+// else (env values, probes, resources, ...) is skipped by the scanner without being allocated.
+// Unmarshal it with github.com/go-json-experiment/json and DecodeOptions, then call Pod.
+type PodJSON struct {
+	Metadata struct {
+		Name            string            `json:"name"`
+		GenerateName    string            `json:"generateName"`
+		Namespace       string            `json:"namespace"`
+		UID             types.UID         `json:"uid"`
+		Labels          map[string]string `json:"labels"`
+		Annotations     map[string]string `json:"annotations"`
+		OwnerReferences []ownerJSON       `json:"ownerReferences"`
+	} `json:"metadata"`
+	Spec struct {
+		InitContainers     []containerJSON  `json:"initContainers"`
+		Containers         []containerJSON  `json:"containers"`
+		Volumes            []volumeJSON     `json:"volumes"`
+		HostNetwork        bool             `json:"hostNetwork"`
+		ServiceAccountName string           `json:"serviceAccountName"`
+		SecurityContext    *podSecurityJSON `json:"securityContext"`
+	} `json:"spec"`
+}
+
+type containerJSON struct {
+	Name            string            `json:"name"`
+	Image           string            `json:"image"`
+	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy"`
+	// Env: Mutate only asks whether there is any.
+	Env          nonEmptyList     `json:"env"`
+	VolumeMounts []mountJSONField `json:"volumeMounts"`
+}
+
+type mountJSONField struct {
+	Name      string `json:"name"`
+	MountPath string `json:"mountPath"`
+}
+
+type ownerJSON struct {
+	APIVersion string    `json:"apiVersion"`
+	Kind       string    `json:"kind"`
+	Name       string    `json:"name"`
+	UID        types.UID `json:"uid"`
+	Controller *bool     `json:"controller"`
+}
+
+type volumeJSON struct {
+	Name string `json:"name"`
+}
+
+type podSecurityJSON struct {
+	FSGroup *int64 `json:"fsGroup"`
+}
+
+// DecodePod reads what Mutate needs from a Pod's JSON (see PodJSON).
+func DecodePod(raw []byte) (*corev1.Pod, error) {
+	var p PodJSON
+	if err := json.Unmarshal(raw, &p, DecodeOptions); err != nil {
+		return nil, errors.Join(ErrNotPod, err)
+	}
+	return p.Pod(), nil
+}
+
+// Pod is the corev1.Pod holding only the fields PodJSON read. A container's Env is nil when
+// the JSON had none and a single empty EnvVar otherwise: Mutate only tests its length.
+func (p *PodJSON) Pod() *corev1.Pod {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+		Name: p.Metadata.Name, GenerateName: p.Metadata.GenerateName, Namespace: p.Metadata.Namespace,
+		UID: p.Metadata.UID, Labels: p.Metadata.Labels, Annotations: p.Metadata.Annotations,
+	}}
+	for _, o := range p.Metadata.OwnerReferences {
+		pod.OwnerReferences = append(pod.OwnerReferences, metav1.OwnerReference{
+			APIVersion: o.APIVersion, Kind: o.Kind, Name: o.Name, UID: o.UID, Controller: o.Controller,
+		})
+	}
+	s := &pod.Spec
+	s.InitContainers = containers(p.Spec.InitContainers)
+	s.Containers = containers(p.Spec.Containers)
+	if p.Spec.Volumes != nil {
+		s.Volumes = make([]corev1.Volume, len(p.Spec.Volumes))
+		for i, v := range p.Spec.Volumes {
+			s.Volumes[i].Name = v.Name
+		}
+	}
+	s.HostNetwork = p.Spec.HostNetwork
+	s.ServiceAccountName = p.Spec.ServiceAccountName
+	if sc := p.Spec.SecurityContext; sc != nil {
+		s.SecurityContext = &corev1.PodSecurityContext{FSGroup: sc.FSGroup}
+	}
+	return pod
+}
+
+func containers(in []containerJSON) []corev1.Container {
+	if in == nil {
+		return nil
+	}
+	out := make([]corev1.Container, len(in))
+	for i := range in {
+		c, o := &in[i], &out[i]
+		o.Name, o.Image, o.ImagePullPolicy = c.Name, c.Image, c.ImagePullPolicy
+		if bool(c.Env) {
+			o.Env = make([]corev1.EnvVar, 1) // stands for the list: Mutate appends to it
+		}
+		if c.VolumeMounts != nil {
+			o.VolumeMounts = make([]corev1.VolumeMount, len(c.VolumeMounts))
+			for j, m := range c.VolumeMounts {
+				o.VolumeMounts[j].Name, o.VolumeMounts[j].MountPath = m.Name, m.MountPath
+			}
+		}
+	}
+	return out
+}
+
+// nonEmptyList is whether a JSON array has an element; the array is scanned (it must be valid
+// JSON) but nothing in it is decoded.
+type nonEmptyList bool
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (l *nonEmptyList) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	v, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	switch v.Kind() {
+	case 'n':
+		*l = false
+	case '[':
+		rest := bytes.TrimLeft(v[1:], " \t\r\n")
+		*l = len(rest) > 0 && rest[0] != ']'
+	default:
+		return fmt.Errorf("inject: want a JSON array, got %s", v.Kind())
+	}
+	return nil
+}
