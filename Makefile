@@ -14,6 +14,11 @@ CONTROLLER_GEN   := $(TOOLS)/controller-gen-$(CONTROLLER_TOOLS_VERSION)/controll
 STATICCHECK      := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 HELM             := $(TOOLS)/helm-$(HELM_VERSION)/helm
 GO_TEST_FLAGS    ?= -race -count=1
+# The release version: the chart's appVersion (v-prefixed, v0.1.0), so `make images` pushes the
+# tag the chart runs by default. Override with VERSION=v0.2.0-rc.1 (TAG is an older alias).
+VERSION          ?= $(or $(TAG),$(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}.*/\1/p' charts/seal/Chart.yaml))
+# The oldest Kubernetes the chart supports (its kubeVersion), for helm template.
+CHART_KUBE_VERSION := 1.29.0
 export SEAL_K8S_TOOLS
 export SEAL_HELM := $(HELM)
 
@@ -37,9 +42,9 @@ node-tools: ## Install containerd and runc when missing (root) and build the pau
 	@hack/node-tools.sh
 
 .PHONY: images
-images: ## Build seal-rot, seal-webhook, seal-init images (linux/amd64+arm64) and push: make images REGISTRY=host/seal [TAG=v0.1.0]
-	@test -n "$(REGISTRY)" || { echo "images: set REGISTRY, e.g. make images REGISTRY=registry.example.com/seal TAG=v0.1.0"; exit 1; }
-	go run ./hack/images -registry "$(REGISTRY)" -tag "$(or $(TAG),dev)"
+images: ## Build seal-rot, seal-webhook, seal-init images (linux/amd64+arm64) and push: make images REGISTRY=host/seal [VERSION=v0.1.0] [DRY_RUN=1]
+	@test -n "$(REGISTRY)" || { echo "images: set REGISTRY, e.g. make images REGISTRY=registry.example.com/seal VERSION=v0.1.0"; exit 1; }
+	@go run ./hack/images -registry "$(REGISTRY)" -tag "$(VERSION)" $(if $(DRY_RUN),-dry-run)
 
 .PHONY: test
 test: k8s-tools node-tools verify $(HELM) ## Everything: generated-code drift check, unit, integration and e2e tests on a real control plane, with -race
@@ -78,7 +83,7 @@ generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code and CRD YAML
 .PHONY: manifests
 manifests: $(HELM) ## Render manifests/seal.yaml from the chart (the plain install for kubectl apply -k manifests/)
 	@{ echo "# Rendered from charts/seal by make manifests: edit the chart, not this file."; \
-	  $(HELM) template seal charts/seal --namespace seal-system --include-crds --set trustDomain=example.org; } > manifests/seal.yaml.tmp
+	  $(HELM) template seal charts/seal --namespace seal-system --include-crds --kube-version $(CHART_KUBE_VERSION) --set trustDomain=example.org; } > manifests/seal.yaml.tmp
 	@mv manifests/seal.yaml.tmp manifests/seal.yaml
 
 .PHONY: verify

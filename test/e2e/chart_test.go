@@ -122,10 +122,14 @@ func TestChart(t *testing.T) {
 	}
 }
 
+// chartKubeVersion is the oldest Kubernetes the chart declares (Chart.yaml kubeVersion):
+// helm template assumes v1.20 without --kube-version.
+const chartKubeVersion = "1.29.0"
+
 func render(t *testing.T, set ...string) (string, error) { return renderIn(t, "seal-system", set...) }
 
 func renderIn(t *testing.T, ns string, set ...string) (string, error) {
-	args := []string{"template", "seal", "charts/seal", "--namespace", ns, "--include-crds", "--set", "trustDomain=prod.example.org"}
+	args := []string{"template", "seal", "charts/seal", "--namespace", ns, "--include-crds", "--kube-version", chartKubeVersion, "--set", "trustDomain=prod.example.org"}
 	for _, s := range set {
 		args = append(args, "--set", s)
 	}
