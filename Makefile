@@ -78,7 +78,7 @@ $(STATICCHECK):
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code and CRD YAML
 	$(CONTROLLER_GEN) object paths=./pkg/apis/...
-	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:dir=charts/seal/crds
+	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:dir=charts/seal/files/crds
 
 .PHONY: manifests
 manifests: $(HELM) ## Render manifests/seal.yaml from the chart (the plain install for kubectl apply -k manifests/)
@@ -88,8 +88,8 @@ manifests: $(HELM) ## Render manifests/seal.yaml from the chart (the plain insta
 
 .PHONY: verify
 verify: generate manifests ## Fail when generated files (deepcopy, CRDs, manifests/) drift from their sources
-	@git diff --exit-code -- pkg/apis charts/seal/crds manifests/seal.yaml || { echo "generated files drift: run make generate manifests and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- pkg/apis charts/seal/crds manifests/seal.yaml)" || { echo "untracked generated files: run make generate manifests and commit"; exit 1; }
+	@git diff --exit-code -- pkg/apis charts/seal/files/crds manifests/seal.yaml || { echo "generated files drift: run make generate manifests and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- pkg/apis charts/seal/files/crds manifests/seal.yaml)" || { echo "untracked generated files: run make generate manifests and commit"; exit 1; }
 
 .PHONY: lint
 lint: $(STATICCHECK) ## gofmt, go vet, staticcheck

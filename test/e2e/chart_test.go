@@ -246,8 +246,9 @@ func TestChartOnCluster(t *testing.T) {
 	defer cancel()
 	install := func(release, ns string, set ...string) error {
 		t.Helper()
-		args := []string{"install", release, "charts/seal", "--kubeconfig", env.Kubeconfig, "-n", ns, "--create-namespace", "--skip-crds",
-			"--set", "trustDomain=prod.example.org"}
+		// testenv installed the CRDs: these releases leave them alone.
+		args := []string{"install", release, "charts/seal", "--kubeconfig", env.Kubeconfig, "-n", ns, "--create-namespace",
+			"--set", "trustDomain=prod.example.org", "--set", "crds.enabled=false"}
 		for _, s := range set {
 			args = append(args, "--set", s)
 		}
