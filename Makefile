@@ -14,9 +14,14 @@ CONTROLLER_GEN   := $(TOOLS)/controller-gen-$(CONTROLLER_TOOLS_VERSION)/controll
 STATICCHECK      := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 HELM             := $(TOOLS)/helm-$(HELM_VERSION)/helm
 GO_TEST_FLAGS    ?= -race -count=1
+# Where make build writes the binaries.
+BIN              ?= bin
 # The release version: the chart's appVersion (v-prefixed, v0.1.0), so `make images` pushes the
 # tag the chart runs by default. Override with VERSION=v0.2.0-rc.1 (TAG is an older alias).
 VERSION          ?= $(or $(TAG),$(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}.*/\1/p' charts/seal/Chart.yaml))
+# Every binary reports VERSION (--version, seal.dev/status, sealctl version); make images sets
+# the same for the images (hack/ociimage).
+VERSION_LDFLAGS  := -X github.com/seal-dev/seal/internal/version.Version=$(VERSION)
 # The oldest Kubernetes the chart supports (its kubeVersion), for helm template.
 CHART_KUBE_VERSION := 1.29.0
 export SEAL_K8S_TOOLS
@@ -27,11 +32,11 @@ help: ## Show the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z0-9_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build seal-rot, seal-webhook, seal-init and sealctl into bin/
-	CGO_ENABLED=0 go build -trimpath -o bin/seal-rot ./cmd/rot
-	CGO_ENABLED=0 go build -trimpath -o bin/seal-webhook ./cmd/webhook
-	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/seal-init ./cmd/init
-	CGO_ENABLED=0 go build -trimpath -o bin/sealctl ./cmd/sealctl
+build: ## Build seal-rot, seal-webhook, seal-init and sealctl into bin/ (--version prints VERSION)
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(BIN)/seal-rot ./cmd/rot
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(BIN)/seal-webhook ./cmd/webhook
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $(VERSION_LDFLAGS)" -o $(BIN)/seal-init ./cmd/init
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(BIN)/sealctl ./cmd/sealctl
 
 .PHONY: k8s-tools
 k8s-tools: ## Build etcd, kube-apiserver, kube-controller-manager, kubelet into $(SEAL_K8S_TOOLS) (only when absent)

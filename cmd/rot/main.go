@@ -2,11 +2,17 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/seal-dev/seal/internal/rot/rotcmd"
+	"github.com/seal-dev/seal/internal/version"
 )
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		fmt.Println(version.String("seal-rot"))
+		return
+	}
 	os.Exit(rotcmd.Main(os.Args[1:], os.Stdout, os.Stderr))
 }

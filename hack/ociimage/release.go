@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -30,6 +31,10 @@ var Programs = []Program{
 	// The webhook runs seal-init as /seal-init by default (inject.Config.Binary).
 	{Name: "seal-init", Pkg: "./cmd/init", LDFlags: "-s -w", Links: []string{"/seal-init"}},
 }
+
+// VersionVar is the variable the release version is linked into (internal/version), so every
+// image's binary reports the tag it was pushed under (--version, seal.dev/status).
+const VersionVar = "github.com/seal-dev/seal/internal/version.Version"
 
 // Platforms are the platforms every published image is built for.
 var Platforms = []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}
@@ -73,7 +78,8 @@ func (r Release) Build(ctx context.Context) (map[string]v1.ImageIndex, error) {
 		var imgs []v1.Image
 		for _, pl := range plats {
 			bin := filepath.Join(work, p.Name+"-"+pl.Architecture)
-			if err := GoBuild(ctx, r.ModuleDir, p.Pkg, pl.Architecture, bin, p.LDFlags); err != nil {
+			ldflags := strings.TrimSpace(p.LDFlags + " -X " + VersionVar + "=" + version)
+			if err := GoBuild(ctx, r.ModuleDir, p.Pkg, pl.Architecture, bin, ldflags); err != nil {
 				return nil, err
 			}
 			img, err := ImageFromFile(Spec{Name: p.Name, Links: p.Links, Platform: pl, Source: r.Source, Version: version}, bin)

@@ -32,6 +32,7 @@ import (
 
 	"github.com/seal-dev/seal/internal/inject"
 	"github.com/seal-dev/seal/internal/servingcert"
+	"github.com/seal-dev/seal/internal/version"
 )
 
 // Exit codes of Main.
@@ -205,8 +206,8 @@ func (o *cliOptions) complete(fs *flag.FlagSet) error {
 	return nil
 }
 
-// Version is the Seal version recorded in seal.dev/status (set with -ldflags -X).
-var Version = "dev"
+// Version is the Seal version recorded in seal.dev/status: the build's (internal/version).
+var Version = version.Get()
 
 func restConfig(kubeconfig string) (*rest.Config, error) {
 	if kubeconfig != "" {
