@@ -14,6 +14,16 @@ CONTROLLER_GEN   := $(TOOLS)/controller-gen-$(CONTROLLER_TOOLS_VERSION)/controll
 STATICCHECK      := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 HELM             := $(TOOLS)/helm-$(HELM_VERSION)/helm
 GO_TEST_FLAGS    ?= -race -count=1
+# Where make build writes the binaries.
+BIN              ?= bin
+# The release version: the chart's appVersion (v-prefixed, v0.1.0), so `make images` pushes the
+# tag the chart runs by default. Override with VERSION=v0.2.0-rc.1 (TAG is an older alias).
+VERSION          ?= $(or $(TAG),$(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}.*/\1/p' charts/seal/Chart.yaml))
+# Every binary reports VERSION (--version, seal.dev/status, sealctl version); make images sets
+# the same for the images (hack/ociimage).
+VERSION_LDFLAGS  := -X github.com/seal-dev/seal/internal/version.Version=$(VERSION)
+# The oldest Kubernetes the chart supports (its kubeVersion), for helm template.
+CHART_KUBE_VERSION := 1.29.0
 export SEAL_K8S_TOOLS
 export SEAL_HELM := $(HELM)
 
@@ -22,11 +32,11 @@ help: ## Show the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z0-9_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build seal-rot, seal-webhook, seal-init and sealctl into bin/
-	CGO_ENABLED=0 go build -trimpath -o bin/seal-rot ./cmd/rot
-	CGO_ENABLED=0 go build -trimpath -o bin/seal-webhook ./cmd/webhook
-	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/seal-init ./cmd/init
-	CGO_ENABLED=0 go build -trimpath -o bin/sealctl ./cmd/sealctl
+build: ## Build seal-rot, seal-webhook, seal-init and sealctl into bin/ (--version prints VERSION)
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(BIN)/seal-rot ./cmd/rot
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(BIN)/seal-webhook ./cmd/webhook
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $(VERSION_LDFLAGS)" -o $(BIN)/seal-init ./cmd/init
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(BIN)/sealctl ./cmd/sealctl
 
 .PHONY: k8s-tools
 k8s-tools: ## Build etcd, kube-apiserver, kube-controller-manager, kubelet into $(SEAL_K8S_TOOLS) (only when absent)
@@ -37,9 +47,9 @@ node-tools: ## Install containerd and runc when missing (root) and build the pau
 	@hack/node-tools.sh
 
 .PHONY: images
-images: ## Build seal-rot, seal-webhook, seal-init images (linux/amd64+arm64) and push: make images REGISTRY=host/seal [TAG=v0.1.0]
-	@test -n "$(REGISTRY)" || { echo "images: set REGISTRY, e.g. make images REGISTRY=registry.example.com/seal TAG=v0.1.0"; exit 1; }
-	go run ./hack/images -registry "$(REGISTRY)" -tag "$(or $(TAG),dev)"
+images: ## Build seal-rot, seal-webhook, seal-init images (linux/amd64+arm64) and push: make images REGISTRY=host/seal [VERSION=v0.1.0] [DRY_RUN=1]
+	@test -n "$(REGISTRY)" || { echo "images: set REGISTRY, e.g. make images REGISTRY=registry.example.com/seal VERSION=v0.1.0"; exit 1; }
+	@go run ./hack/images -registry "$(REGISTRY)" -tag "$(VERSION)" $(if $(DRY_RUN),-dry-run)
 
 .PHONY: test
 test: k8s-tools node-tools verify $(HELM) ## Everything: generated-code drift check, unit, integration and e2e tests on a real control plane, with -race
@@ -73,18 +83,18 @@ $(STATICCHECK):
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code and CRD YAML
 	$(CONTROLLER_GEN) object paths=./pkg/apis/...
-	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:dir=charts/seal/crds
+	$(CONTROLLER_GEN) crd paths=./pkg/apis/... output:crd:dir=charts/seal/files/crds
 
 .PHONY: manifests
 manifests: $(HELM) ## Render manifests/seal.yaml from the chart (the plain install for kubectl apply -k manifests/)
 	@{ echo "# Rendered from charts/seal by make manifests: edit the chart, not this file."; \
-	  $(HELM) template seal charts/seal --namespace seal-system --include-crds --set trustDomain=example.org; } > manifests/seal.yaml.tmp
+	  $(HELM) template seal charts/seal --namespace seal-system --include-crds --kube-version $(CHART_KUBE_VERSION) --set trustDomain=example.org; } > manifests/seal.yaml.tmp
 	@mv manifests/seal.yaml.tmp manifests/seal.yaml
 
 .PHONY: verify
 verify: generate manifests ## Fail when generated files (deepcopy, CRDs, manifests/) drift from their sources
-	@git diff --exit-code -- pkg/apis charts/seal/crds manifests/seal.yaml || { echo "generated files drift: run make generate manifests and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- pkg/apis charts/seal/crds manifests/seal.yaml)" || { echo "untracked generated files: run make generate manifests and commit"; exit 1; }
+	@git diff --exit-code -- pkg/apis charts/seal/files/crds manifests/seal.yaml || { echo "generated files drift: run make generate manifests and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- pkg/apis charts/seal/files/crds manifests/seal.yaml)" || { echo "untracked generated files: run make generate manifests and commit"; exit 1; }
 
 .PHONY: lint
 lint: $(STATICCHECK) ## gofmt, go vet, staticcheck

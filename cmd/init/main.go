@@ -5,14 +5,20 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/seal-dev/seal/internal/enroll"
+	"github.com/seal-dev/seal/internal/version"
 )
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		fmt.Println(version.String("seal-init"))
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	code := enroll.Main(ctx, os.Args[1:], os.Getenv, os.Stderr)
 	stop()

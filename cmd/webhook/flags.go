@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/seal-dev/seal/internal/version"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -131,7 +133,7 @@ func (o *cliOptions) complete(fs *flag.FlagSet) error {
 	}
 	o.inject.Resources = res
 	o.inject.Namespace = o.namespace
-	o.inject.Version = version
+	o.inject.Version = version.Get()
 	if err := o.inject.Validate(); err != nil {
 		return err
 	}

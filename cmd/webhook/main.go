@@ -22,17 +22,20 @@ import (
 	"k8s.io/klog/v2"
 	crconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/seal-dev/seal/internal/version"
 )
 
 func main() {
+	if version.Requested(os.Args[1:]) {
+		fmt.Println(version.String("seal-webhook"))
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	code := Main(ctx, os.Args[1:], os.Stderr)
 	stop()
 	os.Exit(code)
 }
-
-// version is the Seal version recorded in seal.dev/status (set with -ldflags -X main.version=...).
-var version = "dev"
 
 // Main runs seal-webhook with args (without the program name) until ctx ends; it returns the
 // exit code.

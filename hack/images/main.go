@@ -40,6 +40,7 @@ func run() error {
 	ref := flag.String("ref", "", "with -binary: tag written into the tarball")
 	out := flag.String("out", "", "with -binary: tarball to write")
 	root := flag.Bool("root", false, "with -binary: run as root instead of 65532")
+	dryRun := flag.Bool("dry-run", false, "print the references -registry and -tag would push, build nothing")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -65,20 +66,40 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	pushed, err := ociimage.Release{
+	rel := ociimage.Release{
 		ModuleDir: wd, Registry: *registry, Tag: *tag, Source: *source,
 		Remote: []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)},
-	}.Push(ctx)
+	}
+	if *dryRun {
+		refs, err := rel.Refs()
+		if err != nil {
+			return err
+		}
+		for _, r := range sortedValues(refs) {
+			fmt.Println(r)
+		}
+		return nil
+	}
+	pushed, err := rel.Push(ctx)
 	if err != nil {
 		return err
 	}
-	names := make([]string, 0, len(pushed))
-	for n := range pushed {
+	for _, r := range sortedValues(pushed) {
+		fmt.Println(r)
+	}
+	return nil
+}
+
+// sortedValues returns m's values ordered by key.
+func sortedValues(m map[string]string) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	vals := make([]string, 0, len(names))
 	for _, n := range names {
-		fmt.Println(pushed[n])
+		vals = append(vals, m[n])
 	}
-	return nil
+	return vals
 }

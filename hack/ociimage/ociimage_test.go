@@ -240,3 +240,28 @@ func BenchmarkImage(b *testing.B) {
 		}
 	}
 }
+
+func TestReleaseRefs(t *testing.T) {
+	tests := []struct {
+		name, tag string
+		want      string
+		wantErr   bool
+	}{
+		{"v-prefixed, as the chart's appVersion", "v0.1.0", "registry.example.com/seal/seal-init:v0.1.0", false},
+		{"pre-release", "v0.2.0-rc.1", "registry.example.com/seal/seal-init:v0.2.0-rc.1", false},
+		{"dev", "dev", "registry.example.com/seal/seal-init:dev", false},
+		{"bare semver refused", "0.1.0", "", true},
+		{"no tag", "", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			refs, err := Release{Registry: "registry.example.com/seal", Tag: tt.tag}.Refs()
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Refs() error = %v, want error %v", err, tt.wantErr)
+			}
+			if got := refs["seal-init"]; got != tt.want {
+				t.Errorf("Refs()[seal-init] = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -29,6 +31,10 @@ var Programs = []Program{
 	// The webhook runs seal-init as /seal-init by default (inject.Config.Binary).
 	{Name: "seal-init", Pkg: "./cmd/init", LDFlags: "-s -w", Links: []string{"/seal-init"}},
 }
+
+// VersionVar is the variable the release version is linked into (internal/version), so every
+// image's binary reports the tag it was pushed under (--version, seal.dev/status).
+const VersionVar = "github.com/seal-dev/seal/internal/version.Version"
 
 // Platforms are the platforms every published image is built for.
 var Platforms = []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}
@@ -72,7 +78,8 @@ func (r Release) Build(ctx context.Context) (map[string]v1.ImageIndex, error) {
 		var imgs []v1.Image
 		for _, pl := range plats {
 			bin := filepath.Join(work, p.Name+"-"+pl.Architecture)
-			if err := GoBuild(ctx, r.ModuleDir, p.Pkg, pl.Architecture, bin, p.LDFlags); err != nil {
+			ldflags := strings.TrimSpace(p.LDFlags + " -X " + VersionVar + "=" + version)
+			if err := GoBuild(ctx, r.ModuleDir, p.Pkg, pl.Architecture, bin, ldflags); err != nil {
 				return nil, err
 			}
 			img, err := ImageFromFile(Spec{Name: p.Name, Links: p.Links, Platform: pl, Source: r.Source, Version: version}, bin)
@@ -90,10 +97,34 @@ func (r Release) Build(ctx context.Context) (map[string]v1.ImageIndex, error) {
 	return out, nil
 }
 
-// Push builds and pushes every image and returns name → pushed digest reference.
-func (r Release) Push(ctx context.Context) (map[string]string, error) {
+// bareSemver is a version without the v the project tags with (0.1.0, 1.2.3-rc.1).
+var bareSemver = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+([-+].*)?$`)
+
+// Refs returns name → the reference Push tags each image with: Registry/NAME:Tag. The chart's
+// default image references (appVersion as the tag) are these for Tag = appVersion.
+func (r Release) Refs() (map[string]string, error) {
 	if r.Registry == "" || r.Tag == "" {
 		return nil, fmt.Errorf("%w: registry and tag are required", ErrSpec)
+	}
+	if bareSemver.MatchString(r.Tag) {
+		return nil, fmt.Errorf("%w: tag %q: release tags are v-prefixed (v%s), as the chart's appVersion", ErrSpec, r.Tag, r.Tag)
+	}
+	progs := r.Programs
+	if progs == nil {
+		progs = Programs
+	}
+	refs := map[string]string{}
+	for _, p := range progs {
+		refs[p.Name] = r.Registry + "/" + p.Name + ":" + r.Tag
+	}
+	return refs, nil
+}
+
+// Push builds and pushes every image and returns name → pushed digest reference.
+func (r Release) Push(ctx context.Context) (map[string]string, error) {
+	refs, err := r.Refs()
+	if err != nil {
+		return nil, err
 	}
 	idxs, err := r.Build(ctx)
 	if err != nil {
@@ -101,7 +132,7 @@ func (r Release) Push(ctx context.Context) (map[string]string, error) {
 	}
 	pushed := map[string]string{}
 	for n, idx := range idxs {
-		d, err := Push(ctx, r.Registry+"/"+n+":"+r.Tag, idx, r.Remote...)
+		d, err := Push(ctx, refs[n], idx, r.Remote...)
 		if err != nil {
 			return nil, err
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
+	"github.com/seal-dev/seal/internal/version"
 )
 
 // methods routes one path by method and answers others with a JSON 405.
@@ -44,7 +45,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(rotapi.PathRedeem, methods{http.MethodPost: s.redeem})
 	mux.Handle(rotapi.PathBundle, methods{http.MethodGet: bundle.ServeHTTP})
 	mux.Handle(rotapi.PathHealthz, methods{http.MethodGet: func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": version.Get()})
 	}})
 	mux.Handle(rotapi.PathReadyz, methods{http.MethodGet: s.readyz})
 	mux.Handle(rotapi.PathMetrics, methods{http.MethodGet: promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP})

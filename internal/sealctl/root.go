@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/seal-dev/seal/internal/rotapi"
+	"github.com/seal-dev/seal/internal/version"
 )
 
 // Environment variables that stand in for the global flags.
@@ -107,8 +108,10 @@ Results go to stdout (tables, or JSON with -o json); hints go to stderr. Exit co
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.workloadCommand(), a.eggCommand(), a.certCommand(), a.keysCommand(),
 		a.sealCommand(), a.bundleCommand(), a.verifyCommand(), a.rotateCommand(), a.caCommand())
-	root.AddCommand(a.kubeconfigCommand())
+	root.AddCommand(a.kubeconfigCommand(), a.versionCommand())
 	a.addInjectCommands(root)
+	root.Version = version.Get()
+	root.SetVersionTemplate(version.String("sealctl") + "\n")
 	return root
 }
 

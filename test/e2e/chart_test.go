@@ -128,10 +128,14 @@ func TestChart(t *testing.T) {
 	}
 }
 
+// chartKubeVersion is the oldest Kubernetes the chart declares (Chart.yaml kubeVersion):
+// helm template assumes v1.20 without --kube-version.
+const chartKubeVersion = "1.29.0"
+
 func render(t *testing.T, set ...string) (string, error) { return renderIn(t, "seal-system", set...) }
 
 func renderIn(t *testing.T, ns string, set ...string) (string, error) {
-	args := []string{"template", "seal", "charts/seal", "--namespace", ns, "--include-crds", "--set", "trustDomain=prod.example.org"}
+	args := []string{"template", "seal", "charts/seal", "--namespace", ns, "--include-crds", "--kube-version", chartKubeVersion, "--set", "trustDomain=prod.example.org"}
 	for _, s := range set {
 		args = append(args, "--set", s)
 	}
@@ -248,8 +252,9 @@ func TestChartOnCluster(t *testing.T) {
 	defer cancel()
 	install := func(release, ns string, set ...string) error {
 		t.Helper()
-		args := []string{"install", release, "charts/seal", "--kubeconfig", env.Kubeconfig, "-n", ns, "--create-namespace", "--skip-crds",
-			"--set", "trustDomain=prod.example.org"}
+		// testenv installed the CRDs: these releases leave them alone.
+		args := []string{"install", release, "charts/seal", "--kubeconfig", env.Kubeconfig, "-n", ns, "--create-namespace",
+			"--set", "trustDomain=prod.example.org", "--set", "crds.enabled=false"}
 		for _, s := range set {
 			args = append(args, "--set", s)
 		}

@@ -1,6 +1,11 @@
-{{/* Image of a Seal program: <registry>/<name>:<tag>. */}}
+{{/* Image of a Seal program: <registry>/<name>:<tag>[@<digest>], the reference make images
+     (hack/images) pushes: the tag defaults to appVersion, v-prefixed as make images tags. */}}
 {{- define "seal.image" -}}
-{{- printf "%s/%s:%s" .root.Values.image.registry .name (default .root.Chart.AppVersion .root.Values.image.tag) -}}
+{{- $ref := printf "%s/%s:%s" .root.Values.image.registry .name (default .root.Chart.AppVersion .root.Values.image.tag) -}}
+{{- with get (.root.Values.image.digest | default dict) .name -}}
+{{- $ref = printf "%s@%s" $ref . -}}
+{{- end -}}
+{{- $ref -}}
 {{- end -}}
 
 {{- define "seal.initImage" -}}
@@ -28,4 +33,15 @@ seccompProfile: {type: RuntimeDefault}
 {{/* Namespaces never injected or enforced. */}}
 {{- define "seal.systemNamespaces" -}}
 [kube-system, kube-public, kube-node-lease, {{ .Release.Namespace }}]
+{{- end -}}
+
+
+{{/* Scheduling and pod metadata knobs of one component (.c: its values). */}}
+{{- define "seal.scheduling" -}}
+{{- with .c.nodeSelector }}
+nodeSelector: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .c.tolerations }}
+tolerations: {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end -}}

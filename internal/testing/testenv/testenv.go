@@ -147,7 +147,7 @@ func Launch(o Options) (*Env, error) {
 		e.env.ControlPlane.APIServer = &envtest.APIServer{SecureServing: envtest.SecureServing{Authn: ca}}
 	}
 	if !o.NoCRDs {
-		e.env.CRDDirectoryPaths = append(e.env.CRDDirectoryPaths, filepath.Join(RepoRoot(), "charts", "seal", "crds"))
+		e.env.CRDDirectoryPaths = append(e.env.CRDDirectoryPaths, filepath.Join(RepoRoot(), "charts", "seal", "files", "crds"))
 	}
 	e.env.CRDDirectoryPaths = append(e.env.CRDDirectoryPaths, o.ExtraCRDDirs...)
 	cfg, err := e.env.Start()

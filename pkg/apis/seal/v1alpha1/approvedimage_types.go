@@ -11,8 +11,14 @@ type ApprovedImageSpec struct {
 	Image string `json:"image"`
 }
 
-// ApprovedImageStatus is reserved for future use.
+// ApprovedImageStatus is what a controller observed of the approval. Seal does not write it yet
+// (seal-webhook reads ApprovedImages and never updates them); the type is served so that a later
+// controller, or an admin's tooling, can report on it without a CRD change.
 type ApprovedImageStatus struct {
+	// ObservedGeneration is the generation the status was written for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions are the standard Kubernetes conditions; Ready says the approval is in use.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -23,14 +29,18 @@ type ApprovedImageStatus struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:scope=Cluster,shortName=sai
+// +kubebuilder:resource:scope=Cluster,shortName=sai,categories=seal
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.image`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 type ApprovedImage struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   ApprovedImageSpec   `json:"spec,omitempty"`
+	// Spec is the image approved.
+	Spec ApprovedImageSpec `json:"spec,omitempty"`
+	// Status is what a controller observed (not written by Seal yet).
 	Status ApprovedImageStatus `json:"status,omitempty"`
 }
 

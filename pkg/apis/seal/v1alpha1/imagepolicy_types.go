@@ -18,12 +18,14 @@ const (
 // ImagePattern selects images by glob, as sigstore policy-controller does: `*` matches within
 // a path segment, `**` across segments.
 type ImagePattern struct {
+	// Glob matches image references (registry/repository), e.g. registry.example.com/team/**.
 	// +kubebuilder:validation:MinLength=1
 	Glob string `json:"glob"`
 }
 
 // SecretKeyReference names a key in a Secret.
 type SecretKeyReference struct {
+	// Name of the Secret.
 	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
 	// Namespace of the Secret; defaults to the webhook's namespace.
@@ -49,13 +51,21 @@ type KeyRef struct {
 }
 
 // Identity is one accepted keyless signer: an OIDC issuer and subject, exact or by regexp.
+// Exactly one of issuer and issuerRegExp, and exactly one of subject and subjectRegExp, as in
+// policy-controller.
+// +kubebuilder:validation:XValidation:rule="has(self.issuer) != has(self.issuerRegExp)",message="exactly one of issuer or issuerRegExp must be set"
+// +kubebuilder:validation:XValidation:rule="has(self.subject) != has(self.subjectRegExp)",message="exactly one of subject or subjectRegExp must be set"
 type Identity struct {
+	// Issuer is the exact OIDC issuer URL of the signing certificate.
 	// +optional
 	Issuer string `json:"issuer,omitempty"`
+	// IssuerRegExp matches the OIDC issuer URL (RE2, anchored as ^(?:...)$).
 	// +optional
 	IssuerRegExp string `json:"issuerRegExp,omitempty"`
+	// Subject is the exact subject (SAN e-mail or URI) of the signing certificate.
 	// +optional
 	Subject string `json:"subject,omitempty"`
+	// SubjectRegExp matches the subject (RE2, anchored as ^(?:...)$).
 	// +optional
 	SubjectRegExp string `json:"subjectRegExp,omitempty"`
 }
@@ -77,8 +87,10 @@ type TrustedRoot struct {
 
 // Keyless accepts certificates from a trusted root carrying one of the identities.
 type Keyless struct {
+	// Identities are the accepted signers; any one of them approves.
 	// +kubebuilder:validation:MinItems=1
 	Identities []Identity `json:"identities"`
+	// TrustedRoot is the offline trust material (Fulcio roots, transparency log keys).
 	// +optional
 	TrustedRoot *TrustedRoot `json:"trustedRoot,omitempty"`
 }
@@ -86,20 +98,26 @@ type Keyless struct {
 // Authority is one way an image may be approved: a key or a keyless identity.
 // +kubebuilder:validation:XValidation:rule="has(self.key) != has(self.keyless)",message="exactly one of key or keyless must be set"
 type Authority struct {
+	// Name identifies the authority in status messages and audit annotations.
 	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
+	// Key approves images signed with a public key.
 	// +optional
 	Key *KeyRef `json:"key,omitempty"`
+	// Keyless approves images signed by a keyless (Fulcio) identity.
 	// +optional
 	Keyless *Keyless `json:"keyless,omitempty"`
 }
 
 // ImagePolicySpec approves images that match a glob and carry a signature by an authority.
 type ImagePolicySpec struct {
+	// Images are the globs this policy applies to.
 	// +kubebuilder:validation:MinItems=1
 	Images []ImagePattern `json:"images"`
+	// Authorities approve a matching image; one of them must (they are ORed).
 	// +kubebuilder:validation:MinItems=1
 	Authorities []Authority `json:"authorities"`
+	// Mode is enforce (deny unapproved images) or warn (admit them with a warning).
 	// +optional
 	// +kubebuilder:default=enforce
 	Mode PolicyMode `json:"mode,omitempty"`
@@ -110,8 +128,10 @@ type ImagePolicySpec struct {
 
 // ImagePolicyStatus reports whether the policy could be loaded.
 type ImagePolicyStatus struct {
+	// ObservedGeneration is the generation seal-webhook last loaded.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions are the standard Kubernetes conditions; Ready=False names what failed to load.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -123,15 +143,18 @@ type ImagePolicyStatus struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:scope=Cluster,shortName=sip
+// +kubebuilder:resource:scope=Cluster,shortName=sip,categories=seal
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 type ImagePolicy struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   ImagePolicySpec   `json:"spec,omitempty"`
+	// Spec is the images and the authorities that approve them.
+	Spec ImagePolicySpec `json:"spec,omitempty"`
+	// Status is written by seal-webhook when it loads the policy.
 	Status ImagePolicyStatus `json:"status,omitempty"`
 }
 

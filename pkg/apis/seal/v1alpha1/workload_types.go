@@ -39,6 +39,7 @@ type WorkloadStatus struct {
 	// ObservedGeneration is the generation the ROT last reconciled.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions are the standard Kubernetes conditions; Ready=False names what is wrong.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -49,16 +50,19 @@ type WorkloadStatus struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:scope=Cluster,shortName=swl
+// +kubebuilder:resource:scope=Cluster,shortName=swl,categories=seal
 // +kubebuilder:printcolumn:name="Peers",type=string,JSONPath=`.spec.peers`
 // +kubebuilder:printcolumn:name="Cert TTL",type=string,JSONPath=`.spec.certTTL`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 type Workload struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   WorkloadSpec   `json:"spec,omitempty"`
+	// Spec is the workload's policy, written by sealctl or kubectl.
+	Spec WorkloadSpec `json:"spec,omitempty"`
+	// Status is written by seal-rot.
 	Status WorkloadStatus `json:"status,omitempty"`
 }
 
