@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -17,28 +16,15 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/seal-dev/seal/internal/inject"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 )
-
-// helmBinary is the helm `make test` installs (SEAL_HELM), else the tools cache's.
-func helmBinary(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("SEAL_HELM")
-	if p == "" {
-		home, _ := os.UserHomeDir()
-		p = filepath.Join(home, ".cache", "seal", "tools", "helm-v3.22.0", "helm")
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("helm not found at %s: run `make test` (it installs helm into ~/.cache/seal/tools) or set SEAL_HELM", p)
-	}
-	return p
-}
 
 // chartInjectWebhooks renders the chart with helm, as seal-system, and returns the injection
 // entries of its MutatingWebhookConfiguration.
 func chartInjectWebhooks(t *testing.T) []admissionregistrationv1.MutatingWebhook {
 	t.Helper()
-	cmd := exec.Command(helmBinary(t), "template", "seal", filepath.Join("..", "..", "charts", "seal"),
-		"--namespace", "seal-system", "--set", "trustDomain=prod.example.org")
+	cmd := exec.Command(testenv.Helm(t), "template", "seal", filepath.Join("..", "..", "charts", "seal"),
+		"--namespace", "seal-system", "--kube-version", testenv.ChartKubeVersion, "--set", "trustDomain=prod.example.org")
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {

@@ -25,24 +25,8 @@ import (
 	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
-// helm returns the helm binary `make test` installs (SEAL_HELM), failing with the fix otherwise.
-func helm(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("SEAL_HELM")
-	if p == "" {
-		// make's cache: ~/.cache/seal/tools/helm-VERSION/helm (the newest, when several).
-		home, _ := os.UserHomeDir()
-		found, _ := filepath.Glob(filepath.Join(home, ".cache", "seal", "tools", "helm-*", "helm"))
-		p = filepath.Join(home, ".cache", "seal", "tools", "helm-VERSION", "helm")
-		if len(found) > 0 {
-			p = found[len(found)-1]
-		}
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("helm not found at %s: run `make test` (it installs helm into ~/.cache/seal/tools) or set SEAL_HELM", p)
-	}
-	return p
-}
+// helm returns the helm binary (testenv.Helm).
+func helm(t *testing.T) string { t.Helper(); return testenv.Helm(t) }
 
 func runHelm(t *testing.T, args ...string) (string, error) {
 	t.Helper()
@@ -130,7 +114,7 @@ func TestChart(t *testing.T) {
 
 // chartKubeVersion is the oldest Kubernetes the chart declares (Chart.yaml kubeVersion):
 // helm template assumes v1.20 without --kube-version.
-const chartKubeVersion = "1.29.0"
+const chartKubeVersion = testenv.ChartKubeVersion
 
 func render(t *testing.T, set ...string) (string, error) { return renderIn(t, "seal-system", set...) }
 
