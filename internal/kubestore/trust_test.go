@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -55,6 +56,16 @@ func testPlantedCA(t *testing.T, env *testenv.Env) {
 	}
 	// A CA the planter made, for a Workload created with kubectl before seal-rot adopted it.
 	plant("selfmade", workloadRec(t, own, "selfmade", store.WorkloadSpec{}))
+	// Only an expired CA, though the ROT signed it: it would pass every per-CA check, and a
+	// state holding a workload with nothing to sign with cannot serve at all.
+	old, err := root.NewIntermediate(td, "expired", time.Hour, ca.Options{Now: func() time.Time { return time.Now().Add(-48 * time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldKey, _ := old.KeyPEM()
+	expired := workloadRec(t, root, "expired", store.WorkloadSpec{})
+	expired.CAs = []store.KeyPair{{Cert: string(old.CertPEM()), Key: string(oldKey)}}
+	plant("expired", expired)
 	// A CA the ROT really signed, but for another workload (copied from its Secret).
 	other := workloadRec(t, root, "other", store.WorkloadSpec{})
 	other.Spec.Name = "copied"
@@ -88,6 +99,7 @@ func testPlantedCA(t *testing.T, env *testenv.Env) {
 		"selfmade": "not signed by any ROT CA",
 		"copied":   `is not the Workload CA of "copied"`,
 		"good":     "status.caFingerprint",
+		"expired":  "holds no unexpired Workload CA",
 	}
 	for name, msg := range want {
 		if w := state.Workloads[name]; w != nil {

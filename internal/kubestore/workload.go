@@ -172,7 +172,7 @@ func checkTrust(name string, rec *store.Workload, a *store.Authority, recorded s
 			roots = append(roots, certs[0])
 		}
 	}
-	holdsRecorded := recorded == ""
+	holdsRecorded, current := recorded == "", 0
 	for i, kp := range rec.CAs {
 		certs, err := ca.ParseCerts([]byte(kp.Cert))
 		if err != nil {
@@ -192,6 +192,12 @@ func checkTrust(name string, rec *store.Workload, a *store.Authority, recorded s
 		if c.Subject.CommonName != workloadCAName+name || !c.IsCA || !c.MaxPathLenZero || len(c.Subject.OrganizationalUnit) != 1 || c.Subject.OrganizationalUnit[0] != a.TrustDomain {
 			return fmt.Errorf("%w: CA %d (fingerprint %s, %q) is signed by the ROT but is not the Workload CA of %q", ErrCAUntrusted, i, fp, c.Subject.CommonName, name)
 		}
+		current++
+	}
+	if current == 0 {
+		// A record with no CA to sign with would make the whole state unservable (every
+		// reload and restart would fail), so it is refused like any other untrusted record.
+		return fmt.Errorf("%w: it holds no unexpired Workload CA", ErrCAUntrusted)
 	}
 	if !holdsRecorded {
 		return fmt.Errorf("%w: none of its CAs is the one status.caFingerprint records (%s): the Secret was replaced", ErrCAUntrusted, recorded)
