@@ -54,14 +54,14 @@ CA is accepted. The first admin-cert on such state lists the certificate found i
 --revoke-all-but-new ends them too.`,
 		Example: `  seal-rot admin-cert --state-dir /var/lib/seal-rot --list
   seal-rot admin-cert --state-dir /var/lib/seal-rot --revoke-all-but-new --out ~/.seal/admin
-  seal-rot admin-cert --kube --namespace seal-system --revoke 4f3a9c...`,
+  seal-rot admin-cert --kube --namespace seal-rot --revoke 4f3a9c...`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return adminCert(cmd.Context(), cmd.OutOrStdout(), f) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.stateDir, "state-dir", "", "state directory of the ROT (stop seal-rot first)")
 	fl.BoolVar(&f.kube, "kube", false, "the ROT keeps its state in --namespace (seal-rot serve --kube)")
-	fl.StringVar(&f.namespace, "namespace", "seal-system", "namespace of the --kube state")
+	fl.StringVar(&f.namespace, "namespace", namespaceDefault(), "namespace of the --kube state (in a cluster, the pod's own namespace by default)")
 	fl.StringVar(&f.out, "out", "", "directory to write tls.crt, tls.key, ca.crt to (default DIR/admin, or with --kube Secret seal-rot-admin)")
 	fl.StringVar(&f.revoke, "revoke", "", "remove the admin certificate with this serial (hex) from the allow-list")
 	fl.BoolVar(&f.revokeAllButNew, "revoke-all-but-new", false, "issue new credentials and allow only them")

@@ -136,7 +136,7 @@ let 10,000 pods sharing one Egg start at once.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.stateDir, "state-dir", "", "directory holding the ROT state (files 0600, locked while running)")
 	fl.BoolVar(&f.kube, "kube", false, "keep the state in Secrets and Workload resources of --namespace (in-cluster)")
-	fl.StringVar(&f.namespace, "namespace", "seal-system", "namespace of the --kube state")
+	fl.StringVar(&f.namespace, "namespace", namespaceDefault(), "namespace of the --kube state (in a cluster, the pod's own namespace by default)")
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on")
 	fl.StringVar(&f.trustDomain, "trust-domain", "", "SPIFFE trust domain this ROT serves, e.g. prod.example.org (required)")
 	fl.StringVar(&f.adminListen, "admin-listen", "", "serve the admin API (/v1/admin/...) only on this address (default: on --listen)")
