@@ -38,14 +38,18 @@ type RedeemLimits struct {
 const DefaultMaxTracked = 1 << 16
 
 // DefaultRedeemLimits are the limits when Config.RedeemLimits is nil (and seal-rot serve's flag
-// defaults). The bursts let a fleet of 10,000 pods sharing one Egg (and one NAT address) restart
-// at once without a refusal; the rates then keep one Egg, or one address, from using more than
+// defaults). The burst lets a fleet of 10,000 pods sharing one Egg restart at once without a
+// refusal; the rate then keeps one Egg from using more than
 // a small share of the ROT (a 2-core ROT signs about 1,500 certificates a second) while a leaked
 // Egg or a runaway client hammers it. Renewals of 24h certificates by 10,000 pods are about
 // 0.2 a second.
+//
+// The per-client limit is off by default: behind a NAT gateway, an SNAT load balancer or a
+// passthrough Route the ROT sees one address for every pod, and anyone behind it who floods
+// /v1/redeem with garbage would empty that one bucket and block every pod's redemption. Turn it
+// on (seal-rot serve --redeem-rate-per-client) where the ROT sees the pods' own addresses.
 var DefaultRedeemLimits = RedeemLimits{
-	PerEgg:    RateLimit{Rate: 100, Burst: 10000},
-	PerClient: RateLimit{Rate: 200, Burst: 20000},
+	PerEgg: RateLimit{Rate: 100, Burst: 10000},
 }
 
 // Check reports a limit that cannot work: a negative or non-finite rate, or a rate without a

@@ -111,3 +111,19 @@ func BenchmarkBucketsTake(b *testing.B) {
 		bk.take("192.0.2.1", now)
 	}
 }
+
+// TestPerClientLimitOffByDefault: behind NAT, an SNAT load balancer or a passthrough Route every
+// pod shares one address, so a default per-client bucket would let anyone behind it block every
+// redemption by flooding garbage (found in review). The default must not build one.
+func TestPerClientLimitOffByDefault(t *testing.T) {
+	st, err := newRedeemState(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.perClient != nil {
+		t.Errorf("default limits build a per-client bucket (%+v); want none", DefaultRedeemLimits.PerClient)
+	}
+	if st.perEgg == nil {
+		t.Errorf("default limits build no per-Egg bucket; want one")
+	}
+}

@@ -121,9 +121,10 @@ GET /healthz, /readyz, /metrics. --admin-listen and --metrics-listen move the ad
 (TLS, admin certificate) and /metrics (plain HTTP) to their own addresses; they then answer
 404 on --listen, so the public redeem port can face pods without exposing either.
 
-POST /v1/redeem is rate-limited per Egg id and per client IP address (token buckets, 429 with
-Retry-After; --redeem-rate-* and --redeem-burst-*, 0 turns a limit off). The default bursts
-let 10,000 pods sharing one Egg start at once.`,
+POST /v1/redeem is rate-limited per Egg id (token buckets, 429 with Retry-After;
+--redeem-rate-per-egg, --redeem-burst-per-egg, 0 turns it off; the default burst lets 10,000
+pods sharing one Egg start at once), and optionally per client IP address
+(--redeem-rate-per-client, off by default: behind NAT one address is every pod).`,
 		Example: `  # A laptop ROT for the trust domain dev.example.org:
   seal-rot serve --state-dir ~/.seal/rot --listen 127.0.0.1:8443 --trust-domain dev.example.org
 
@@ -147,7 +148,7 @@ let 10,000 pods sharing one Egg start at once.`,
 	d := rot.DefaultRedeemLimits
 	fl.Float64Var(&f.limits.PerEgg.Rate, "redeem-rate-per-egg", d.PerEgg.Rate, "redemptions a second one Egg id may make on average (0: no per-Egg limit); over it: 429 with Retry-After")
 	fl.IntVar(&f.limits.PerEgg.Burst, "redeem-burst-per-egg", d.PerEgg.Burst, "redemptions one Egg id may make at once (pods sharing the Egg that start together)")
-	fl.Float64Var(&f.limits.PerClient.Rate, "redeem-rate-per-client", d.PerClient.Rate, "redemption requests a second one client IP address may make on average (0: no per-client limit)")
+	fl.Float64Var(&f.limits.PerClient.Rate, "redeem-rate-per-client", d.PerClient.Rate, "redemption requests a second one client IP address may make on average (0, the default: no per-client limit; set it only where the ROT sees the pods' own addresses, not one NAT or load-balancer address for all)")
 	fl.IntVar(&f.limits.PerClient.Burst, "redeem-burst-per-client", d.PerClient.Burst, "redemption requests one client IP address may make at once (everything behind one NAT address counts as one client)")
 	fl.IntVar(&f.limits.MaxTracked, "redeem-rate-max-tracked", rot.DefaultMaxTracked, "most Egg ids, and most client addresses, the rate limits track at once (least recently used dropped first)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
