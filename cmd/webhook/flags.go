@@ -10,7 +10,6 @@ import (
 	"github.com/seal-dev/seal/internal/version"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/seal-dev/seal/internal/inject"
 	"github.com/seal-dev/seal/internal/route"
@@ -75,11 +74,11 @@ func newFlagSet(o *cliOptions) *flag.FlagSet {
 	fs.StringVar(&o.validating, "validating-config-name", "seal-webhook", "ValidatingWebhookConfiguration `name` to patch the caBundle into (empty: none)")
 	fs.StringVar(&o.caSecret, "ca-secret-name", "seal-webhook-ca", "Secret `name` holding the managed serving CA")
 	fs.StringVar(&o.inject.Image, "init-image", "", "seal-init `image` to inject (required)")
-	fs.StringVar(&o.inject.Binary, "init-binary", "/seal-init", "`path` of seal-init inside --init-image")
+	fs.StringVar(&o.inject.Binary, "init-binary", inject.DefaultBinary, "`path` of seal-init inside --init-image")
 	fs.StringVar(&o.pullPolicy, "init-image-pull-policy", "", "`policy` for --init-image: Always, IfNotPresent or Never (default: Kubernetes' default)")
-	fs.StringVar(&o.cpuRequest, "init-cpu-request", "10m", "CPU `quantity` requested by seal-init")
-	fs.StringVar(&o.memRequest, "init-memory-request", "16Mi", "memory `quantity` requested by seal-init")
-	fs.StringVar(&o.memLimit, "init-memory-limit", "64Mi", "memory limit `quantity` of seal-init")
+	fs.StringVar(&o.cpuRequest, "init-cpu-request", inject.DefaultCPURequest, "CPU `quantity` requested by seal-init")
+	fs.StringVar(&o.memRequest, "init-memory-request", inject.DefaultMemoryRequest, "memory `quantity` requested by seal-init")
+	fs.StringVar(&o.memLimit, "init-memory-limit", inject.DefaultMemoryLimit, "memory limit `quantity` of seal-init")
 	fs.StringVar(&o.inject.TrustDomain, "trust-domain", "", "SPIFFE `trust-domain` of the ROT, for SEAL_SPIFFE_ID (required)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "serve /metrics, /healthz and /readyz over HTTP on this `address` (empty: off)")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig `file` (default: in-cluster, $KUBECONFIG or ~/.kube/config)")
@@ -112,24 +111,9 @@ func (o *cliOptions) complete(fs *flag.FlagSet) error {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	o.inject.PullPolicy = corev1.PullPolicy(o.pullPolicy)
-	res := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
-	for _, q := range []struct {
-		flag, val string
-		list      corev1.ResourceList
-		name      corev1.ResourceName
-	}{
-		{"--init-cpu-request", o.cpuRequest, res.Requests, corev1.ResourceCPU},
-		{"--init-memory-request", o.memRequest, res.Requests, corev1.ResourceMemory},
-		{"--init-memory-limit", o.memLimit, res.Limits, corev1.ResourceMemory},
-	} {
-		if q.val == "" {
-			continue
-		}
-		v, err := resource.ParseQuantity(q.val)
-		if err != nil {
-			return fmt.Errorf("bad %s %q: %v", q.flag, q.val, err)
-		}
-		q.list[q.name] = v
+	res, err := inject.ParseResources(o.cpuRequest, o.memRequest, o.memLimit)
+	if err != nil {
+		return err
 	}
 	o.inject.Resources = res
 	o.inject.Namespace = o.namespace

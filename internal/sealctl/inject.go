@@ -12,7 +12,6 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
@@ -32,11 +31,11 @@ type injectFlags struct {
 func (f *injectFlags) add(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.cfg.Image, "init-image", "", "seal-init image to inject, as seal-webhook's --init-image")
-	fs.StringVar(&f.cfg.Binary, "init-binary", "/seal-init", "path of seal-init inside --init-image")
+	fs.StringVar(&f.cfg.Binary, "init-binary", inject.DefaultBinary, "path of seal-init inside --init-image")
 	fs.StringVar(&f.pullPolicy, "init-image-pull-policy", "", "policy for --init-image: Always, IfNotPresent or Never (default: Kubernetes' default)")
-	fs.StringVar(&f.cpuRequest, "init-cpu-request", "10m", "CPU quantity requested by seal-init")
-	fs.StringVar(&f.memRequest, "init-memory-request", "16Mi", "memory quantity requested by seal-init")
-	fs.StringVar(&f.memLimit, "init-memory-limit", "64Mi", "memory limit quantity of seal-init")
+	fs.StringVar(&f.cpuRequest, "init-cpu-request", inject.DefaultCPURequest, "CPU quantity requested by seal-init")
+	fs.StringVar(&f.memRequest, "init-memory-request", inject.DefaultMemoryRequest, "memory quantity requested by seal-init")
+	fs.StringVar(&f.memLimit, "init-memory-limit", inject.DefaultMemoryLimit, "memory limit quantity of seal-init")
 	fs.StringVar(&f.cfg.TrustDomain, "trust-domain", "", "SPIFFE trust domain of the ROT, as seal-webhook's --trust-domain")
 	fs.StringVar(&f.cfg.Namespace, "webhook-namespace", "seal-system", "seal-webhook's own namespace (never injected), its --namespace")
 	fs.StringVar(&f.cfg.Version, "seal-version", "", "Seal version recorded in seal.dev/status (default dev)")
@@ -57,25 +56,11 @@ func (f *injectFlags) config(placeholders bool) (*inject.Config, error) {
 		}
 	}
 	c.PullPolicy = corev1.PullPolicy(f.pullPolicy)
-	c.Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
-	for _, q := range []struct {
-		flag, val string
-		list      corev1.ResourceList
-		name      corev1.ResourceName
-	}{
-		{"--init-cpu-request", f.cpuRequest, c.Resources.Requests, corev1.ResourceCPU},
-		{"--init-memory-request", f.memRequest, c.Resources.Requests, corev1.ResourceMemory},
-		{"--init-memory-limit", f.memLimit, c.Resources.Limits, corev1.ResourceMemory},
-	} {
-		if q.val == "" {
-			continue
-		}
-		v, err := resource.ParseQuantity(q.val)
-		if err != nil {
-			return nil, usagef("bad %s %q: %v", q.flag, q.val, err)
-		}
-		q.list[q.name] = v
+	res, err := inject.ParseResources(f.cpuRequest, f.memRequest, f.memLimit)
+	if err != nil {
+		return nil, usageError{err}
 	}
+	c.Resources = res
 	if err := c.Validate(); err != nil {
 		return nil, usageError{err}
 	}
