@@ -46,13 +46,17 @@ k8s-tools: ## Build etcd, kube-apiserver, kube-controller-manager, kubelet into 
 node-tools: ## Install containerd and runc when missing (root) and build the pause image, for the real-node tests
 	@hack/node-tools.sh
 
+.PHONY: test-tools
+test-tools: ## Install the other real parts tests need when missing (hack/test-tools.d: swtpm, SoftHSM2, age, ...)
+	@hack/test-tools.sh
+
 .PHONY: images
 images: ## Build seal-rot, seal-webhook, seal-init images (linux/amd64+arm64) and push: make images REGISTRY=host/seal [VERSION=v0.1.0] [DRY_RUN=1]
 	@test -n "$(REGISTRY)" || { echo "images: set REGISTRY, e.g. make images REGISTRY=registry.example.com/seal VERSION=v0.1.0"; exit 1; }
 	@go run ./hack/images -registry "$(REGISTRY)" -tag "$(VERSION)" $(if $(DRY_RUN),-dry-run)
 
 .PHONY: test
-test: k8s-tools node-tools verify $(HELM) ## Everything: generated-code drift check, unit, integration and e2e tests on a real control plane, with -race
+test: k8s-tools node-tools test-tools verify $(HELM) ## Everything: generated-code drift check, unit, integration and e2e tests on a real control plane, with -race
 	go test $(GO_TEST_FLAGS) -timeout 25m ./...
 
 .PHONY: test-unit
