@@ -60,6 +60,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(rotapi.PathBundles, methods{http.MethodGet: admin(s.listBundles), http.MethodPost: admin(s.importBundle)})
 	mux.Handle(rotapi.PathExport, methods{http.MethodGet: admin(bundle.ServeHTTP)})
 	s.rotationRoutes(mux, admin)
+	mux.Handle(rotapi.PathJWTSVID, methods{http.MethodPost: s.podRoute(s.mintJWTSVID)})
+	mux.Handle(rotapi.PathJWTBundles, methods{http.MethodGet: s.podRoute(s.jwtBundles)})
+	mux.Handle(rotapi.PathRotateJWTKey, methods{http.MethodPost: admin(s.rotateJWTKey)})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: no route %s %s", r.Method, r.URL.Path))
 	})

@@ -25,6 +25,11 @@ func (s *Server) Rotate(ctx context.Context) error {
 			return err
 		}
 	}
+	if addNew, prune := jwtNeedsRotation(s.st.Authority.JWTKeys, now); addNew || prune {
+		if _, err := s.rotateJWTLocked(ctx, addNew); err != nil {
+			return err
+		}
+	}
 	for name, wv := range s.v.Load().workloads {
 		if ca.NeedsRotation(wv.current, now) || len(ca.Unexpired(wv.cas, now)) != len(wv.rec.CAs) {
 			if err := s.rotateWorkloadCALocked(ctx, name, ca.NeedsRotation(wv.current, now)); err != nil {

@@ -182,7 +182,12 @@ func (s *Server) initAuthority(ctx context.Context, st *store.State) error {
 	if err != nil {
 		return err
 	}
+	jk, err := s.newJWTKey()
+	if err != nil {
+		return err
+	}
 	a := &store.Authority{
+		JWTKeys:        []store.JWTKey{jk},
 		TrustDomain:    s.td.Name(),
 		Created:        s.cfg.Now().UTC(),
 		CAs:            []store.KeyPair{kp},

@@ -29,6 +29,7 @@ type view struct {
 	eggs      map[string]bool // ids of the Eggs this ROT has a record of; no record, no redemption
 	revoked   map[string]bool
 	federated map[string]string // trust domain -> PEM of its X.509 authorities
+	jwt       *jwtKeys          // JWT-SVID signing keys (jwtsvid.go)
 }
 
 type workloadView struct {
@@ -107,7 +108,7 @@ func (v *view) setRoots(a *store.Authority, now time.Time) error {
 	b.SetRefreshHint(refreshHint)
 	b.SetSequenceNumber(a.BundleSequence)
 	v.bundle = b
-	return nil
+	return v.setJWT(a, now)
 }
 
 func buildWorkload(w *store.Workload, now time.Time) (*workloadView, error) {

@@ -71,6 +71,9 @@ type Authority struct {
 	// state written before the list existed: then every unexpired admin certificate of a ROT
 	// CA is accepted, as before, until seal-rot admin-cert writes a list.
 	Admins []AdminCert `json:"admins,omitempty"`
+	// JWTKeys sign JWT-SVIDs, oldest first (see JWTKey). Empty in state written before
+	// JWT-SVIDs existed: the ROT creates the first at its next start.
+	JWTKeys []JWTKey `json:"jwtKeys,omitempty"`
 }
 
 // AdminCert is one allowed admin client certificate.
