@@ -33,6 +33,7 @@ type options struct {
 	healthAddr, readyFile         string
 	logLevel                      string
 	terminationLog                string
+	agentSocket                   string
 }
 
 // listFlag is a repeatable flag; from the environment it is a comma list.
@@ -91,6 +92,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.readyFile, "ready-file", "", "create this `file` once the identity files are written")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.terminationLog, "termination-log", DefaultTerminationLog, "also write a failure's line to this `file` when it exists (Kubernetes shows it as the container's termination message)")
+	fs.StringVar(&o.agentSocket, "workload-api-socket", "", "with --watch, (seal-agent only) also serve the SPIFFE Workload API on this Unix socket `path` (e.g. /var/run/seal/agent.sock)")
 	fs.Usage = func() {}
 	return fs
 }
@@ -145,6 +147,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 		return nil, nil, errors.New("--gid must not be negative")
 	case o.out == "":
 		return nil, nil, errors.New("--out must not be empty")
+	case o.agentSocket != "" && !o.watch:
+		return nil, nil, errors.New("--workload-api-socket needs --watch (the socket is served by the sidecar, which renews)")
 	}
 	return o, fs.Args(), nil
 }

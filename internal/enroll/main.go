@@ -64,6 +64,12 @@ func parseLevel(s string) (slog.Level, error) {
 // Main runs seal-init with args (without the program name) and returns the exit code. Failures
 // are printed to stderr as one line "seal-init: ..."; logs go to stderr through slog.
 func Main(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	return MainWith(ctx, "seal-init", nil, args, getenv, stderr)
+}
+
+// MainWith runs seal-init as the program prog with ext running beside the rotating sidecar
+// (seal-agent passes the SPIFFE Workload API).
+func MainWith(ctx context.Context, prog string, ext Extension, args []string, getenv func(string) string, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "copy" {
 		return mainCopy(args[1:], stderr)
 	}
@@ -77,17 +83,20 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stderr
 	if err == nil && len(rest) > 0 {
 		err = fmt.Errorf("unexpected argument %q", rest[0])
 	}
+	if err == nil && o.agentSocket != "" && ext == nil {
+		err = fmt.Errorf("%s does not serve the SPIFFE Workload API: run seal-agent (in the same image) for --workload-api-socket", prog)
+	}
 	level, lerr := parseLevel(o.logLevelOr("info"))
 	if err == nil && lerr != nil {
 		err = fmt.Errorf("bad --log-level: %v", lerr)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "seal-init: %v (see seal-init --help)\n", err)
+		fmt.Fprintf(stderr, "%s: %v (see %s --help)\n", prog, err, prog)
 		return ExitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	if err := run(ctx, o, getenv, log); err != nil {
-		line := fmt.Sprintf("seal-init: %v\n", err)
+	if err := run(ctx, o, getenv, log, ext); err != nil {
+		line := fmt.Sprintf("%s: %v\n", prog, err)
 		fmt.Fprint(stderr, line)
 		writeTerminationLog(o.terminationLog, line)
 		return ExitFailure
@@ -102,7 +111,7 @@ func (o *options) logLevelOr(def string) string {
 	return o.logLevel
 }
 
-func run(ctx context.Context, o *options, getenv func(string) string, log *slog.Logger) error {
+func run(ctx context.Context, o *options, getenv func(string) string, log *slog.Logger, ext Extension) error {
 	text, source, err := readEgg(o, getenv)
 	if err != nil {
 		return err
@@ -130,6 +139,15 @@ func run(ctx context.Context, o *options, getenv func(string) string, log *slog.
 	}
 	if err != nil {
 		return err
+	}
+	if o.watch && o.agentSocket != "" {
+		notify, stop, err := ext(ctx, e, ExtensionOptions{Socket: o.agentSocket, GID: o.gid, Log: log})
+		if err != nil {
+			return &Failure{Err: err, What: fmt.Sprintf("cannot serve the SPIFFE Workload API on %s (%s)", o.agentSocket, cause(err)),
+				Check: "check --workload-api-socket: its directory must be the pod's writable seal volume"}
+		}
+		defer stop()
+		state.Notify = notify
 	}
 	state.Set(id)
 	if o.readyFile != "" {

@@ -12,6 +12,8 @@ import (
 type State struct {
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Notify, when set, receives every identity Set records (the Workload API's streams).
+	Notify func(*Identity)
 
 	mu       sync.Mutex
 	notAfter time.Time
@@ -20,8 +22,11 @@ type State struct {
 // Set records the identity now in the files.
 func (s *State) Set(id *Identity) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.notAfter = id.NotAfter
+	s.mu.Unlock()
+	if s.Notify != nil {
+		s.Notify(id)
+	}
 }
 
 // Ready reports whether the files hold an identity that has not expired.
