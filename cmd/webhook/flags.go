@@ -75,6 +75,7 @@ func newFlagSet(o *cliOptions) *flag.FlagSet {
 	fs.StringVar(&o.caSecret, "ca-secret-name", "seal-webhook-ca", "Secret `name` holding the managed serving CA")
 	fs.StringVar(&o.inject.Image, "init-image", "", "seal-init `image` to inject (required)")
 	fs.StringVar(&o.inject.Binary, "init-binary", inject.DefaultBinary, "`path` of seal-init inside --init-image")
+	fs.StringVar(&o.inject.AgentBinary, "agent-binary", inject.DefaultAgentBinary, "`path` of seal-agent inside --init-image (the rotating sidecar with the SPIFFE Workload API)")
 	fs.StringVar(&o.pullPolicy, "init-image-pull-policy", "", "`policy` for --init-image: Always, IfNotPresent or Never (default: Kubernetes' default)")
 	fs.StringVar(&o.cpuRequest, "init-cpu-request", inject.DefaultCPURequest, "CPU `quantity` requested by seal-init")
 	fs.StringVar(&o.memRequest, "init-memory-request", inject.DefaultMemoryRequest, "memory `quantity` requested by seal-init")

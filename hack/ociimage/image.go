@@ -58,6 +58,16 @@ type Spec struct {
 	Source, Version string
 	// Labels are more labels.
 	Labels map[string]string
+	// Companions are more binaries in the image, each in its own layer (seal-agent beside
+	// seal-init), owned by UID like the main one.
+	Companions []Companion
+}
+
+// Companion is another binary of an image: its absolute path, content and links.
+type Companion struct {
+	Path   string
+	Binary []byte
+	Links  []string
 }
 
 func (s *Spec) normalize() error {
@@ -76,6 +86,11 @@ func (s *Spec) normalize() error {
 	for _, l := range s.Links {
 		if !path.IsAbs(l) || path.Clean(l) != l || l == s.Path {
 			return fmt.Errorf("%w: %s: link %q must be absolute, clean and not the binary's path", ErrSpec, s.Name, l)
+		}
+	}
+	for _, c := range s.Companions {
+		if !path.IsAbs(c.Path) || path.Clean(c.Path) != c.Path || c.Path == s.Path || len(c.Binary) == 0 {
+			return fmt.Errorf("%w: %s: companion %q must be a non-empty binary at an absolute, clean path of its own", ErrSpec, s.Name, c.Path)
 		}
 	}
 	if s.Root {
@@ -101,15 +116,25 @@ func Image(s Spec) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(layerTar)), nil
-	}, tarball.WithMediaType(types.OCILayer))
+	layer, err := tarLayer(layerTar)
 	if err != nil {
 		return nil, fmt.Errorf("ociimage: %s layer: %w", s.Name, err)
 	}
+	layers := []v1.Layer{layer}
+	for _, c := range s.Companions {
+		t, err := binaryLayer(c.Path, c.Binary, s.UID, c.Links)
+		if err != nil {
+			return nil, err
+		}
+		l, err := tarLayer(t)
+		if err != nil {
+			return nil, fmt.Errorf("ociimage: %s layer of %s: %w", s.Name, c.Path, err)
+		}
+		layers = append(layers, l)
+	}
 	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
-	img, err := mutate.AppendLayers(base, layer)
+	img, err := mutate.AppendLayers(base, layers...)
 	if err != nil {
 		return nil, fmt.Errorf("ociimage: %s: %w", s.Name, err)
 	}
@@ -188,6 +213,12 @@ func binaryLayer(p string, bin []byte, uid int, links []string) ([]byte, error) 
 		return nil, fmt.Errorf("ociimage: layer: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+func tarLayer(t []byte) (v1.Layer, error) {
+	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(t)), nil
+	}, tarball.WithMediaType(types.OCILayer))
 }
 
 // ImageFromFile is Image with the binary read from a file.

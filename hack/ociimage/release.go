@@ -22,6 +22,9 @@ type Program struct {
 	LDFlags string
 	// Links are more paths to the binary in the image (see Spec.Links).
 	Links []string
+	// Companions are more programs built into the same image (see Spec.Companions); their
+	// Name is the file name under /usr/local/bin.
+	Companions []Program
 }
 
 // Programs are the images `make images` publishes.
@@ -29,7 +32,10 @@ var Programs = []Program{
 	{Name: "seal-rot", Pkg: "./cmd/rot"},
 	{Name: "seal-webhook", Pkg: "./cmd/webhook"},
 	// The webhook runs seal-init as /seal-init by default (inject.Config.Binary).
-	{Name: "seal-init", Pkg: "./cmd/init", LDFlags: "-s -w", Links: []string{"/seal-init"}},
+	// seal-agent (the sidecar with the SPIFFE Workload API) ships beside it as /seal-agent
+	// (inject.Config.AgentBinary).
+	{Name: "seal-init", Pkg: "./cmd/init", LDFlags: "-s -w", Links: []string{"/seal-init"},
+		Companions: []Program{{Name: "seal-agent", Pkg: "./cmd/agent", LDFlags: "-s -w", Links: []string{"/seal-agent"}}}},
 }
 
 // VersionVar is the variable the release version is linked into (internal/version), so every
@@ -82,7 +88,19 @@ func (r Release) Build(ctx context.Context) (map[string]v1.ImageIndex, error) {
 			if err := GoBuild(ctx, r.ModuleDir, p.Pkg, pl.Architecture, bin, ldflags); err != nil {
 				return nil, err
 			}
-			img, err := ImageFromFile(Spec{Name: p.Name, Links: p.Links, Platform: pl, Source: r.Source, Version: version}, bin)
+			spec := Spec{Name: p.Name, Links: p.Links, Platform: pl, Source: r.Source, Version: version}
+			for _, c := range p.Companions {
+				cbin := filepath.Join(work, c.Name+"-"+pl.Architecture)
+				if err := GoBuild(ctx, r.ModuleDir, c.Pkg, pl.Architecture, cbin, strings.TrimSpace(c.LDFlags+" -X "+VersionVar+"="+version)); err != nil {
+					return nil, err
+				}
+				b, err := os.ReadFile(cbin)
+				if err != nil {
+					return nil, fmt.Errorf("ociimage: %w", err)
+				}
+				spec.Companions = append(spec.Companions, Companion{Path: "/usr/local/bin/" + c.Name, Binary: b, Links: c.Links})
+			}
+			img, err := ImageFromFile(spec, bin)
 			if err != nil {
 				return nil, err
 			}

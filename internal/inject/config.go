@@ -19,6 +19,9 @@ type Config struct {
 	Resources corev1.ResourceRequirements
 	// Binary is the path of seal-init inside Image (default "/seal-init").
 	Binary string
+	// AgentBinary is the path of seal-agent inside Image (default "/seal-agent"): the rotating
+	// sidecar that also serves the SPIFFE Workload API.
+	AgentBinary string
 	// TrustDomain is the SPIFFE trust domain of the ROT (required; it makes SEAL_SPIFFE_ID).
 	TrustDomain string
 	// Namespace is the webhook's own namespace: never injected.
@@ -46,7 +49,10 @@ func DefaultResources() corev1.ResourceRequirements {
 // Call it again after changing c.
 func (c Config) WithDefaults() Config {
 	if c.Binary == "" {
-		c.Binary = "/seal-init"
+		c.Binary = DefaultBinary
+	}
+	if c.AgentBinary == "" {
+		c.AgentBinary = DefaultAgentBinary
 	}
 	if c.Resources.Requests == nil && c.Resources.Limits == nil && c.Resources.Claims == nil {
 		c.Resources = DefaultResources()

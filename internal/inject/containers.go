@@ -35,11 +35,16 @@ func initContainers(pod *corev1.Pod, s *settings, cfg *Config) []corev1.Containe
 	if s.rotate {
 		args = append(args, "--watch")
 	}
+	binary, copied := cfg.Binary, CopiedBinary
+	if s.workloadAPI {
+		args = append(args, "--workload-api-socket", AgentSocket)
+		binary, copied = cfg.AgentBinary, CopiedAgent
+	}
 	main := corev1.Container{
 		Name:            InitContainerName,
 		Image:           cfg.Image,
 		ImagePullPolicy: cfg.PullPolicy,
-		Command:         []string{cfg.Binary},
+		Command:         []string{binary},
 		Resources:       cfg.Resources,
 		VolumeMounts:    rw,
 		SecurityContext: restricted(),
@@ -59,7 +64,7 @@ func initContainers(pod *corev1.Pod, s *settings, cfg *Config) []corev1.Containe
 	// there in a container of the app's image.
 	app := defaultContainer(pod)
 	main.Image, main.ImagePullPolicy = app.Image, app.ImagePullPolicy
-	main.Command = []string{CopiedBinary}
+	main.Command = []string{copied}
 	main.Args = append([]string{"--egg-from-image", s.imagePath}, args...)
 	if s.rotate {
 		sidecar(&main)
@@ -68,8 +73,8 @@ func initContainers(pod *corev1.Pod, s *settings, cfg *Config) []corev1.Containe
 		Name:            CopyContainerName,
 		Image:           cfg.Image,
 		ImagePullPolicy: cfg.PullPolicy,
-		Command:         []string{cfg.Binary},
-		Args:            []string{"copy", CopiedBinary},
+		Command:         []string{binary},
+		Args:            []string{"copy", copied},
 		Resources:       cfg.Resources,
 		VolumeMounts:    rw,
 		SecurityContext: restricted(),
@@ -104,17 +109,20 @@ func newAppFragments(s *settings, cfg *Config) appFragments {
 	f.spiffeID = "spiffe://" + cfg.TrustDomain + "/workload/" + s.workload + "/peer/" + s.peer
 	f.mount = mountJSON
 	f.mounts = mountsJSON
-	pairs := [...][2]string{
+	pairs := [][2]string{
 		{"SEAL_DIR", MountPath},
 		{"SEAL_WORKLOAD", s.workload},
 		{"SEAL_PEER", s.peer},
 		{"SEAL_SPIFFE_ID", f.spiffeID},
 		{"SEAL_TRUST_DOMAIN", cfg.TrustDomain},
 	}
+	if s.workloadAPI {
+		pairs = append(pairs, [2]string{EnvEndpointSocket, "unix://" + AgentSocket})
+	}
 	// One buffer holds the array; each env object is a subslice of it.
 	buf := make([]byte, 0, 256+2*len(f.spiffeID))
 	buf = append(buf, '[')
-	var bounds [len(pairs)][2]int
+	bounds := make([][2]int, len(pairs))
 	for i, p := range pairs {
 		if i > 0 {
 			buf = append(buf, ',')

@@ -12,6 +12,7 @@ const (
 	AnnotationFederatesWith = sealv1.AnnotationFederatesWith
 	AnnotationRouteHosts    = sealv1.AnnotationRouteHosts
 	AnnotationRotate        = sealv1.AnnotationRotate
+	AnnotationWorkloadAPI   = sealv1.AnnotationWorkloadAPI
 	AnnotationStatus        = sealv1.AnnotationStatus
 	NamespaceEnabled        = sealv1.NamespaceInjectEnabled
 	DefaultPeer             = sealv1.DefaultPeer
@@ -21,8 +22,9 @@ const (
 const (
 	// VolumeName is the memory emptyDir holding the pod's certificates and keys.
 	VolumeName = "seal"
-	// VolumeSizeLimit bounds the volume: the files are a few KiB, bin/seal-init (image Eggs) ~7 MiB.
-	VolumeSizeLimit = "16Mi"
+	// VolumeSizeLimit bounds the volume: the files are a few KiB, bin/seal-init (image Eggs)
+	// ~7 MiB, bin/seal-agent (image Eggs with rotation) ~13 MiB.
+	VolumeSizeLimit = "32Mi"
 	// MountPath is where the volume is mounted (read-only in app containers).
 	MountPath = "/var/run/seal"
 	// InitContainerName is the container that redeems the Egg.
@@ -31,6 +33,13 @@ const (
 	CopyContainerName = "seal-init-copy"
 	// CopiedBinary is where the copy step puts seal-init inside the volume.
 	CopiedBinary = MountPath + "/bin/seal-init"
+	// CopiedAgent is where the copy step puts seal-agent (a rotating pod with an image Egg).
+	CopiedAgent = MountPath + "/bin/seal-agent"
+	// AgentSocket is the SPIFFE Workload API socket seal-agent serves in the volume.
+	AgentSocket = MountPath + "/agent.sock"
+	// EnvEndpointSocket tells SPIFFE clients (go-spiffe, spiffe-helper, java-spiffe) where the
+	// Workload API is.
+	EnvEndpointSocket = "SPIFFE_ENDPOINT_SOCKET"
 	// EggEnv is the env var that carries an Egg from a Secret.
 	EggEnv = "SEAL_EGG"
 	// DefaultEggKey is the Secret key of the Egg when seal.dev/egg names no key.

@@ -307,18 +307,24 @@ func TestConfigValidate(t *testing.T) {
 // are injected too.
 func TestMutateRotateProbesWithoutPort(t *testing.T) {
 	for _, tc := range []struct {
-		name, egg, wantBinary string
-		hostNetwork           bool
+		name, egg, api, wantBinary string
+		hostNetwork                bool
 	}{
-		{name: "secret egg", egg: "secret:seal-egg-payments/egg", wantBinary: "/opt/seal/seal-init"},
-		{name: "secret egg, hostNetwork", egg: "secret:seal-egg-payments/egg", wantBinary: "/opt/seal/seal-init", hostNetwork: true},
-		{name: "image egg, hostNetwork", egg: "image:/etc/seal/egg", wantBinary: CopiedBinary, hostNetwork: true},
+		{name: "secret egg", egg: "secret:seal-egg-payments/egg", wantBinary: "/opt/seal/seal-agent"},
+		{name: "secret egg, hostNetwork", egg: "secret:seal-egg-payments/egg", wantBinary: "/opt/seal/seal-agent", hostNetwork: true},
+		{name: "image egg, hostNetwork", egg: "image:/etc/seal/egg", wantBinary: CopiedAgent, hostNetwork: true},
+		{name: "secret egg, no Workload API", egg: "secret:seal-egg-payments/egg", api: "false", wantBinary: "/opt/seal/seal-init"},
+		{name: "image egg, no Workload API", egg: "image:/etc/seal/egg", api: "false", wantBinary: CopiedBinary},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig
-			cfg.Binary = "/opt/seal/seal-init"
+			cfg.Binary, cfg.AgentBinary = "/opt/seal/seal-init", "/opt/seal/seal-agent"
 			cfg = cfg.WithDefaults()
-			p := pod(map[string]string{AnnotationWorkload: "payments", AnnotationRotate: "true", AnnotationEgg: tc.egg}, "app", "shop/app:1")
+			ann := map[string]string{AnnotationWorkload: "payments", AnnotationRotate: "true", AnnotationEgg: tc.egg}
+			if tc.api != "" {
+				ann[AnnotationWorkloadAPI] = tc.api
+			}
+			p := pod(ann, "app", "shop/app:1")
 			p.Spec.HostNetwork = tc.hostNetwork
 			res, err := Mutate(p, enabledNS, &cfg)
 			if err != nil {
@@ -349,6 +355,37 @@ func TestMutateRotateProbesWithoutPort(t *testing.T) {
 			}
 			if !slices.Contains(sc.Args, "--watch") {
 				t.Errorf("sidecar args %q lack --watch", sc.Args)
+			}
+			// The Workload API: the socket flag on the sidecar, its address in every app container.
+			wantAPI := tc.api != "false"
+			if got := slices.Contains(sc.Args, "--workload-api-socket"); got != wantAPI {
+				t.Errorf("sidecar args %q: --workload-api-socket present %v, want %v", sc.Args, got, wantAPI)
+			}
+			env := got.Spec.Containers[0].Env
+			hasEnv := slices.ContainsFunc(env, func(e corev1.EnvVar) bool {
+				return e.Name == EnvEndpointSocket && e.Value == "unix://"+AgentSocket
+			})
+			if hasEnv != wantAPI {
+				t.Errorf("app env %v: %s=unix://%s present %v, want %v", env, EnvEndpointSocket, AgentSocket, hasEnv, wantAPI)
+			}
+		})
+	}
+}
+
+func TestWorkloadAPIAnnotationRefusals(t *testing.T) {
+	cfg := testConfig.WithDefaults()
+	for _, tc := range []struct{ name, rotate, api, want string }{
+		{"true without rotation", "", "true", "needs seal.dev/rotate"},
+		{"an unknown value", "true", "yes", "is not a known value"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ann := map[string]string{AnnotationWorkload: "payments", AnnotationWorkloadAPI: tc.api}
+			if tc.rotate != "" {
+				ann[AnnotationRotate] = tc.rotate
+			}
+			_, err := Mutate(pod(ann, "app", "shop/app:1"), enabledNS, &cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), AnnotationWorkloadAPI) {
+				t.Fatalf("Mutate: %v; want a refusal naming %s that says %q", err, AnnotationWorkloadAPI, tc.want)
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 // two inject the same container.
 const (
 	DefaultBinary        = "/seal-init"
+	DefaultAgentBinary   = "/seal-agent"
 	DefaultCPURequest    = "10m"
 	DefaultMemoryRequest = "16Mi"
 	DefaultMemoryLimit   = "64Mi"

@@ -12,6 +12,7 @@ import (
 type settings struct {
 	workload, peer string
 	rotate         bool
+	workloadAPI    bool // seal-agent serves the SPIFFE Workload API (rotate, unless opted out)
 	// egg source: exactly one of secretName or imagePath is set.
 	eggSource  string
 	secretName string
@@ -52,6 +53,16 @@ func parseSettings(ann map[string]string) (settings, error) {
 		s.rotate = true
 	default:
 		return s, refuse(AnnotationRotate, r, "is not a known value", `write "true" (renew the certificate in a native sidecar) or "false"`)
+	}
+	switch v := ann[AnnotationWorkloadAPI]; {
+	case v == "false":
+	case v == "" || v == "true":
+		s.workloadAPI = s.rotate
+		if v == "true" && !s.rotate {
+			return s, refuse(AnnotationWorkloadAPI, v, "needs seal.dev/rotate: \"true\"", `the Workload API is served by the rotating sidecar: add seal.dev/rotate: "true", or remove this annotation`)
+		}
+	default:
+		return s, refuse(AnnotationWorkloadAPI, v, "is not a known value", `write "false" (no SPIFFE Workload API socket) or "true"`)
 	}
 	if err := s.parseEgg(ann); err != nil {
 		return s, err

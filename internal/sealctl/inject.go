@@ -32,6 +32,7 @@ func (f *injectFlags) add(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.cfg.Image, "init-image", "", "seal-init image to inject, as seal-webhook's --init-image")
 	fs.StringVar(&f.cfg.Binary, "init-binary", inject.DefaultBinary, "path of seal-init inside --init-image")
+	fs.StringVar(&f.cfg.AgentBinary, "agent-binary", inject.DefaultAgentBinary, "path of seal-agent inside --init-image, as seal-webhook's --agent-binary")
 	fs.StringVar(&f.pullPolicy, "init-image-pull-policy", "", "policy for --init-image: Always, IfNotPresent or Never (default: Kubernetes' default)")
 	fs.StringVar(&f.cpuRequest, "init-cpu-request", inject.DefaultCPURequest, "CPU quantity requested by seal-init")
 	fs.StringVar(&f.memRequest, "init-memory-request", inject.DefaultMemoryRequest, "memory quantity requested by seal-init")

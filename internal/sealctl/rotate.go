@@ -27,7 +27,7 @@ func (a *app) warnAdminExpiry(cert *x509.Certificate, dir string) {
 }
 
 func (a *app) rotateCommand() *cobra.Command {
-	cmd := group("rotate", "Rotate the ROT CA, a Workload CA or the egg-sealing key now",
+	cmd := group("rotate", "Rotate the ROT CA, a Workload CA, the egg-sealing key or the JWT-SVID key now",
 		`The ROT rotates its CAs by itself when a third of their life is left. These commands rotate
 now (after a suspected compromise, or to test the procedure). A new CA becomes current at once
 and signs every new certificate; the old one stays in trust bundles until it expires or
@@ -48,6 +48,7 @@ Pods get both CAs in ca.crt when they next redeem or renew; retire the old one w
 				return rotapi.Path(rotapi.PathRotateWorkloadCA, args[0])
 			}),
 		a.rotateEggKey(),
+		a.rotateJWTKey(),
 	)
 	return cmd
 }
@@ -91,6 +92,30 @@ to end them.`,
 				return err
 			}
 			return a.show(out, func(w io.Writer) { row(w, "Egg key:", out.KeyID) })
+		},
+	}
+}
+
+func (a *app) rotateJWTKey() *cobra.Command {
+	return &cobra.Command{
+		Use:   "jwt-key",
+		Short: "Make a new current JWT-SVID signing key",
+		Long: `Create a new JWT-SVID signing key (ES256) and make it current: JWT-SVIDs minted from now on
+carry its key id. Older keys stay in the trust domain's bundle (/v1/bundle, federated peers)
+until they expire, so tokens they signed keep validating. The ROT rotates the key by itself
+when a third of its 30-day life is left.`,
+		Example: "  sealctl rotate jwt-key",
+		Args:    args(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			var out rotapi.JWTKeyResponse
+			if err := c.do(cmd.Context(), http.MethodPost, rotapi.PathRotateJWTKey, nil, &out); err != nil {
+				return err
+			}
+			return a.show(out, func(w io.Writer) { row(w, "JWT key:", out.KeyID) })
 		},
 	}
 }

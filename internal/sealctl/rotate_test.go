@@ -84,6 +84,10 @@ func TestRotateAndCACommands(t *testing.T) {
 	if !strings.Contains(res.stdout, "Egg key:") {
 		t.Errorf("rotate egg-key:\n%s", res.stdout)
 	}
+	res = ok(t, env, "", "rotate", "jwt-key")
+	if !strings.Contains(res.stdout, "JWT key:") || !strings.Contains(res.stdout, "jwt-") {
+		t.Errorf("rotate jwt-key:\n%s", res.stdout)
+	}
 	res = ok(t, env, "", "rotate", "rot-ca", "-o", "json")
 	var rotated rotapi.RotateResponse
 	if err := json.Unmarshal([]byte(res.stdout), &rotated); err != nil || len(rotated.Created) != 2 {

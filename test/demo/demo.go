@@ -21,7 +21,7 @@ const TrustDomain = "demo.seal.dev"
 type Options struct {
 	// Out receives the narration.
 	Out io.Writer
-	// BinDir holds seal-rot, seal-webhook, seal-init and sealctl (make build writes bin/).
+	// BinDir holds seal-rot, seal-webhook, seal-init, seal-agent and sealctl (make build writes bin/).
 	BinDir string
 	// Dir is the demo's working directory; empty means a new temporary one. Run removes it at
 	// the end unless Keep is set.
@@ -37,7 +37,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if o.Out == nil {
 		o.Out = os.Stdout
 	}
-	for _, b := range []string{"seal-rot", "seal-webhook", "seal-init", "sealctl"} {
+	for _, b := range []string{"seal-rot", "seal-webhook", "seal-init", "seal-agent", "sealctl"} {
 		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
 			return fmt.Errorf("demo: %s not found in %s: run `make build` first", b, o.BinDir)
 		}

@@ -22,7 +22,7 @@ func TestDemo(t *testing.T) {
 		t.Skip("needs the real control plane; run without -short (make test)")
 	}
 	bin := t.TempDir()
-	for _, b := range []struct{ pkg, name string }{{"./cmd/rot", "seal-rot"}, {"./cmd/webhook", "seal-webhook"}, {"./cmd/init", "seal-init"}, {"./cmd/sealctl", "sealctl"}} {
+	for _, b := range []struct{ pkg, name string }{{"./cmd/rot", "seal-rot"}, {"./cmd/webhook", "seal-webhook"}, {"./cmd/init", "seal-init"}, {"./cmd/agent", "seal-agent"}, {"./cmd/sealctl", "sealctl"}} {
 		link(t, testenv.Binary(t, b.pkg), bin, b.name)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

@@ -31,15 +31,22 @@ func (d *story) nodeImages(ctx context.Context, node *testenv.Node) (string, err
 		return "", fmt.Errorf("demo: building the demo app: %w", err)
 	}
 	platform := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	agent, err := os.ReadFile(filepath.Join(d.bin, "seal-agent"))
+	if err != nil {
+		return "", fmt.Errorf("demo: %w", err)
+	}
 	for _, im := range []struct {
 		ref, name, bin string
 		links          []string
+		companions     []ociimage.Companion
 	}{
-		// The published layout: /usr/local/bin/seal-init, linked from /seal-init (--init-binary).
-		{d.img.initImage, "seal-init", filepath.Join(d.bin, "seal-init"), []string{"/seal-init"}},
-		{demoAppImage, "demoapp", app, nil},
+		// The published layout: /usr/local/bin/seal-init, linked from /seal-init (--init-binary),
+		// and seal-agent beside it (--agent-binary).
+		{d.img.initImage, "seal-init", filepath.Join(d.bin, "seal-init"), []string{"/seal-init"},
+			[]ociimage.Companion{{Path: "/usr/local/bin/seal-agent", Binary: agent, Links: []string{"/seal-agent"}}}},
+		{demoAppImage, "demoapp", app, nil, nil},
 	} {
-		img, err := ociimage.ImageFromFile(ociimage.Spec{Name: im.name, Links: im.links, Version: "demo", Platform: platform}, im.bin)
+		img, err := ociimage.ImageFromFile(ociimage.Spec{Name: im.name, Links: im.links, Version: "demo", Platform: platform, Companions: im.companions}, im.bin)
 		if err != nil {
 			return "", err
 		}

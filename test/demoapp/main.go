@@ -8,6 +8,9 @@
 //	                                               success (the server's SPIFFE ID) or failure
 //	demoapp call --addr ... --any-server           skips checking the server, to show the server
 //	                                               refusing a client of another workload
+//	demoapp serve|call --workload-api ...          takes the identity from the SPIFFE Workload API
+//	                                               (go-spiffe's X509Source and spiffetls) instead
+//	                                               of the files
 //
 // The identity directory is --dir, else $SEAL_DIR, else /var/run/seal.
 package main
@@ -66,16 +69,36 @@ func load(ctx context.Context, dir string, wait time.Duration) (*sealtls.Source,
 	}
 }
 
+// appIdentity is the identity from the Workload API (api) or from the files in dir.
+func appIdentity(ctx context.Context, dir string, api bool) (*identity, error) {
+	if api {
+		return workloadAPIIdentity(ctx)
+	}
+	src, err := load(ctx, dir, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &identity{
+		id:     src.ID(),
+		serial: func() string { return src.Certificate().Leaf.SerialNumber.String() },
+		server: func() *tls.Config { return sealtls.ServerConfig(src, sealtls.AuthorizeSameWorkload()) },
+		client: func() *tls.Config { return sealtls.ClientConfig(src, sealtls.AuthorizeSameWorkload()) },
+		close:  func() {},
+	}, nil
+}
+
 func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:8443", "address to serve mTLS on")
 	dir := fs.String("dir", "", "identity directory (default $SEAL_DIR or /var/run/seal)")
+	api := fs.Bool("workload-api", false, "take the identity from the SPIFFE Workload API ($SPIFFE_ENDPOINT_SOCKET)")
 	_ = fs.Parse(args)
-	src, err := load(ctx, *dir, 30*time.Second)
+	id, err := appIdentity(ctx, *dir, *api)
 	if err != nil {
 		return err
 	}
-	cfg := sealtls.ServerConfig(src, sealtls.AuthorizeSameWorkload())
+	defer id.close()
+	cfg := id.server()
 	verify := cfg.VerifyConnection
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 		err := verify(cs)
@@ -89,8 +112,8 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		TLSConfig: cfg,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			peer, _ := sealtls.PeerID(*r.TLS)
-			log.Info("authorized peer", "peer", peer.String(), "serial", src.Certificate().Leaf.SerialNumber.String())
-			fmt.Fprintf(w, "hello %s, this is %s\n", peer, src.ID())
+			log.Info("authorized peer", "peer", peer.String(), "serial", id.serial())
+			fmt.Fprintf(w, "hello %s, this is %s\n", peer, id.id)
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
@@ -104,7 +127,7 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	log.Info("serving mTLS", "addr", *listen, "id", src.ID().String())
+	log.Info("serving mTLS", "addr", *listen, "id", id.id.String())
 	if err := srv.ListenAndServeTLS("", ""); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -118,18 +141,20 @@ func call(ctx context.Context, log *slog.Logger, args []string) error {
 	interval := fs.Duration("interval", time.Second, "time between calls")
 	count := fs.Int("count", 0, "stop after this many calls (0: until stopped)")
 	anyServer := fs.Bool("any-server", false, "do not check the server's identity (to see the server refuse this client)")
+	api := fs.Bool("workload-api", false, "take the identity from the SPIFFE Workload API ($SPIFFE_ENDPOINT_SOCKET)")
 	_ = fs.Parse(args)
-	src, err := load(ctx, *dir, 30*time.Second)
+	id, err := appIdentity(ctx, *dir, *api)
 	if err != nil {
 		return err
 	}
-	cfg := sealtls.ClientConfig(src, sealtls.AuthorizeSameWorkload())
+	defer id.close()
+	cfg := id.client()
 	if *anyServer {
 		cfg.VerifyConnection = nil // InsecureSkipVerify stays: no check of the server at all
 	}
 	// A new connection (and handshake) per call, so every call shows the current certificates.
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}}
-	log.Info("calling", "addr", *addr, "id", src.ID().String())
+	log.Info("calling", "addr", *addr, "id", id.id.String())
 	for i := 1; *count == 0 || i <= *count; i++ {
 		resp, err := client.Get("https://" + *addr + "/")
 		if err == nil {

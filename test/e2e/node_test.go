@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -36,15 +37,22 @@ const (
 func nodeImages(t *testing.T, node *testenv.Node) {
 	t.Helper()
 	dir := t.TempDir()
-	// seal-init has the published layout: /usr/local/bin/seal-init, linked from /seal-init.
+	// seal-init has the published layout: /usr/local/bin/seal-init, linked from /seal-init, and
+	// seal-agent beside it.
+	agent, err := os.ReadFile(testenv.Binary(t, "./cmd/agent"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, im := range []struct {
 		ref, pkg, name string
 		links          []string
+		companions     []ociimage.Companion
 	}{
-		{initImage, "./cmd/init", "seal-init", []string{"/seal-init"}},
-		{appImage, "./test/demoapp", "demoapp", nil},
+		{initImage, "./cmd/init", "seal-init", []string{"/seal-init"},
+			[]ociimage.Companion{{Path: "/usr/local/bin/seal-agent", Binary: agent, Links: []string{"/seal-agent"}}}},
+		{appImage, "./test/demoapp", "demoapp", nil, nil},
 	} {
-		img, err := ociimage.ImageFromFile(ociimage.Spec{Name: im.name, Links: im.links, Version: "e2e"}, testenv.Binary(t, im.pkg))
+		img, err := ociimage.ImageFromFile(ociimage.Spec{Name: im.name, Links: im.links, Version: "e2e", Companions: im.companions}, testenv.Binary(t, im.pkg))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,6 +312,30 @@ func TestRealNode(t *testing.T) {
 				t.Errorf("container %s restarted %d times during the renewal, want 0", st.Name, st.RestartCount)
 			}
 		}
+	})
+
+	t.Run("apps of rotating pods complete mTLS with go-spiffe through the SPIFFE Workload API", func(t *testing.T) {
+		// Both pods rotate, so the webhook runs seal-agent, which serves the Workload API on the
+		// seal volume and points SPIFFE_ENDPOINT_SOCKET at it; the app uses go-spiffe's
+		// workloadapi.NewX509Source and spiffetls' tlsconfig, not Seal's files.
+		r.CreateWorkload(t, rotapi.Workload{Name: "spiffe", Peers: []string{"server", "client"}})
+		eggSecret(t, env, ns, "egg-wapi-server", r.MintEgg(t, "spiffe", rotapi.MintRequest{Peer: "server"}))
+		eggSecret(t, env, ns, "egg-wapi-client", r.MintEgg(t, "spiffe", rotapi.MintRequest{Peer: "client"}))
+		addr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
+		rotate := map[string]string{inject.AnnotationRotate: "true"}
+		for _, d := range []*appsv1.Deployment{
+			demoDeployment(ns, "wapi-server", 1, "spiffe", "server", "egg-wapi-server", rotate, "serve", "--workload-api", "--listen", addr),
+			demoDeployment(ns, "wapi-client", 1, "spiffe", "client", "egg-wapi-client", rotate, "call", "--workload-api", "--addr", addr),
+		} {
+			if err := env.Client.Create(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		server, client := runningPod(t, env, ns, "wapi-server"), runningPod(t, env, ns, "wapi-client")
+		serverID, clientID := "spiffe://"+td+"/workload/spiffe/peer/server", "spiffe://"+td+"/workload/spiffe/peer/client"
+		logEventually(t, node, ns, server.Name, inject.InitContainerName, time.Minute, `msg="serving the SPIFFE Workload API" socket=`+regexp.QuoteMeta(inject.AgentSocket))
+		logEventually(t, node, ns, client.Name, "app", 2*time.Minute, `msg="mTLS call succeeded" server=`+regexp.QuoteMeta(serverID))
+		logEventually(t, node, ns, server.Name, "app", time.Minute, `msg="authorized peer" peer=`+regexp.QuoteMeta(clientID))
 	})
 }
 

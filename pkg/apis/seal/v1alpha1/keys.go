@@ -26,6 +26,9 @@ const (
 	// AnnotationRotate "true" on a Pod runs seal-init as a native sidecar that renews before
 	// expiry.
 	AnnotationRotate = "seal.dev/rotate"
+	// AnnotationWorkloadAPI "false" on a rotating Pod runs the plain seal-init sidecar instead of
+	// seal-agent, which also serves the SPIFFE Workload API (the default with AnnotationRotate).
+	AnnotationWorkloadAPI = "seal.dev/workload-api"
 	// AnnotationStatus on a Pod is written by the webhook: JSON of what was injected. It makes
 	// injection idempotent; it is not proof of injection.
 	AnnotationStatus = "seal.dev/status"
