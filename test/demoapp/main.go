@@ -18,6 +18,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -82,8 +83,14 @@ func appIdentity(ctx context.Context, dir string, api bool) (*identity, error) {
 		id:     src.ID(),
 		serial: func() string { return src.Certificate().Leaf.SerialNumber.String() },
 		server: func() *tls.Config { return sealtls.ServerConfig(src, sealtls.AuthorizeSameWorkload()) },
-		client: func() *tls.Config { return sealtls.ClientConfig(src, sealtls.AuthorizeSameWorkload()) },
-		close:  func() {},
+		client: func(anyServer bool) *tls.Config {
+			cfg := sealtls.ClientConfig(src, sealtls.AuthorizeSameWorkload())
+			if anyServer {
+				cfg.VerifyConnection = nil // InsecureSkipVerify stays: no check of the server at all
+			}
+			return cfg
+		},
+		close: func() {},
 	}, nil
 }
 
@@ -99,13 +106,25 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	defer id.close()
 	cfg := id.server()
-	verify := cfg.VerifyConnection
-	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		err := verify(cs)
-		if err != nil {
-			log.Warn("refused peer", "error", err)
+	// Log each refusal, whichever hook the config authorizes in (sealtls: VerifyConnection;
+	// go-spiffe: VerifyPeerCertificate).
+	if verify := cfg.VerifyConnection; verify != nil {
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			err := verify(cs)
+			if err != nil {
+				log.Warn("refused peer", "error", err)
+			}
+			return err
 		}
-		return err
+	}
+	if verify := cfg.VerifyPeerCertificate; verify != nil {
+		cfg.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) error {
+			err := verify(raw, chains)
+			if err != nil {
+				log.Warn("refused peer", "error", err)
+			}
+			return err
+		}
 	}
 	srv := &http.Server{
 		Addr:      *listen,
@@ -148,10 +167,7 @@ func call(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	}
 	defer id.close()
-	cfg := id.client()
-	if *anyServer {
-		cfg.VerifyConnection = nil // InsecureSkipVerify stays: no check of the server at all
-	}
+	cfg := id.client(*anyServer)
 	// A new connection (and handshake) per call, so every call shows the current certificates.
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}}
 	log.Info("calling", "addr", *addr, "id", id.id.String())

@@ -143,3 +143,83 @@ func TestUsage(t *testing.T) {
 		t.Errorf("demoapp dance: %v, %q; want exit 2 with the usage", err, out)
 	}
 }
+
+// agent runs the real seal-agent sidecar with egg and returns its Workload API socket.
+func agent(t *testing.T, egg string) string {
+	t.Helper()
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "agent.sock")
+	cmd := exec.Command(testenv.Binary(t, "./cmd/agent"), "--watch", "--out", filepath.Join(dir, "seal"), "--workload-api-socket", socket)
+	cmd.Env = append(os.Environ(), "SEAL_EGG="+egg, "SEAL_TERMINATION_LOG="+filepath.Join(dir, "none"))
+	var log lockedBuffer
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if _, err := os.Stat(socket); err != nil {
+			return &missing{"socket " + socket, log.String()}
+		}
+		return nil
+	})
+	return socket
+}
+
+// TestServeAndCallThroughTheWorkloadAPI: with --workload-api the app takes its identity from
+// seal-agent's socket through go-spiffe and still authorizes peers of its own workload only.
+func TestServeAndCallThroughTheWorkloadAPI(t *testing.T) {
+	r := rottest.Start(t)
+	r.CreateWorkload(t, rotapi.Workload{Name: "payments", Peers: []string{"api", "web"}})
+	r.CreateWorkload(t, rotapi.Workload{Name: "shop"})
+	apiSock := agent(t, r.MintEgg(t, "payments", rotapi.MintRequest{Peer: "api"}))
+	webSock := agent(t, r.MintEgg(t, "payments", rotapi.MintRequest{Peer: "web"}))
+	shopSock := agent(t, r.MintEgg(t, "shop", rotapi.MintRequest{}))
+	app := testenv.Binary(t, "./test/demoapp")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var serverLog lockedBuffer
+	srv := exec.Command(app, "serve", "--workload-api", "--listen", addr)
+	srv.Env = append(os.Environ(), "SPIFFE_ENDPOINT_SOCKET=unix://"+apiSock)
+	srv.Stdout, srv.Stderr = &serverLog, &serverLog
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	testenv.Eventually(t, 30*time.Second, func() error {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	td := r.TrustDomain
+	callAPI := func(socket string, extra ...string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, app, append([]string{"call", "--workload-api", "--addr", addr, "--count", "1"}, extra...)...)
+		cmd.Env = append(os.Environ(), "SPIFFE_ENDPOINT_SOCKET=unix://"+socket)
+		out, _ := cmd.CombinedOutput()
+		return string(out)
+	}
+	if got := callAPI(webSock); !strings.Contains(got, `msg="mTLS call succeeded" server=spiffe://`+td+`/workload/payments/peer/api`) {
+		t.Errorf("a peer of the same workload:\n%s\nserver:\n%s", got, serverLog.String())
+	}
+	for _, extra := range [][]string{nil, {"--any-server"}} { // refused by the client, then by the server
+		if got := callAPI(shopSock, extra...); !strings.Contains(got, `msg="mTLS call failed"`) {
+			t.Errorf("a pod of workload shop got through (%v):\n%s", extra, got)
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		for _, want := range []string{`msg="authorized peer" peer=spiffe://` + td + `/workload/payments/peer/web`, `msg="refused peer" error="x509svid: could not verify leaf certificate`} { // its Workload CA is not in the bundle
+			if !strings.Contains(serverLog.String(), want) {
+				return &missing{want, serverLog.String()}
+			}
+		}
+		return nil
+	})
+}

@@ -17,7 +17,7 @@ type identity struct {
 	id     spiffeid.ID
 	serial func() string // of the app's current certificate
 	server func() *tls.Config
-	client func() *tls.Config
+	client func(anyServer bool) *tls.Config // anyServer: do not check the server
 	close  func()
 }
 
@@ -51,7 +51,16 @@ func workloadAPIIdentity(ctx context.Context) (*identity, error) {
 			return s.Certificates[0].SerialNumber.String()
 		},
 		server: func() *tls.Config { return tlsconfig.MTLSServerConfig(src, src, authorize) },
-		client: func() *tls.Config { return tlsconfig.MTLSClientConfig(src, src, authorize) },
-		close:  func() { src.Close() },
+		client: func(anyServer bool) *tls.Config {
+			if anyServer {
+				// go-spiffe sets InsecureSkipVerify and checks in VerifyPeerCertificate: drop
+				// that, so the server itself must refuse this client.
+				cfg := tlsconfig.MTLSClientConfig(src, src, tlsconfig.AuthorizeAny())
+				cfg.VerifyPeerCertificate = nil
+				return cfg
+			}
+			return tlsconfig.MTLSClientConfig(src, src, authorize)
+		},
+		close: func() { src.Close() },
 	}, nil
 }
