@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -144,5 +145,25 @@ func TestSealInitRefersToSealAgent(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "run seal-agent") {
 		t.Fatalf("seal-init --workload-api-socket: %v, %q; want a usage error naming seal-agent", err, out)
+	}
+}
+
+// TestSPIREAgentCLI: SPIRE's own client, `spire-agent api fetch`, reads seal-agent's socket.
+func TestSPIREAgentCLI(t *testing.T) {
+	_, spireAgent := testenv.SPIRE(t)
+	r := rottest.Start(t)
+	r.CreateWorkload(t, rotapi.Workload{Name: "payments", Peers: []string{"api"}})
+	socket, stderr := startAgent(t, r.MintEgg(t, "payments", rotapi.MintRequest{Peer: "api"}), t.TempDir())
+	const id = "spiffe://test.seal.dev/workload/payments/peer/api"
+	for _, args := range [][]string{
+		{"api", "fetch", "x509", "-socketPath", socket},
+		{"api", "fetch", "jwt", "-audience", "db", "-socketPath", socket},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := exec.CommandContext(ctx, spireAgent, args...).CombinedOutput()
+		cancel()
+		if err != nil || !regexp.MustCompile(`(?m)^\s*(SPIFFE ID:\s+)?`+regexp.QuoteMeta(id)).Match(out) {
+			t.Errorf("spire-agent %s: %v\n%s\nseal-agent stderr:\n%s", strings.Join(args[:3], " "), err, out, stderr)
+		}
 	}
 }
