@@ -8,8 +8,8 @@ import (
 
 // Pod binding paths (admin API).
 const (
-	PathClusters = "/v1/admin/clusters"                   // GET list
-	PathCluster  = "/v1/admin/clusters/{name}"            // GET, PUT create or replace, DELETE
+	PathClusters = "/v1/admin/clusters"                  // GET list
+	PathCluster  = "/v1/admin/clusters/{name}"           // GET, PUT create or replace, DELETE
 	PathBindings = "/v1/admin/workloads/{name}/bindings" // POST bind and unbind
 )
 
