@@ -140,9 +140,9 @@ func (a *app) clusterList() *cobra.Command {
 
 func (a *app) clusterGet() *cobra.Command {
 	return &cobra.Command{
-		Use:     "get NAME",
-		Short:   "Show one cluster, with the last JWKS refresh and its error",
-		Long:    `Show one cluster: its issuer, audience, where its keys come from, how many signing keys are in use, the last successful refresh and the last error (a failed refresh keeps the last good keys), and the workloads bound to it.`,
+		Use:   "get NAME",
+		Short: "Show one cluster, with the last JWKS refresh and its error",
+		Long:  `Show one cluster: its issuer, audience, where its keys come from, how many signing keys are in use, the last successful refresh and the last error (a failed refresh keeps the last good keys), and the workloads bound to it.`,
 		Example: `  sealctl cluster get prod-eu
   sealctl cluster get prod-eu -o json | jq -r .jwks`,
 		Args: args("NAME"),

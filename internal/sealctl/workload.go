@@ -30,7 +30,7 @@ redeeming an Egg minted for it (see "sealctl egg mint").`)
 func (a *app) workloadCreate() *cobra.Command {
 	var (
 		peers, federates, routes, binds []string
-		certTTL                  time.Duration
+		certTTL                         time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME",
