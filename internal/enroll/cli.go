@@ -33,6 +33,7 @@ type options struct {
 	healthAddr, readyFile         string
 	logLevel                      string
 	terminationLog                string
+	tokenFile                     string
 }
 
 // listFlag is a repeatable flag; from the environment it is a comma list.
@@ -91,6 +92,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.readyFile, "ready-file", "", "create this `file` once the identity files are written")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.terminationLog, "termination-log", DefaultTerminationLog, "also write a failure's line to this `file` when it exists (Kubernetes shows it as the container's termination message)")
+	fs.StringVar(&o.tokenFile, "token-file", "", "send the pod's projected ServiceAccount token from this `file`, read again at every renewal (default "+DefaultTokenFile+" when it exists)")
 	fs.Usage = func() {}
 	return fs
 }
