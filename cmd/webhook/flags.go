@@ -81,6 +81,7 @@ func newFlagSet(o *cliOptions) *flag.FlagSet {
 	fs.StringVar(&o.memRequest, "init-memory-request", inject.DefaultMemoryRequest, "memory `quantity` requested by seal-init")
 	fs.StringVar(&o.memLimit, "init-memory-limit", inject.DefaultMemoryLimit, "memory limit `quantity` of seal-init")
 	fs.StringVar(&o.inject.TrustDomain, "trust-domain", "", "SPIFFE `trust-domain` of the ROT, for SEAL_SPIFFE_ID (required)")
+	fs.StringVar(&o.inject.TokenAudience, "token-audience", inject.DefaultTokenAudience, "`audience` of the projected ServiceAccount token mounted into seal-init only (the ROT's cluster --audience; docs/binding.md)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "serve /metrics, /healthz and /readyz over HTTP on this `address` (empty: off)")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig `file` (default: in-cluster, $KUBECONFIG or ~/.kube/config)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")

@@ -34,6 +34,7 @@ type options struct {
 	logLevel                      string
 	terminationLog                string
 	agentSocket                   string
+	tokenFile                     string
 }
 
 // listFlag is a repeatable flag; from the environment it is a comma list.
@@ -93,6 +94,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.terminationLog, "termination-log", DefaultTerminationLog, "also write a failure's line to this `file` when it exists (Kubernetes shows it as the container's termination message)")
 	fs.StringVar(&o.agentSocket, "workload-api-socket", "", "with --watch, (seal-agent only) also serve the SPIFFE Workload API on this Unix socket `path` (e.g. /var/run/seal/agent.sock)")
+	fs.StringVar(&o.tokenFile, "token-file", "", "send the pod's projected ServiceAccount token from this `file`, read again at every renewal (default "+DefaultTokenFile+" when it exists)")
 	fs.Usage = func() {}
 	return fs
 }

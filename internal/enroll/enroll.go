@@ -40,6 +40,9 @@ type Enroller struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Log receives progress (slog.Default when nil); never key material.
 	Log *slog.Logger
+	// TokenFile is the pod's projected ServiceAccount token, read at every redemption and
+	// sent with the Egg (empty: none).
+	TokenFile string
 
 	eggText string
 	outer   *egg.Outer
@@ -102,12 +105,18 @@ func (e *Enroller) RedeemOnce(ctx context.Context) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("enroll: creating CSR: %w", err)
 	}
-	resp, err := e.client.Redeem(ctx, &rotapi.RedeemRequest{
+	req := &rotapi.RedeemRequest{
 		Egg:           e.eggText,
 		CSR:           string(pemBlock("CERTIFICATE REQUEST", csr)),
 		Hostnames:     e.Hostnames,
 		FederatesWith: e.FederatesWith,
-	})
+	}
+	if e.TokenFile != "" {
+		if req.Token, err = readToken(e.TokenFile); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := e.client.Redeem(ctx, req)
 	if err != nil {
 		return nil, err
 	}

@@ -114,6 +114,9 @@ func (e *badAnswer) Error() string { return "enroll: unusable answer from the RO
 
 // redeemFailure explains a redemption that failed for good: refused, or never answered in time.
 func redeemFailure(rot string, err error, attempts int, waited string) *Failure {
+	if f := tokenFailure(rot, err); f != nil {
+		return f
+	}
 	c := cause(err)
 	var (
 		se  *rotapi.StatusError

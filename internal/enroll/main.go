@@ -121,6 +121,7 @@ func run(ctx context.Context, o *options, getenv func(string) string, log *slog.
 		return err
 	}
 	e.Hostnames, e.FederatesWith, e.Timeout, e.Log = o.hostnames, o.federatesWith, o.timeout, log
+	e.TokenFile = tokenFile(o)
 	e.Writer = &podfiles.Writer{Dir: o.out, GID: o.gid}
 	state := &State{}
 	if o.healthAddr != "" {

@@ -28,6 +28,9 @@ type Config struct {
 	Namespace string
 	// Version is the Seal version recorded in seal.dev/status.
 	Version string
+	// TokenAudience is the audience of the projected ServiceAccount token mounted into
+	// seal-init (DefaultTokenAudience when empty; --token-audience).
+	TokenAudience string
 
 	resources []byte // JSON of Resources, set by WithDefaults
 }
@@ -59,6 +62,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Version == "" {
 		c.Version = "dev"
+	}
+	if c.TokenAudience == "" {
+		c.TokenAudience = DefaultTokenAudience
 	}
 	c.resources = mustJSON(&c.Resources)
 	return c

@@ -46,7 +46,7 @@ func initContainers(pod *corev1.Pod, s *settings, cfg *Config) []corev1.Containe
 		ImagePullPolicy: cfg.PullPolicy,
 		Command:         []string{binary},
 		Resources:       cfg.Resources,
-		VolumeMounts:    rw,
+		VolumeMounts:    []corev1.VolumeMount{rw[0], tokenMount()},
 		SecurityContext: restricted(),
 	}
 	if s.imagePath == "" {

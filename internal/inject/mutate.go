@@ -92,8 +92,8 @@ func checkConflicts(pod *corev1.Pod) error {
 		return refuse("spec.containers", "", "is empty", "give the pod at least one container")
 	}
 	for i := range pod.Spec.Volumes {
-		if pod.Spec.Volumes[i].Name == VolumeName {
-			return refuse("spec.volumes", VolumeName, "is a name Seal adds", `rename the pod's volume "seal"`)
+		if n := pod.Spec.Volumes[i].Name; n == VolumeName || n == TokenVolumeName {
+			return refuse("spec.volumes", n, "is a name Seal adds", `rename the pod's volume "`+n+`"`)
 		}
 	}
 	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
@@ -117,7 +117,7 @@ func build(pod *corev1.Pod, s *settings, cfg *Config) Result {
 	f := newAppFragments(s, cfg)
 	st := Status{
 		Version: cfg.Version, Workload: s.workload, Peer: s.peer, Egg: s.eggSource, Rotate: s.rotate,
-		Volumes: []string{VolumeName},
+		Volumes: []string{VolumeName, TokenVolumeName},
 		Mounted: make([]string, 0, len(pod.Spec.Containers)+len(pod.Spec.InitContainers)),
 	}
 	for _, c := range inits {
@@ -155,6 +155,7 @@ func build(pod *corev1.Pod, s *settings, cfg *Config) Result {
 	} else {
 		w.add("/spec/volumes/-", vol)
 	}
+	w.add("/spec/volumes/-", tokenVolumeJSON(cfg.TokenAudience))
 	status := appendString(make([]byte, 0, 512), string(appendStatus(make([]byte, 0, 384), &st)))
 	if len(pod.Annotations) == 0 {
 		w.add("/metadata/annotations", append(append(appendString([]byte{'{'}, AnnotationStatus), ':'), append(status, '}')...))

@@ -146,7 +146,7 @@ func TestMutateInjects(t *testing.T) {
 	if e := ic.Env[0]; e.Name != EggEnv || e.ValueFrom.SecretKeyRef.Name != "seal-egg-payments" || e.ValueFrom.SecretKeyRef.Key != "egg" {
 		t.Errorf("egg env = %+v, want SEAL_EGG from secret seal-egg-payments/egg", e)
 	}
-	if v := got.Spec.Volumes[len(got.Spec.Volumes)-1]; v.Name != VolumeName || v.EmptyDir == nil || v.EmptyDir.Medium != corev1.StorageMediumMemory {
+	if v := got.Spec.Volumes[len(got.Spec.Volumes)-2]; v.Name != VolumeName || v.EmptyDir == nil || v.EmptyDir.Medium != corev1.StorageMediumMemory {
 		t.Errorf("volume = %+v, want memory emptyDir %q", v, VolumeName)
 	}
 	wantEnv := map[string]string{"SEAL_DIR": MountPath, "SEAL_WORKLOAD": "payments", "SEAL_PEER": "api",

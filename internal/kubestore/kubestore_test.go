@@ -45,6 +45,7 @@ func TestKubeStore(t *testing.T) {
 		{"admin allow-list with seal-rot admin-cert --kube", testAdminAllowList},
 		{"a planted Workload CA is never trusted", testPlantedCA},
 		{"changes arrive through the informers", testEvents},
+		{"clusters and bindings (pod binding)", testClusters},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Cleanup(func() { clearCluster(t, env) })
@@ -76,6 +77,7 @@ func clearCluster(t *testing.T, env *testenv.Env) {
 		_ = env.Client.Delete(ctx, w)
 	}
 	_ = env.Client.DeleteAllOf(ctx, &sealv1.FederatedTrustDomain{})
+	_ = env.Client.DeleteAllOf(ctx, &sealv1.WorkloadCluster{})
 }
 
 func authority(t testing.TB) (*store.Authority, *ca.CA) {

@@ -225,6 +225,9 @@ func (s *Store) Load(ctx context.Context) (*store.State, error) {
 			st.Bundles[b.TrustDomain] = b
 		}
 	}
+	if err := s.loadClusters(ctx, st); err != nil {
+		return nil, err
+	}
 	if st.Authority == nil && (len(sn.secrets) > 0 || len(sn.eggs) > 0) {
 		return nil, fmt.Errorf("%w: namespace %s holds workload or egg Secrets but no Secret %s; refusing to create a new ROT CA over them", store.ErrCorrupt, s.ns, AuthoritySecret)
 	}

@@ -100,6 +100,9 @@ func (s *Store) PutWorkload(ctx context.Context, w *store.Workload) error {
 		if err := s.ensureFinalizer(ctx, cr); err != nil {
 			return err
 		}
+		if err := s.syncBindings(ctx, cr, w.Spec.Bindings); err != nil {
+			return err
+		}
 	} else if err != nil {
 		return fmt.Errorf("kubestore: creating Workload %q: %w", name, err)
 	}

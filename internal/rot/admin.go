@@ -74,7 +74,7 @@ func CheckWorkloadSpec(spec *store.WorkloadSpec, own spiffeid.TrustDomain) error
 			return err
 		}
 	}
-	return nil
+	return CheckBindings(spec.Bindings)
 }
 
 func (s *Server) createWorkload(w http.ResponseWriter, r *http.Request) {
@@ -93,6 +93,10 @@ func (s *Server) createWorkload(w http.ResponseWriter, r *http.Request) {
 	v := s.v.Load()
 	if _, ok := v.workloads[spec.Name]; ok {
 		writeError(w, http.StatusConflict, fmt.Sprintf("rot: workload %q already exists", spec.Name))
+		return
+	}
+	if err := s.checkClustersKnown(recSpec.Bindings); err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
 	rec, err := NewWorkloadRecord(v.root, s.td.Name(), recSpec, s.cfg.WorkloadCATTL, s.opts)

@@ -25,6 +25,7 @@ func RecordSpec(w *rotapi.Workload) store.WorkloadSpec {
 		CertTTL:       w.CertTTL,
 		FederatesWith: slices.Clone(w.FederatesWith),
 		RouteHosts:    slices.Clone(w.RouteHosts),
+		Bindings:      recordBindings(w.Bindings),
 	}
 }
 
@@ -34,7 +35,7 @@ func apiWorkload(rec *store.Workload, caFingerprint string) rotapi.Workload {
 	s := rec.Spec
 	w := rotapi.Workload{
 		Name: s.Name, Peers: s.Peers, CertTTL: s.CertTTL, FederatesWith: s.FederatesWith,
-		RouteHosts: s.RouteHosts, Created: s.Created, CAFingerprint: caFingerprint,
+		RouteHosts: s.RouteHosts, Created: s.Created, CAFingerprint: caFingerprint, Bindings: apiBindings(s.Bindings),
 	}
 	for _, k := range rec.DataKeys {
 		w.DataKeyIndex = max(w.DataKeyIndex, k.Index) // the highest index is current

@@ -71,7 +71,8 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, refusal{code, result, err, 0}, nil)
 		return
 	}
-	resp, claims, ref := s.issueForEgg(r.Context(), &req)
+	ctx, pod := withPodSlot(r.Context())
+	resp, claims, ref := s.issueForEgg(ctx, &req)
 	if ref != nil {
 		s.refuse(w, r, *ref, claims)
 		return
@@ -79,8 +80,8 @@ func (s *Server) redeem(w http.ResponseWriter, r *http.Request) {
 	s.metrics.redemptions.WithLabelValues("ok").Inc()
 	s.metrics.issuances.WithLabelValues("pod").Inc()
 	s.metrics.redeemTime.Observe(time.Since(start).Seconds())
-	s.log.Info("issued", "audit", true, "kind", "pod", "egg", claims.ID, "workload", claims.Workload,
-		"peer", claims.Peer, "spiffeID", resp.SPIFFEID, "notAfter", resp.NotAfter, "remote", r.RemoteAddr)
+	s.log.Info("issued", append([]any{"audit", true, "kind", "pod", "egg", claims.ID, "workload", claims.Workload,
+		"peer", claims.Peer, "spiffeID", resp.SPIFFEID, "notAfter", resp.NotAfter, "remote", r.RemoteAddr}, podAttrs(pod)...)...)
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -146,6 +147,9 @@ func (s *Server) issueForEgg(ctx context.Context, req *rotapi.RedeemRequest) (*r
 	}
 	if !wv.peers[c.Peer] {
 		return nil, c, &refusal{http.StatusForbidden, "peer_denied", fmt.Errorf("peer %q is not a peer of workload %q", c.Peer, c.Workload), 0}
+	}
+	if ref := s.checkPod(ctx, v, wv, req.Token); ref != nil {
+		return nil, c, ref
 	}
 	csr, err := ca.ParseCSR([]byte(req.CSR))
 	if err != nil {

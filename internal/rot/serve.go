@@ -117,12 +117,14 @@ func (s *Server) background(ctx context.Context) {
 	fed := time.NewTicker(refreshCheck)
 	defer fed.Stop()
 	s.RefreshBundles(ctx, false)
+	s.RefreshJWKS(ctx, false)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-fed.C:
 			s.RefreshBundles(ctx, false)
+			s.RefreshJWKS(ctx, false)
 		case <-t.C:
 			if err := s.Rotate(ctx); err != nil {
 				s.log.Error("CA rotation failed", "err", err)

@@ -91,6 +91,7 @@ type Server struct {
 	metrics  *metrics
 	handler  http.Handler
 	redeemSt *redeemState // rate limits and reloads of POST /v1/redeem (redeem.go)
+	jwks     jwksSchedule // JWKS URL refreshes, guarded by mu (clusters.go)
 }
 
 // New loads the state from cfg.Store, creating the ROT CA, the egg-sealing key and the admin

@@ -12,6 +12,7 @@ import (
 
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/egg"
+	"github.com/seal-dev/seal/internal/podtoken"
 	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
 )
@@ -28,8 +29,9 @@ type view struct {
 	workloads map[string]*workloadView
 	eggs      map[string]bool // ids of the Eggs this ROT has a record of; no record, no redemption
 	revoked   map[string]bool
-	federated map[string]string // trust domain -> PEM of its X.509 authorities
-	jwt       *jwtKeys          // JWT-SVID signing keys (jwtsvid.go)
+	federated map[string]string  // trust domain -> PEM of its X.509 authorities
+	jwt       *jwtKeys           // JWT-SVID signing keys (jwtsvid.go)
+	tokens    *podtoken.Verifier // the clusters' ServiceAccount token keys (clusters.go)
 }
 
 type workloadView struct {
@@ -79,6 +81,7 @@ func buildView(st *store.State, now time.Time) (*view, error) {
 		}
 		v.federated[name] = p
 	}
+	v.tokens = newVerifier(st.Clusters)
 	return v, nil
 }
 

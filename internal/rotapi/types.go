@@ -41,6 +41,9 @@ type RedeemRequest struct {
 	// FederatesWith narrows the federated bundles returned to these trust domains (the pod's
 	// seal.dev/federates-with). Empty means every trust domain the Workload federates with.
 	FederatesWith []string `json:"federatesWith,omitempty"`
+	// Token is the pod's projected ServiceAccount token (JWT): the second factor for a
+	// workload with bindings (docs/binding.md).
+	Token string `json:"token,omitempty"`
 }
 
 // DataKey is one age X25519 identity of a workload.
@@ -74,6 +77,9 @@ type Workload struct {
 	CAFingerprint string    `json:"caFingerprint,omitempty"`
 	DataKeyIndex  int       `json:"dataKeyIndex"`
 	Created       time.Time `json:"created,omitempty"`
+	// Bindings are the (cluster, namespace, service account) whose pods may redeem; empty:
+	// the Egg alone redeems.
+	Bindings []Binding `json:"bindings,omitempty"`
 }
 
 // MintRequest is the body of POST .../eggs.

@@ -38,6 +38,7 @@ func (f *injectFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.memRequest, "init-memory-request", inject.DefaultMemoryRequest, "memory quantity requested by seal-init")
 	fs.StringVar(&f.memLimit, "init-memory-limit", inject.DefaultMemoryLimit, "memory limit quantity of seal-init")
 	fs.StringVar(&f.cfg.TrustDomain, "trust-domain", "", "SPIFFE trust domain of the ROT, as seal-webhook's --trust-domain")
+	fs.StringVar(&f.cfg.TokenAudience, "token-audience", inject.DefaultTokenAudience, "audience of the ServiceAccount token mounted into seal-init, as seal-webhook's --token-audience")
 	fs.StringVar(&f.cfg.Namespace, "webhook-namespace", "seal-system", "seal-webhook's own namespace (never injected), its --namespace")
 	fs.StringVar(&f.cfg.Version, "seal-version", "", "Seal version recorded in seal.dev/status (default dev)")
 	fs.StringSliceVar(&f.nsLabels, "namespace-labels", nil, "labels of the namespace, k=v,... (e.g. seal.dev/inject=enabled); offline only")

@@ -23,14 +23,14 @@ func (a *app) workloadCommand() *cobra.Command {
 own Workload CA (an intermediate under the ROT CA) and age data keys. Pods join a workload by
 redeeming an Egg minted for it (see "sealctl egg mint").`)
 	cmd.Aliases = []string{"workloads", "wl"}
-	cmd.AddCommand(a.workloadCreate(), a.workloadList(), a.workloadGet(), a.workloadDelete())
+	cmd.AddCommand(a.workloadCreate(), a.workloadList(), a.workloadGet(), a.workloadDelete(), a.workloadBind(false), a.workloadBind(true))
 	return cmd
 }
 
 func (a *app) workloadCreate() *cobra.Command {
 	var (
-		peers, federates, routes []string
-		certTTL                  time.Duration
+		peers, federates, routes, binds []string
+		certTTL                         time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME",
@@ -40,13 +40,20 @@ func (a *app) workloadCreate() *cobra.Command {
 --peer lists the roles pods of the workload may take (default: any role). --cert-ttl sets how
 long pod certificates live (default 24h). --federates-with lists foreign trust domains whose
 bundles the workload's pods receive. --route-host lists hostnames pods may ask to have in their
-certificates (e.g. OpenShift passthrough Route hosts).`,
+certificates (e.g. OpenShift passthrough Route hosts). --bind CLUSTER/NAMESPACE/SERVICEACCOUNT
+lets only pods of that cluster, namespace and service account (* for any) redeem the
+workload's Eggs, proving it with their ServiceAccount token (see sealctl workload bind).`,
 		Example: `  sealctl workload create payments
   sealctl workload create payments --peer api --peer db --cert-ttl 12h
-  sealctl workload create payments --federates-with partner.example.org --route-host pay.apps.example.org`,
+  sealctl workload create payments --federates-with partner.example.org --route-host pay.apps.example.org
+  sealctl workload create payments --bind prod-eu/payments/api`,
 		Args: args("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := rotapi.Workload{Name: args[0], Peers: peers, FederatesWith: federates, RouteHosts: routes}
+			var err error
+			if w.Bindings, err = parseBindings("--bind", binds); err != nil {
+				return err
+			}
 			if cmd.Flags().Changed("cert-ttl") {
 				if certTTL <= 0 {
 					return usagef("--cert-ttl must be positive, not %s", certTTL)
@@ -79,6 +86,7 @@ certificates (e.g. OpenShift passthrough Route hosts).`,
 	f.DurationVar(&certTTL, "cert-ttl", 0, "lifetime of pod certificates (default 24h)")
 	f.StringArrayVar(&federates, "federates-with", nil, "a foreign trust domain whose bundle the pods get; repeatable")
 	f.StringArrayVar(&routes, "route-host", nil, "a hostname pods may ask to have in their certificate; repeatable")
+	f.StringArrayVar(&binds, "bind", nil, "CLUSTER/NAMESPACE/SERVICEACCOUNT whose pods may redeem (SERVICEACCOUNT may be *); repeatable")
 	return cmd
 }
 
@@ -146,6 +154,7 @@ func (a *app) showWorkload(x *rotapi.Workload) error {
 		row(w, "Cert TTL:", cmp.Or(x.CertTTL, "default (24h)"))
 		row(w, "Federates with:", list(x.FederatesWith))
 		row(w, "Route hosts:", list(x.RouteHosts))
+		row(w, "Bindings:", bindingList(x.Bindings))
 		row(w, "CA fingerprint:", orDash(x.CAFingerprint))
 		row(w, "Data key:", strconv.Itoa(x.DataKeyIndex))
 		row(w, "Created:", when(x.Created))

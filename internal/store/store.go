@@ -39,6 +39,10 @@ type Store interface {
 	PutBundle(ctx context.Context, b *Bundle) error
 	// Close releases the store (the file store's lock).
 	Close() error
+	// PutCluster creates or replaces a cluster whose pods may redeem (pod binding).
+	PutCluster(ctx context.Context, c *Cluster) error
+	// DeleteCluster removes a cluster; ErrNotFound when there is none by that name.
+	DeleteCluster(ctx context.Context, name string) error
 }
 
 // Notifier is implemented by stores whose state other processes change. Changed returns a
@@ -54,6 +58,7 @@ type State struct {
 	Workloads map[string]*Workload // by name
 	Eggs      map[string]*Egg      // by id
 	Bundles   map[string]*Bundle   // by trust domain
+	Clusters  map[string]*Cluster  // by name (pod binding)
 }
 
 // Authority is the trust domain's root of trust.
@@ -123,6 +128,9 @@ type WorkloadSpec struct {
 	FederatesWith []string  `json:"federatesWith,omitempty"`
 	RouteHosts    []string  `json:"routeHosts,omitempty"`
 	Created       time.Time `json:"created,omitempty"`
+	// Bindings are the (cluster, namespace, service account) whose pods may redeem the
+	// workload's Eggs; empty: the Egg alone redeems (see docs/binding.md).
+	Bindings []Binding `json:"bindings,omitempty"`
 }
 
 // Egg is what the ROT remembers of a minted Egg: never its text.
@@ -156,5 +164,6 @@ func NewState() *State {
 		Workloads: map[string]*Workload{},
 		Eggs:      map[string]*Egg{},
 		Bundles:   map[string]*Bundle{},
+		Clusters:  map[string]*Cluster{},
 	}
 }

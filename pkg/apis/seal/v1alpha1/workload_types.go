@@ -26,6 +26,13 @@ type WorkloadSpec struct {
 	// +optional
 	// +listType=set
 	RouteHosts []string `json:"routeHosts,omitempty"`
+
+	// Bindings are the (cluster, namespace, service account) whose pods may redeem this
+	// Workload's Eggs, proving it with a projected ServiceAccount token. Empty: the Egg alone
+	// redeems.
+	// +optional
+	// +listType=atomic
+	Bindings []WorkloadBinding `json:"bindings,omitempty"`
 }
 
 // WorkloadStatus is what the ROT reconciled for a workload.
@@ -56,6 +63,7 @@ type WorkloadStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Message",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="Bindings",type=string,priority=1,JSONPath=`.spec.bindings[*].namespace`
 type Workload struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
