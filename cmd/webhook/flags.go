@@ -46,7 +46,7 @@ Flags:
 
 type cliOptions struct {
 	host, certDir, namespace, service, mutating, validating, caSecret string
-	kubeconfig, metricsAddr, logLevel                                 string
+	kubeconfig, metricsAddr, logLevel, logFormat                      string
 	port                                                              int
 	inject                                                            inject.Config
 	pullPolicy, cpuRequest, memRequest, memLimit                      string
@@ -85,6 +85,7 @@ func newFlagSet(o *cliOptions) *flag.FlagSet {
 	fs.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "serve /metrics, /healthz and /readyz over HTTP on this `address` (empty: off)")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig `file` (default: in-cluster, $KUBECONFIG or ~/.kube/config)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json (one JSON object per line, for log collectors)")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 5*time.Second, "on SIGTERM, keep serving this `duration` before draining (endpoints catch up)")
 	fs.BoolVar(&o.imagePolicy, "image-policy", true, "serve /pin and /verify: only images an ImagePolicy or ApprovedImage approves run in enforced namespaces")
 	fs.StringVar(&o.imagePolicyNoMatch, "image-policy-no-match", string(verify.NoMatchDeny), "`action` for images no ImagePolicy matches in enforced namespaces: deny, warn or allow")

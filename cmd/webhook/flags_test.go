@@ -21,6 +21,7 @@ func TestMainFlags(t *testing.T) {
 		{"bad pull policy", []string{"--init-image", "i", "--trust-domain", "t.org", "--init-image-pull-policy", "Sometimes"}, ExitUsage, []string{"Sometimes"}},
 		{"stray argument", []string{"--init-image", "i", "--trust-domain", "t.org", "serve"}, ExitUsage, []string{`unexpected argument "serve"`}},
 		{"unknown flag", []string{"--listen", ":1"}, ExitUsage, []string{"listen"}},
+		{"bad log format", []string{"--init-image", "i", "--trust-domain", "t.org", "--log-format", "xml"}, ExitUsage, []string{`--log-format "xml"`, "text or json"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -59,7 +59,17 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "seal-webhook: bad --log-level %q (see seal-webhook --help)\n", o.logLevel)
 		return ExitUsage
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var handler slog.Handler
+	switch o.logFormat {
+	case "text":
+		handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	case "json":
+		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
+	default:
+		fmt.Fprintf(stderr, "seal-webhook: bad --log-format %q: want text or json (see seal-webhook --help)\n", o.logFormat)
+		return ExitUsage
+	}
+	log := slog.New(handler)
 	slog.SetDefault(log)
 	ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
 	klog.SetSlogLogger(log)

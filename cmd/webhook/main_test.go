@@ -68,7 +68,7 @@ func freePort(t testing.TB) int {
 }
 
 // startWebhook runs seal-webhook with --cert-dir holding a leaf for 127.0.0.1.
-func startWebhook(t testing.TB, env *testenv.Env) *webhookProc {
+func startWebhook(t testing.TB, env *testenv.Env, args ...string) *webhookProc {
 	t.Helper()
 	ca, err := servingcert.NewCA("test", time.Now(), time.Hour, nil)
 	if err != nil {
@@ -91,7 +91,7 @@ func startWebhook(t testing.TB, env *testenv.Env) *webhookProc {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
-	return launch(t, env, &tls.Config{RootCAs: pool}, "--cert-dir", dir)
+	return launch(t, env, &tls.Config{RootCAs: pool}, append([]string{"--cert-dir", dir}, args...)...)
 }
 
 // launch starts seal-webhook on loopback ports with args and waits for /readyz.
@@ -324,7 +324,7 @@ func namespaceWatches(t testing.TB, env *testenv.Env) int {
 func TestProcessOneNamespaceWatch(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{NoControllerManager: true})
 	before := namespaceWatches(t, env)
-	p := startWebhook(t, env)
+	p := startWebhook(t, env, "--log-format", "json", "--log-level", "info")
 	testenv.Eventually(t, 10*time.Second, func() error {
 		if n := namespaceWatches(t, env) - before; n < 1 {
 			return fmt.Errorf("%d watches of Namespaces from seal-webhook, want 1", n)
@@ -334,5 +334,17 @@ func TestProcessOneNamespaceWatch(t *testing.T) {
 	time.Sleep(2 * time.Second) // every informer has opened its watch by now
 	if n := namespaceWatches(t, env) - before; n != 1 {
 		t.Errorf("seal-webhook watches Namespaces %d times, want once (one cache)\n%s", n, p.stderr)
+	}
+	// --log-format json: every line a JSON object with time, level and msg (its own, the
+	// manager's and client-go's), for log collectors.
+	lines := strings.Split(strings.TrimSpace(p.stderr.String()), "\n")
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["time"] == nil || rec["level"] == nil || rec["msg"] == nil {
+			t.Errorf("--log-format json wrote a line that is not a log object (%v): %s", err, l)
+		}
+	}
+	if len(lines) < 2 {
+		t.Errorf("--log-level info logged %d lines, want the start-up lines:\n%s", len(lines), p.stderr)
 	}
 }
