@@ -8,6 +8,7 @@
 //	Secret seal-rot-eggs-<0-f>         one key per minted Egg id: its metadata and revocation
 //	FederatedTrustDomain (cluster)     a foreign trust domain; spec.trustDomainBundle is the first bundle
 //	Secret seal-rot-bundles            one key per trust domain: the last good (refreshed) bundle
+//	Secret seal-secrets-<workload>     one key per secret of the workload: its value age-encrypted to a data key
 //
 // Writes use the resourceVersion the store last read, so two replicas cannot overwrite each
 // other: the loser gets an error wrapping ErrConflict, and the Notifier makes it reload.

@@ -39,6 +39,10 @@ type Store interface {
 	PutBundle(ctx context.Context, b *Bundle) error
 	// Close releases the store (the file store's lock).
 	Close() error
+	// PutSecret creates or replaces a workload's secret (its value age-encrypted).
+	PutSecret(ctx context.Context, s *Secret) error
+	// DeleteSecret removes a workload's secret; ErrNotFound when there is none by that name.
+	DeleteSecret(ctx context.Context, workload, name string) error
 }
 
 // Notifier is implemented by stores whose state other processes change. Changed returns a
@@ -54,6 +58,9 @@ type State struct {
 	Workloads map[string]*Workload // by name
 	Eggs      map[string]*Egg      // by id
 	Bundles   map[string]*Bundle   // by trust domain
+
+	// Secrets are the workloads' secrets, by workload, then name.
+	Secrets map[string]map[string]*Secret
 }
 
 // Authority is the trust domain's root of trust.
@@ -153,5 +160,6 @@ func NewState() *State {
 		Workloads: map[string]*Workload{},
 		Eggs:      map[string]*Egg{},
 		Bundles:   map[string]*Bundle{},
+		Secrets:   map[string]map[string]*Secret{},
 	}
 }
