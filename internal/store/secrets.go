@@ -3,10 +3,9 @@ package store
 import (
 	"fmt"
 	"time"
-)
 
-// MaxSecretName bounds a secret's name (it becomes a file name in pods and a Secret key).
-const MaxSecretName = 128
+	"github.com/seal-dev/seal/internal/rotapi"
+)
 
 // Secret is one secret of a workload (sealctl secret put): its value is age-encrypted to one of
 // the workload's data keys, never stored in the clear. The ROT re-encrypts it to the new
@@ -31,14 +30,8 @@ type Secret struct {
 // CheckSecretName accepts 1-128 letters, digits, '-', '_' and '.', not starting with '.': a
 // name that is safe as a file name in the pod and as a Kubernetes Secret key.
 func CheckSecretName(name string) error {
-	if name == "" || len(name) > MaxSecretName || name[0] == '.' {
-		return fmt.Errorf("store: secret name %q must be 1-%d letters, digits, '-', '_' or '.', not starting with '.'", name, MaxSecretName)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return fmt.Errorf("store: secret name %q must be 1-%d letters, digits, '-', '_' or '.', not starting with '.'", name, MaxSecretName)
-		}
+	if err := rotapi.CheckSecretName(name); err != nil {
+		return fmt.Errorf("store: %w", err)
 	}
 	return nil
 }
@@ -59,6 +52,9 @@ func CheckSecret(s *Secret) error { return s.check() }
 
 // addSecret puts s into st.Secrets.
 func (st *State) addSecret(s *Secret) {
+	if st.Secrets == nil {
+		st.Secrets = map[string]map[string]*Secret{}
+	}
 	if st.Secrets[s.Workload] == nil {
 		st.Secrets[s.Workload] = map[string]*Secret{}
 	}
