@@ -35,6 +35,9 @@ func initContainers(pod *corev1.Pod, s *settings, cfg *Config) []corev1.Containe
 	if s.rotate {
 		args = append(args, "--watch")
 	}
+	if s.noSecrets {
+		args = append(args, "--secrets=false")
+	}
 	main := corev1.Container{
 		Name:            InitContainerName,
 		Image:           cfg.Image,

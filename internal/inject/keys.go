@@ -13,6 +13,7 @@ const (
 	AnnotationRouteHosts    = sealv1.AnnotationRouteHosts
 	AnnotationRotate        = sealv1.AnnotationRotate
 	AnnotationStatus        = sealv1.AnnotationStatus
+	AnnotationSecrets       = sealv1.AnnotationSecrets
 	NamespaceEnabled        = sealv1.NamespaceInjectEnabled
 	DefaultPeer             = sealv1.DefaultPeer
 )
