@@ -8,6 +8,8 @@
 //	                                               success (the server's SPIFFE ID) or failure
 //	demoapp call --addr ... --any-server           skips checking the server, to show the server
 //	                                               refusing a client of another workload
+//	demoapp secret --name db-password              logs secrets/db-password whenever it changes
+//	                                               (test values only)
 //
 // The identity directory is --dir, else $SEAL_DIR, else /var/run/seal.
 package main
@@ -31,16 +33,19 @@ import (
 
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stdout, nil))
-	if len(os.Args) < 2 || (os.Args[1] != "serve" && os.Args[1] != "call") {
-		fmt.Fprintln(os.Stderr, "usage: demoapp serve|call [flags] (-h for the flags)")
+	if len(os.Args) < 2 || (os.Args[1] != "serve" && os.Args[1] != "call" && os.Args[1] != "secret") {
+		fmt.Fprintln(os.Stderr, "usage: demoapp serve|call|secret [flags] (-h for the flags)")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	var err error
-	if os.Args[1] == "serve" {
+	switch os.Args[1] {
+	case "serve":
 		err = serve(ctx, log, os.Args[2:])
-	} else {
+	case "secret":
+		err = watchSecret(ctx, log, os.Args[2:])
+	default:
 		err = call(ctx, log, os.Args[2:])
 	}
 	if err != nil {
