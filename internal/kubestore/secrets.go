@@ -40,27 +40,44 @@ func (s *Store) PutSecret(ctx context.Context, sec *store.Secret) error {
 	return s.putSecretKey(ctx, sec.Workload, sec.Name, b)
 }
 
-// putSecretKey is putKey for the labelled secrets Secret of workload.
+// putSecretKey sets key to value in the Secret seal-secrets-<workload>, creating it with the
+// workload's labels, retrying on conflicts (as putKey does for the other shared Secrets).
 func (s *Store) putSecretKey(ctx context.Context, workload, key string, value []byte) error {
 	name := SecretsPrefix + workload
-	if err := s.putKey(ctx, name, "secrets", key, value); err != nil {
-		return err
-	}
-	// putKey labels a Secret it creates with the store's kind only; add the workload.
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var sec corev1.Secret
-		if err := s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: name}, &sec); err != nil {
+		err := s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: name}, &sec)
+		if apierrors.IsNotFound(err) {
+			n := s.secret(name, "secrets", map[string][]byte{key: value})
+			n.Labels[workloadLabel] = workload
+			err = s.c.Create(ctx, n)
+			if apierrors.IsAlreadyExists(err) {
+				return apierrors.NewConflict(corev1.Resource("secrets"), name, err)
+			}
 			return err
 		}
-		if sec.Labels[workloadLabel] == workload {
-			return nil
+		if err != nil {
+			return err
 		}
-		if sec.Labels == nil {
-			sec.Labels = map[string]string{}
+		size := len(key) + len(value)
+		for k, v := range sec.Data {
+			if k != key {
+				size += len(k) + len(v)
+			}
 		}
-		sec.Labels[workloadLabel] = workload
+		if size > maxSecretData {
+			return fmt.Errorf("secret %s/%s would hold %d bytes, over the %d limit of this store; fix: delete secrets of workload %q you no longer need", s.ns, name, size, maxSecretData, workload)
+		}
+		if sec.Data == nil {
+			sec.Data = map[string][]byte{}
+		}
+		sec.Data[key] = value
 		return s.c.Update(ctx, &sec)
 	})
+	if err != nil {
+		return fmt.Errorf("kubestore: writing secret %q into %s/%s: %w", key, s.ns, name, err)
+	}
+	return nil
 }
 
 // DeleteSecret removes a secret's key from Secret seal-secrets-<workload>, and the Secret

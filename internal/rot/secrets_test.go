@@ -222,8 +222,8 @@ func TestPodSecretsRefusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := r.Client(t, tc.cert).Secrets(ctx(t), "")
 			var se *rotapi.StatusError
-			if !errors.As(err, &se) || se.Code != tc.code {
-				t.Fatalf("got %v, want %d", err, tc.code)
+			if !errors.As(err, &se) || se.Code != tc.code || !strings.Contains(se.Message, "fix:") {
+				t.Fatalf("got %v, want %d with a fix", err, tc.code)
 			}
 		})
 	}

@@ -102,19 +102,19 @@ func (s *Server) podWorkload(r *http.Request) (string, error) {
 	}
 	id, err := spiffeid.FromURI(leaf.URIs[0])
 	if err != nil {
-		return "", fmt.Errorf("rot: client certificate: %v", err)
+		return "", fmt.Errorf("rot: client certificate: %v; fix: use the pod's certificate from /var/run/seal/tls.crt", err)
 	}
 	wid, err := sealtls.ParseWorkloadID(id)
 	if err != nil {
-		return "", fmt.Errorf("rot: client certificate %s is not a pod certificate: %v", id, err)
+		return "", fmt.Errorf("rot: client certificate %s is not a pod certificate: %v; fix: use the pod's certificate from /var/run/seal/tls.crt", id, err)
 	}
 	v := s.v.Load()
 	if wid.TrustDomain != v.td {
-		return "", fmt.Errorf("rot: client certificate %s is of trust domain %s, not %s", id, wid.TrustDomain.Name(), v.td.Name())
+		return "", fmt.Errorf("rot: client certificate %s is of trust domain %s, not %s; fix: ask the ROT of %s", id, wid.TrustDomain.Name(), v.td.Name(), wid.TrustDomain.Name())
 	}
 	wv, ok := v.workloads[wid.Workload]
 	if !ok {
-		return "", fmt.Errorf("rot: client certificate %s names workload %q, which does not exist", id, wid.Workload)
+		return "", fmt.Errorf("rot: client certificate %s names workload %q, which does not exist; fix: sealctl workload create %s", id, wid.Workload, wid.Workload)
 	}
 	key := sha256.Sum256(leaf.Raw)
 	if e, ok := s.sec.verified.Load(key); ok {

@@ -156,8 +156,8 @@ func parseWhenFlag(flag, s string, now time.Time) (*time.Time, error) {
 
 func (a *app) secretList() *cobra.Command {
 	return &cobra.Command{
-		Use:               "list WORKLOAD",
-		Short:             "List a workload's secrets (metadata, never values)",
+		Use:   "list WORKLOAD",
+		Short: "List a workload's secrets (metadata, never values)",
 		Long: `List a workload's secrets: name, state at the ROT's clock (valid, pending before its
 notBefore, expired after its expiresAfter), window, last update and the data key the stored
 value is encrypted to. Values are never shown.`,
