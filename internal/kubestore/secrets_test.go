@@ -33,8 +33,20 @@ func TestKubeStoreSecrets(t *testing.T) {
 	if err := st.PutWorkload(ctx, storetest.Workload()); err != nil {
 		t.Fatal(err)
 	}
+	before, err := st.Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := st.PutSecret(ctx, storetest.Secret("db-password")); err != nil {
 		t.Fatal(err)
+	}
+	// Another replica reloads when the reconcile key changes: a secret's change must change it.
+	after, err := st.Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after == before {
+		t.Error("putting a secret did not change the reconcile key: other replicas would not reload")
 	}
 	var sec corev1.Secret
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: kubestore.SecretsPrefix + "payments"}, &sec); err != nil {
@@ -49,7 +61,7 @@ func TestKubeStoreSecrets(t *testing.T) {
 	if err := st.DeleteWorkload(ctx, "payments"); err != nil {
 		t.Fatal(err)
 	}
-	err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: kubestore.SecretsPrefix + "payments"}, &sec)
+	err = env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: kubestore.SecretsPrefix + "payments"}, &sec)
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("after deleting the workload, its secrets Secret: %v, want not found", err)
 	}
