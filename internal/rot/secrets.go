@@ -89,7 +89,7 @@ func secretState(sec *store.Secret, now time.Time) string {
 
 func secretInfo(sec *store.Secret, now time.Time) rotapi.SecretInfo {
 	return rotapi.SecretInfo{Workload: sec.Workload, Name: sec.Name, Created: sec.Created, Updated: sec.Updated,
-		NotBefore: sec.NotBefore, ExpiresAfter: sec.ExpiresAfter, DataKeyIndex: sec.DataKeyIndex, State: secretState(sec, now)}
+		NotBefore: sec.NotBefore, ExpiresAfter: sec.ExpiresAfter, DataKeyIndex: sec.DataKeyIndex, State: secretState(sec, now), Peers: sec.Peers}
 }
 
 // servedSecrets is the published (served) secrets of workload, sorted by name.
@@ -172,6 +172,12 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", name))
 		return
 	}
+	for _, p := range req.Peers {
+		if !wv.peers[p] {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: peer %q is not a peer of workload %q; fix: name one of its peers (sealctl workload get %s), or none for every pod", p, name, name))
+			return
+		}
+	}
 	old := s.st.Secrets[name][sname]
 	if old == nil && len(s.st.Secrets[name]) >= rotapi.MaxSecrets {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: workload %q already has %d secrets, the limit; fix: delete one (sealctl secret delete) or keep several values in one secret", name, rotapi.MaxSecrets))
@@ -188,7 +194,7 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sec := &store.Secret{Workload: name, Name: sname, Value: value, DataKeyIndex: cur.Index, Recipient: rcpt.String(),
-		Created: now, Updated: now, NotBefore: utcPtr(req.NotBefore), ExpiresAfter: utcPtr(req.ExpiresAfter)}
+		Created: now, Updated: now, NotBefore: utcPtr(req.NotBefore), ExpiresAfter: utcPtr(req.ExpiresAfter), Peers: slices.Compact(slices.Sorted(slices.Values(req.Peers)))}
 	if old != nil {
 		sec.Created = old.Created
 	}

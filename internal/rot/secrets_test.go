@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,8 +30,14 @@ import (
 // the pod's age identities (what seal-init writes to keys.txt).
 func pod(t testing.TB, r *rottest.ROT, workload string) (*rotapi.Client, []age.Identity) {
 	t.Helper()
+	return podOf(t, r, workload, "")
+}
+
+// podOf is pod for a peer of the workload.
+func podOf(t testing.TB, r *rottest.ROT, workload, peer string) (*rotapi.Client, []age.Identity) {
+	t.Helper()
 	key := p256(t)
-	resp, err := r.Client(t, nil).Redeem(ctx(t), &rotapi.RedeemRequest{Egg: r.MintEgg(t, workload, rotapi.MintRequest{}), CSR: csrFor(t, key, nil)})
+	resp, err := r.Client(t, nil).Redeem(ctx(t), &rotapi.RedeemRequest{Egg: r.MintEgg(t, workload, rotapi.MintRequest{Peer: peer}), CSR: csrFor(t, key, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,4 +326,42 @@ func forged(t testing.TB, id string) *tls.Certificate {
 		t.Fatal(err)
 	}
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func TestPodSecretsPeerScoped(t *testing.T) {
+	r := rottest.Start(t)
+	r.CreateWorkload(t, rotapi.Workload{Name: "payments", Peers: []string{"api", "db"}})
+	putSecret(t, r, "payments", "shared", "all", nil, nil)
+	if err := r.Admin.Do(ctx(t), http.MethodPut, rotapi.Path(rotapi.PathAdminSecret, "payments", "db-admin"),
+		rotapi.SecretPut{Value: []byte("root-pw"), Peers: []string{"db"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		peer string
+		want []string
+	}{
+		{"db", []string{"db-admin", "shared"}},
+		{"api", []string{"shared"}},
+	} {
+		t.Run(tc.peer, func(t *testing.T) {
+			c, ids := podOf(t, r, "payments", tc.peer)
+			d, _, err := c.Secrets(ctx(t), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for n := range values(t, d, ids...) {
+				got = append(got, n)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("peer %s gets %v, want %v", tc.peer, got, tc.want)
+			}
+		})
+	}
+	var se *rotapi.StatusError
+	err := r.Admin.Do(ctx(t), http.MethodPut, rotapi.Path(rotapi.PathAdminSecret, "payments", "x"), rotapi.SecretPut{Value: []byte("v"), Peers: []string{"web"}}, nil)
+	if !errors.As(err, &se) || se.Code != http.StatusBadRequest || !strings.Contains(se.Message, "not a peer") {
+		t.Errorf("a peer the workload does not have: %v, want 400", err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +25,7 @@ import (
 // and, per workload, the last document built from them.
 type secretsState struct {
 	snap atomic.Pointer[map[string]*workloadSecrets] // by workload; replaced, never changed
-	docs sync.Map                                    // workload -> *secretsDoc
+	docs sync.Map                                    // "workload/peer" -> *secretsDoc
 
 	// verified caches pod certificates verified against the view v: a keep-alive pod polling
 	// every 30s should not cost a signature check each time. Bounded by maxVerified.
@@ -63,7 +64,7 @@ var errNoPodCert = errors.New("rot: GET /v1/secrets requires a pod certificate o
 // podSecrets serves a pod its workload's currently valid secrets, values age-encrypted to the
 // workload's data keys. The pod proves its workload with its certificate (mTLS).
 func (s *Server) podSecrets(w http.ResponseWriter, r *http.Request) {
-	workload, err := s.podWorkload(r)
+	workload, peer, err := s.podWorkload(r)
 	if err != nil {
 		code := http.StatusForbidden
 		if errors.Is(err, errNoPodCert) {
@@ -73,7 +74,7 @@ func (s *Server) podSecrets(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, err.Error())
 		return
 	}
-	d, err := s.secretsDoc(workload)
+	d, err := s.secretsDoc(workload, peer)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -90,36 +91,36 @@ func (s *Server) podSecrets(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(d.body)
 }
 
-// podWorkload returns the workload whose pod certificate the request presents: a leaf with
+// podWorkload returns the workload and peer whose pod certificate the request presents: a leaf with
 // client-auth usage that chains to one of that workload's CAs and carries its SPIFFE ID.
-func (s *Server) podWorkload(r *http.Request) (string, error) {
+func (s *Server) podWorkload(r *http.Request) (workload, peer string, err error) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return "", errNoPodCert
+		return "", "", errNoPodCert
 	}
 	leaf := r.TLS.PeerCertificates[0]
 	if len(leaf.URIs) != 1 {
-		return "", errors.New("rot: the client certificate does not carry one SPIFFE ID; fix: use the pod's certificate from /var/run/seal/tls.crt")
+		return "", "", errors.New("rot: the client certificate does not carry one SPIFFE ID; fix: use the pod's certificate from /var/run/seal/tls.crt")
 	}
 	id, err := spiffeid.FromURI(leaf.URIs[0])
 	if err != nil {
-		return "", fmt.Errorf("rot: client certificate: %v; fix: use the pod's certificate from /var/run/seal/tls.crt", err)
+		return "", "", fmt.Errorf("rot: client certificate: %v; fix: use the pod's certificate from /var/run/seal/tls.crt", err)
 	}
 	wid, err := sealtls.ParseWorkloadID(id)
 	if err != nil {
-		return "", fmt.Errorf("rot: client certificate %s is not a pod certificate: %v; fix: use the pod's certificate from /var/run/seal/tls.crt", id, err)
+		return "", "", fmt.Errorf("rot: client certificate %s is not a pod certificate: %v; fix: use the pod's certificate from /var/run/seal/tls.crt", id, err)
 	}
 	v := s.v.Load()
 	if wid.TrustDomain != v.td {
-		return "", fmt.Errorf("rot: client certificate %s is of trust domain %s, not %s; fix: ask the ROT of %s", id, wid.TrustDomain.Name(), v.td.Name(), wid.TrustDomain.Name())
+		return "", "", fmt.Errorf("rot: client certificate %s is of trust domain %s, not %s; fix: ask the ROT of %s", id, wid.TrustDomain.Name(), v.td.Name(), wid.TrustDomain.Name())
 	}
 	wv, ok := v.workloads[wid.Workload]
 	if !ok {
-		return "", fmt.Errorf("rot: client certificate %s names workload %q, which does not exist; fix: sealctl workload create %s", id, wid.Workload, wid.Workload)
+		return "", "", fmt.Errorf("rot: client certificate %s names workload %q, which does not exist; fix: sealctl workload create %s", id, wid.Workload, wid.Workload)
 	}
 	key := sha256.Sum256(leaf.Raw)
 	if e, ok := s.sec.verified.Load(key); ok {
 		if e := e.(verifiedCert); e.v == v && e.workload == wid.Workload && s.cfg.Now().Before(e.notAfter) && !s.cfg.Now().Before(e.notBefore) {
-			return wid.Workload, nil
+			return wid.Workload, wid.Peer, nil
 		}
 	}
 	roots, inter := x509.NewCertPool(), x509.NewCertPool()
@@ -132,7 +133,7 @@ func (s *Server) podWorkload(r *http.Request) (string, error) {
 	chains, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: s.cfg.Now(),
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	if err != nil {
-		return "", fmt.Errorf("rot: client certificate %s is not signed by a Workload CA of %q: %v; fix: redeem a fresh certificate (seal-init)", id, wid.Workload, err)
+		return "", "", fmt.Errorf("rot: client certificate %s is not signed by a Workload CA of %q: %v; fix: redeem a fresh certificate (seal-init)", id, wid.Workload, err)
 	}
 	e := verifiedCert{v: v, workload: wid.Workload, notBefore: leaf.NotBefore, notAfter: leaf.NotAfter}
 	for _, c := range chains[0] {
@@ -148,17 +149,19 @@ func (s *Server) podWorkload(r *http.Request) (string, error) {
 		s.sec.nVerified.Store(1)
 	}
 	s.sec.verified.Store(key, e)
-	return wid.Workload, nil
+	return wid.Workload, wid.Peer, nil
 }
 
-// secretsDoc returns the document of workload at the current time, built once per change.
-func (s *Server) secretsDoc(workload string) (*secretsDoc, error) {
+// secretsDoc returns the document of a peer of workload at the current time, built once per
+// change.
+func (s *Server) secretsDoc(workload, peer string) (*secretsDoc, error) {
 	now := s.cfg.Now()
 	var src *workloadSecrets
 	if m := s.sec.snap.Load(); m != nil {
 		src = (*m)[workload]
 	}
-	if c, ok := s.sec.docs.Load(workload); ok {
+	key := workload + "/" + peer
+	if c, ok := s.sec.docs.Load(key); ok {
 		d := c.(*secretsDoc)
 		if d.src == src && !now.Before(d.from) && now.Before(d.until) {
 			return d, nil
@@ -174,6 +177,9 @@ func (s *Server) secretsDoc(workload string) (*secretsDoc, error) {
 			if sec.ExpiresAfter != nil && !now.After(*sec.ExpiresAfter) && sec.ExpiresAfter.Add(time.Nanosecond).Before(d.until) {
 				d.until = sec.ExpiresAfter.Add(time.Nanosecond)
 			}
+			if len(sec.Peers) > 0 && !slices.Contains(sec.Peers, peer) {
+				continue
+			}
 			if secretState(sec, now) == rotapi.SecretValid {
 				doc.Secrets = append(doc.Secrets, entry(sec))
 			}
@@ -186,7 +192,7 @@ func (s *Server) secretsDoc(workload string) (*secretsDoc, error) {
 	d.body = append(b, '\n')
 	sum := sha256.Sum256(d.body)
 	d.etag = `"` + hex.EncodeToString(sum[:16]) + `"`
-	s.sec.docs.Store(workload, d)
+	s.sec.docs.Store(key, d)
 	return d, nil
 }
 

@@ -74,6 +74,8 @@ type SecretPut struct {
 	Value        []byte     `json:"value"`
 	NotBefore    *time.Time `json:"notBefore,omitempty"`
 	ExpiresAfter *time.Time `json:"expiresAfter,omitempty"`
+	// Peers, when not empty, limits delivery to pods of these peers of the workload.
+	Peers []string `json:"peers,omitempty"`
 }
 
 // SecretInfo is a secret's metadata as the admin API shows it: never its value.
@@ -88,6 +90,8 @@ type SecretInfo struct {
 	DataKeyIndex int `json:"dataKeyIndex"`
 	// State is valid, pending or expired, at the ROT's clock.
 	State string `json:"state"`
+	// Peers limits delivery to pods of these peers; empty means every pod of the workload.
+	Peers []string `json:"peers,omitempty"`
 }
 
 // ExportRequest is the body of POST PathSecretsExport.

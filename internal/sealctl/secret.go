@@ -36,6 +36,7 @@ edge's age recipient. See docs/secrets.md.`)
 
 func (a *app) secretPut() *cobra.Command {
 	var fromFile, fromLiteral, notBefore, expiresAfter string
+	var peers []string
 	cmd := &cobra.Command{
 		Use:   "put WORKLOAD NAME (--from-file F | --from-literal V)",
 		Short: "Create or replace a secret of a workload",
@@ -45,9 +46,11 @@ storing it. Pods that watch (seal.dev/rotate: "true") see the new value within t
 --secrets-interval (30s by default).
 
 --not-before and --expires-after bound when the secret is delivered: an RFC 3339 time
-(2026-12-01T00:00:00Z) or a duration from now (90m, 24h, 720h).`,
+(2026-12-01T00:00:00Z) or a duration from now (90m, 24h, 720h). --peer limits delivery to
+pods of the named peers of the workload (their certificates name the peer).`,
 		Example: `  sealctl secret put payments db-password --from-literal 'correct horse'
   sealctl secret put payments tls-pass --from-file ./pass.txt --expires-after 720h
+  sealctl secret put payments db-admin --from-file ./admin.txt --peer db
   printf %s "$TOKEN" | sealctl secret put payments api-token --from-file -`,
 		Args:              args("WORKLOAD", "NAME"),
 		ValidArgsFunction: a.completeWorkload,
@@ -55,7 +58,7 @@ storing it. Pods that watch (seal.dev/rotate: "true") see the new value within t
 			if err := rotapi.CheckSecretName(args[1]); err != nil {
 				return usageError{err}
 			}
-			var put rotapi.SecretPut
+			put := rotapi.SecretPut{Peers: peers}
 			switch {
 			case fromFile != "" && fromLiteral != "":
 				return usagef("give --from-file or --from-literal, not both")
@@ -98,6 +101,7 @@ storing it. Pods that watch (seal.dev/rotate: "true") see the new value within t
 	f.StringVar(&fromLiteral, "from-literal", "", "the `value` itself (it stays in your shell history; prefer --from-file)")
 	f.StringVar(&notBefore, "not-before", "", "deliver from this `time` (RFC 3339, or a duration from now)")
 	f.StringVar(&expiresAfter, "expires-after", "", "stop delivering after this `time` (RFC 3339, or a duration from now)")
+	f.StringSliceVar(&peers, "peer", nil, "deliver only to pods of this `peer` of the workload (repeatable; default every pod)")
 	return cmd
 }
 
@@ -169,14 +173,18 @@ value is encrypted to. Values are never shown.`,
 			if err != nil {
 				return err
 			}
-			var list []rotapi.SecretInfo
-			if err := c.do(cmd.Context(), http.MethodGet, rotapi.Path(rotapi.PathAdminSecrets, args[0]), nil, &list); err != nil {
+			var infos []rotapi.SecretInfo
+			if err := c.do(cmd.Context(), http.MethodGet, rotapi.Path(rotapi.PathAdminSecrets, args[0]), nil, &infos); err != nil {
 				return err
 			}
-			return a.show(list, func(w io.Writer) {
-				row(w, "NAME", "STATE", "NOT BEFORE", "EXPIRES AFTER", "UPDATED", "DATA KEY")
-				for _, s := range list {
-					row(w, s.Name, s.State, whenPtr(s.NotBefore), whenPtr(s.ExpiresAfter), when(s.Updated), strconv.Itoa(s.DataKeyIndex))
+			return a.show(infos, func(w io.Writer) {
+				row(w, "NAME", "STATE", "PEERS", "NOT BEFORE", "EXPIRES AFTER", "UPDATED", "DATA KEY")
+				for _, s := range infos {
+					peers := "all"
+					if len(s.Peers) > 0 {
+						peers = list(s.Peers)
+					}
+					row(w, s.Name, s.State, peers, whenPtr(s.NotBefore), whenPtr(s.ExpiresAfter), when(s.Updated), strconv.Itoa(s.DataKeyIndex))
 				}
 			})
 		},
@@ -195,6 +203,9 @@ func (a *app) showSecret(s rotapi.SecretInfo) error {
 		row(w, "Workload:", s.Workload)
 		row(w, "Name:", s.Name)
 		row(w, "State:", s.State)
+		if len(s.Peers) > 0 {
+			row(w, "Peers:", list(s.Peers))
+		}
 		row(w, "Not before:", whenPtr(s.NotBefore))
 		row(w, "Expires after:", whenPtr(s.ExpiresAfter))
 		row(w, "Created:", when(s.Created))

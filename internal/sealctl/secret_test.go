@@ -18,9 +18,14 @@ import (
 
 func TestSecretCommands(t *testing.T) {
 	r := rottest.Start(t)
-	r.CreateWorkload(t, rotapi.Workload{Name: "payments"})
+	r.CreateWorkload(t, rotapi.Workload{Name: "payments", Peers: []string{"any", "db"}})
 	env := envFor(r)
 	ok(t, env, "", "secret", "put", "payments", "db-password", "--from-literal", "hunter2")
+	ok(t, env, "", "secret", "put", "payments", "db-admin", "--from-literal", "root", "--peer", "db")
+	if got := ok(t, env, "", "secret", "get", "payments", "db-admin").stdout; !strings.Contains(got, "Peers:") || !strings.Contains(got, "db") {
+		t.Errorf("secret get db-admin = %q, want its peers", got)
+	}
+	ok(t, env, "", "secret", "delete", "payments", "db-admin")
 	ok(t, env, "tok-from-stdin", "secret", "put", "payments", "api-token", "--from-file", "-", "--expires-after", "24h")
 	ok(t, env, "", "secret", "put", "payments", "later", "--from-literal", "soon", "--not-before", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
 

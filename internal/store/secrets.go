@@ -25,6 +25,8 @@ type Secret struct {
 	// NotBefore and ExpiresAfter bound when the secret is delivered; nil means no bound.
 	NotBefore    *time.Time `json:"notBefore,omitempty"`
 	ExpiresAfter *time.Time `json:"expiresAfter,omitempty"`
+	// Peers, when not empty, limits delivery to pods of these peers of the workload.
+	Peers []string `json:"peers,omitempty"`
 }
 
 // CheckSecretName accepts 1-128 letters, digits, '-', '_' and '.', not starting with '.': a

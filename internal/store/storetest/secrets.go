@@ -15,7 +15,7 @@ func Secret(name string) *store.Secret {
 	return &store.Secret{Workload: "payments", Name: name,
 		Value:        "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n",
 		DataKeyIndex: 0, Recipient: "age1samplerecipient", Created: time.Unix(1e9, 0).UTC(), Updated: time.Unix(2e9, 0).UTC(),
-		NotBefore: &nb, ExpiresAfter: &ea}
+		NotBefore: &nb, ExpiresAfter: &ea, Peers: []string{"db"}}
 }
 
 // RunSecrets checks PutSecret, DeleteSecret and that Load returns the secrets (Run runs it too;
@@ -50,7 +50,8 @@ func RunSecrets(t *testing.T, open func(t *testing.T) store.Store, reopen ...fun
 		}
 		g := got["db-password"]
 		if g == nil || g.Value != upd.Value || g.DataKeyIndex != 1 || g.Recipient != upd.Recipient || !g.Created.Equal(upd.Created) ||
-			!g.Updated.Equal(upd.Updated) || g.NotBefore == nil || !g.NotBefore.Equal(*upd.NotBefore) || g.ExpiresAfter != nil {
+			!g.Updated.Equal(upd.Updated) || g.NotBefore == nil || !g.NotBefore.Equal(*upd.NotBefore) || g.ExpiresAfter != nil ||
+			len(g.Peers) != 1 || g.Peers[0] != "db" {
 			t.Errorf("loaded secret = %+v, want %+v", g, upd)
 		}
 	})
