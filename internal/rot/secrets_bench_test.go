@@ -1,8 +1,11 @@
 package rot_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -41,4 +44,39 @@ func BenchmarkPodSecretsNotModified(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "requests/s")
+}
+
+// BenchmarkPodSecretsHandler is the 304 path of GET /v1/secrets in the handler alone (no
+// TLS, no client): what one ROT core spends per poll.
+func BenchmarkPodSecretsHandler(b *testing.B) {
+	r := rottest.Start(b)
+	r.CreateWorkload(b, rotapi.Workload{Name: "payments"})
+	putSecret(b, r, "payments", "db-password", "v1", nil, nil)
+	c, _ := pod(b, r, "payments")
+	_, etag, err := c.Secrets(ctx(b), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cert := c.HTTP.Transport.(*http.Transport).TLSClientConfig.Certificates[0]
+	var chain []*x509.Certificate
+	for _, der := range cert.Certificate {
+		crt, err := x509.ParseCertificate(der)
+		if err != nil {
+			b.Fatal(err)
+		}
+		chain = append(chain, crt)
+	}
+	h := r.Server.Handler()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodGet, rotapi.PathSecrets, nil)
+		req.TLS = &tls.ConnectionState{PeerCertificates: chain}
+		req.Header.Set("If-None-Match", etag)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusNotModified {
+			b.Fatalf("got %d, want 304", w.Code)
+		}
+	}
 }

@@ -36,11 +36,11 @@ type secretsState struct {
 // maxVerified bounds the verified-certificate cache (it is emptied when full).
 const maxVerified = 100_000
 
-// verifiedCert is a pod certificate that verified for workload against the CAs of view v,
-// for as long as every certificate of its chain is valid.
+// verifiedCert is a pod certificate of (workload, peer) that verified against the CAs of view
+// v, for as long as every certificate of its chain is valid.
 type verifiedCert struct {
 	v                   *view
-	workload            string
+	workload, peer      string
 	notBefore, notAfter time.Time
 }
 
@@ -98,6 +98,15 @@ func (s *Server) podWorkload(r *http.Request) (workload, peer string, err error)
 		return "", "", errNoPodCert
 	}
 	leaf := r.TLS.PeerCertificates[0]
+	v := s.v.Load()
+	// The parsing and the chain check are cached per certificate and view: a pod polling
+	// over a keep-alive connection shows the same certificate every time.
+	key := sha256.Sum256(leaf.Raw)
+	if e, ok := s.sec.verified.Load(key); ok {
+		if e := e.(verifiedCert); e.v == v && s.cfg.Now().Before(e.notAfter) && !s.cfg.Now().Before(e.notBefore) {
+			return e.workload, e.peer, nil
+		}
+	}
 	if len(leaf.URIs) != 1 {
 		return "", "", errors.New("rot: the client certificate does not carry one SPIFFE ID; fix: use the pod's certificate from /var/run/seal/tls.crt")
 	}
@@ -109,19 +118,12 @@ func (s *Server) podWorkload(r *http.Request) (workload, peer string, err error)
 	if err != nil {
 		return "", "", fmt.Errorf("rot: client certificate %s is not a pod certificate: %v; fix: use the pod's certificate from /var/run/seal/tls.crt", id, err)
 	}
-	v := s.v.Load()
 	if wid.TrustDomain != v.td {
 		return "", "", fmt.Errorf("rot: client certificate %s is of trust domain %s, not %s; fix: ask the ROT of %s", id, wid.TrustDomain.Name(), v.td.Name(), wid.TrustDomain.Name())
 	}
 	wv, ok := v.workloads[wid.Workload]
 	if !ok {
 		return "", "", fmt.Errorf("rot: client certificate %s names workload %q, which does not exist; fix: sealctl workload create %s", id, wid.Workload, wid.Workload)
-	}
-	key := sha256.Sum256(leaf.Raw)
-	if e, ok := s.sec.verified.Load(key); ok {
-		if e := e.(verifiedCert); e.v == v && e.workload == wid.Workload && s.cfg.Now().Before(e.notAfter) && !s.cfg.Now().Before(e.notBefore) {
-			return wid.Workload, wid.Peer, nil
-		}
 	}
 	roots, inter := x509.NewCertPool(), x509.NewCertPool()
 	for _, c := range wv.cas {
@@ -135,7 +137,7 @@ func (s *Server) podWorkload(r *http.Request) (workload, peer string, err error)
 	if err != nil {
 		return "", "", fmt.Errorf("rot: client certificate %s is not signed by a Workload CA of %q: %v; fix: redeem a fresh certificate (seal-init)", id, wid.Workload, err)
 	}
-	e := verifiedCert{v: v, workload: wid.Workload, notBefore: leaf.NotBefore, notAfter: leaf.NotAfter}
+	e := verifiedCert{v: v, workload: wid.Workload, peer: wid.Peer, notBefore: leaf.NotBefore, notAfter: leaf.NotAfter}
 	for _, c := range chains[0] {
 		if c.NotAfter.Before(e.notAfter) {
 			e.notAfter = c.NotAfter
