@@ -35,6 +35,8 @@ type options struct {
 	terminationLog                string
 	agentSocket                   string
 	tokenFile                     string
+	secrets                       bool
+	secretsInterval               time.Duration
 }
 
 // listFlag is a repeatable flag; from the environment it is a comma list.
@@ -62,7 +64,8 @@ func envName(flagName string) string {
 
 const usageHead = `seal-init redeems the pod's Egg at its ROT and writes the pod's identity into --out:
   tls.crt (leaf + chain), tls.key (PKCS#8), ca.crt (Workload CA bundle),
-  bundles/<trust-domain>.pem (federated bundles), keys.txt (age identities, newest first).
+  bundles/<trust-domain>.pem (federated bundles), keys.txt (age identities, newest first),
+  secrets/<name> (the workload's current secrets, kept up to date with --watch).
 
 Usage:
   seal-init [flags]            redeem once and exit (init container)
@@ -95,6 +98,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.terminationLog, "termination-log", DefaultTerminationLog, "also write a failure's line to this `file` when it exists (Kubernetes shows it as the container's termination message)")
 	fs.StringVar(&o.agentSocket, "workload-api-socket", "", "with --watch, (seal-agent only) also serve the SPIFFE Workload API on this Unix socket `path` (e.g. /var/run/seal/agent.sock)")
 	fs.StringVar(&o.tokenFile, "token-file", "", "send the pod's projected ServiceAccount token from this `file`, read again at every renewal (default "+DefaultTokenFile+" when it exists)")
+	fs.BoolVar(&o.secrets, "secrets", true, "also write the workload's secrets to secrets/<name> (--secrets=false: none)")
+	fs.DurationVar(&o.secretsInterval, "secrets-interval", DefaultSecretsInterval, "with --watch, poll the ROT for changed secrets this `often` (jittered)")
 	fs.Usage = func() {}
 	return fs
 }
@@ -147,6 +152,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 		return nil, nil, errors.New("--timeout must be positive")
 	case o.gid < 0:
 		return nil, nil, errors.New("--gid must not be negative")
+	case o.secretsInterval < time.Second:
+		return nil, nil, errors.New("--secrets-interval must be at least 1s")
 	case o.out == "":
 		return nil, nil, errors.New("--out must not be empty")
 	case o.agentSocket != "" && !o.watch:

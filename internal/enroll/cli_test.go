@@ -23,24 +23,24 @@ func TestParseFlagsAndEnv(t *testing.T) {
 		env  map[string]string
 		want options
 	}{
-		{name: "defaults", want: options{eggEnv: "SEAL_EGG", out: DefaultOut, timeout: 2 * time.Minute, logLevel: "info", terminationLog: DefaultTerminationLog}},
+		{name: "defaults", want: options{eggEnv: "SEAL_EGG", out: DefaultOut, timeout: 2 * time.Minute, logLevel: "info", terminationLog: DefaultTerminationLog, secrets: true, secretsInterval: DefaultSecretsInterval}},
 		{name: "flags",
 			args: []string{"--egg-file", "/e", "--out", "/o", "--hostname", "a.example", "--hostname", "b.example",
 				"--federates-with", "x.org", "--timeout", "5s", "--watch", "--gid", "7", "--health-addr", ":1", "--ready-file", "/r"},
 			want: options{eggFile: "/e", eggEnv: "SEAL_EGG", out: "/o", hostnames: listFlag{"a.example", "b.example"},
-				federatesWith: listFlag{"x.org"}, timeout: 5 * time.Second, watch: true, gid: 7, healthAddr: ":1", readyFile: "/r", logLevel: "info", terminationLog: DefaultTerminationLog}},
+				federatesWith: listFlag{"x.org"}, timeout: 5 * time.Second, watch: true, gid: 7, healthAddr: ":1", readyFile: "/r", logLevel: "info", terminationLog: DefaultTerminationLog, secrets: true, secretsInterval: DefaultSecretsInterval}},
 		{name: "env",
 			env: map[string]string{"SEAL_EGG_FROM_IMAGE": "/etc/seal/egg", "SEAL_OUT": "/o", "SEAL_HOSTNAMES": "a.example, b.example,",
 				"SEAL_FEDERATES_WITH": "x.org,y.org", "SEAL_TIMEOUT": "30s", "SEAL_WATCH": "true", "SEAL_GID": "1000",
 				"SEAL_HEALTH_ADDR": ":9820", "SEAL_READY_FILE": "/r", "SEAL_EGG_ENV": "MY_EGG", "SEAL_LOG_LEVEL": "debug",
-				"SEAL_TERMINATION_LOG": "/t"},
+				"SEAL_TERMINATION_LOG": "/t", "SEAL_SECRETS": "false", "SEAL_SECRETS_INTERVAL": "10s"},
 			want: options{eggFromImage: "/etc/seal/egg", eggEnv: "MY_EGG", out: "/o", hostnames: listFlag{"a.example", "b.example"},
 				federatesWith: listFlag{"x.org", "y.org"}, timeout: 30 * time.Second, watch: true, gid: 1000, healthAddr: ":9820",
-				readyFile: "/r", logLevel: "debug", terminationLog: "/t"}},
+				readyFile: "/r", logLevel: "debug", terminationLog: "/t", secretsInterval: 10 * time.Second}},
 		{name: "a flag beats its env var",
 			args: []string{"--out", "/flag", "--hostname", "f.example"},
 			env:  map[string]string{"SEAL_OUT": "/env", "SEAL_HOSTNAMES": "e.example", "SEAL_TIMEOUT": "1m"},
-			want: options{eggEnv: "SEAL_EGG", out: "/flag", hostnames: listFlag{"f.example"}, timeout: time.Minute, logLevel: "info", terminationLog: DefaultTerminationLog}},
+			want: options{eggEnv: "SEAL_EGG", out: "/flag", hostnames: listFlag{"f.example"}, timeout: time.Minute, logLevel: "info", terminationLog: DefaultTerminationLog, secrets: true, secretsInterval: DefaultSecretsInterval}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, rest, err := parse(tc.args, envOf(tc.env), &bytes.Buffer{})

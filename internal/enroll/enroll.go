@@ -43,10 +43,15 @@ type Enroller struct {
 	// TokenFile is the pod's projected ServiceAccount token, read at every redemption and
 	// sent with the Egg (empty: none).
 	TokenFile string
+	// Secrets, when true, also delivers the workload's secrets (GET /v1/secrets) into
+	// secrets/<name> of the file set; SecretsInterval paces WatchSecrets.
+	Secrets         bool
+	SecretsInterval time.Duration
 
 	eggText string
 	outer   *egg.Outer
 	client  *rotapi.Client
+	sec     secretsState
 }
 
 // New prepares an Enroller for the Egg text; source says where the Egg came from ("file
@@ -159,9 +164,15 @@ func (e *Enroller) Enroll(ctx context.Context) (*Identity, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	id, err := e.Redeem(ctx, e.now().Add(timeout))
+	deadline := e.now().Add(timeout)
+	id, err := e.Redeem(ctx, deadline)
 	if err != nil {
 		return nil, err
+	}
+	if e.Secrets && e.Writer != nil {
+		if err := e.firstSecrets(ctx, id, deadline); err != nil {
+			return nil, err
+		}
 	}
 	if err := e.write(id); err != nil {
 		return nil, err
@@ -170,14 +181,22 @@ func (e *Enroller) Enroll(ctx context.Context) (*Identity, error) {
 }
 
 func (e *Enroller) write(id *Identity) error {
+	e.sec.mu.Lock()
+	defer e.sec.mu.Unlock()
+	return e.writeLocked(id)
+}
+
+// writeLocked writes id's file set with the current secrets; call with e.sec.mu held.
+func (e *Enroller) writeLocked(id *Identity) error {
 	if e.Writer == nil {
 		return nil
 	}
-	if err := e.Writer.Write(id.Files); err != nil {
+	if err := e.Writer.Write(e.filesLocked(id)); err != nil {
 		return &Failure{Err: err,
 			What:  fmt.Sprintf("cannot write the identity files into %s (%s)", e.Writer.Dir, cause(err)),
 			Check: "check that --out is the pod's writable seal volume and --gid a group this container may use"}
 	}
+	e.sec.id = id
 	e.log().Info("wrote identity", "dir", e.Writer.Dir, "spiffeID", id.SPIFFEID, "notAfter", id.NotAfter.UTC().Format(time.RFC3339))
 	return nil
 }

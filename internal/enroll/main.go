@@ -122,6 +122,7 @@ func run(ctx context.Context, o *options, getenv func(string) string, log *slog.
 	}
 	e.Hostnames, e.FederatesWith, e.Timeout, e.Log = o.hostnames, o.federatesWith, o.timeout, log
 	e.TokenFile = tokenFile(o)
+	e.Secrets, e.SecretsInterval = o.secrets, o.secretsInterval
 	e.Writer = &podfiles.Writer{Dir: o.out, GID: o.gid}
 	state := &State{}
 	if o.healthAddr != "" {

@@ -58,6 +58,11 @@ func (e *Enroller) Watch(ctx context.Context, id *Identity, state *State, jitter
 	if jitter == nil {
 		jitter = rand.Float64
 	}
+	if e.Secrets && e.Writer != nil {
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go e.WatchSecrets(sctx, jitter)
+	}
 	for {
 		at := RenewAt(id, jitter())
 		e.log().Info("next renewal", "at", at.UTC().Format(time.RFC3339Nano), "notAfter", id.NotAfter.UTC().Format(time.RFC3339))

@@ -40,6 +40,9 @@ func initContainers(pod *corev1.Pod, s *settings, cfg *Config) []corev1.Containe
 		args = append(args, "--workload-api-socket", AgentSocket)
 		binary, copied = cfg.AgentBinary, CopiedAgent
 	}
+	if s.noSecrets {
+		args = append(args, "--secrets=false")
+	}
 	main := corev1.Container{
 		Name:            InitContainerName,
 		Image:           cfg.Image,

@@ -14,6 +14,7 @@ const (
 	AnnotationRotate        = sealv1.AnnotationRotate
 	AnnotationWorkloadAPI   = sealv1.AnnotationWorkloadAPI
 	AnnotationStatus        = sealv1.AnnotationStatus
+	AnnotationSecrets       = sealv1.AnnotationSecrets
 	NamespaceEnabled        = sealv1.NamespaceInjectEnabled
 	DefaultPeer             = sealv1.DefaultPeer
 )

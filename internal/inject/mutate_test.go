@@ -65,6 +65,7 @@ func goldenCases() []struct {
 		{"rotate-native-sidecar", enabledNS, rotate},
 		{"egg-from-image", enabledNS, image},
 		{"rotate-egg-from-image-host-network", enabledNS, rotateImage},
+		{"secrets-off", enabledNS, pod(map[string]string{AnnotationWorkload: "payments", AnnotationSecrets: "false"}, "app", "shop/app:1")},
 	}
 }
 
@@ -228,6 +229,7 @@ func TestMutateRefusals(t *testing.T) {
 		{name: "bad peer", ann: map[string]string{AnnotationWorkload: "w", AnnotationPeer: "-db"}, want: []string{`seal.dev/peer="-db"`, "not a valid peer name", "fix:"}},
 		{name: "empty peer", ann: map[string]string{AnnotationWorkload: "w", AnnotationPeer: ""}, want: []string{`seal.dev/peer=""`, "fix:"}},
 		{name: "unknown rotate", ann: map[string]string{AnnotationWorkload: "w", AnnotationRotate: "yes"}, want: []string{`seal.dev/rotate="yes"`, "not a known value", `fix: write "true"`}},
+		{name: "unknown secrets", ann: map[string]string{AnnotationWorkload: "w", AnnotationSecrets: "off"}, want: []string{`seal.dev/secrets="off"`, "not a known value", `fix: write "false"`}},
 		{name: "unknown egg source", ann: map[string]string{AnnotationWorkload: "w", AnnotationEgg: "vault:x"}, want: []string{`seal.dev/egg="vault:x"`, "unknown source", "fix: use \"secret:"}},
 		{name: "bad egg secret", ann: map[string]string{AnnotationWorkload: "w", AnnotationEgg: "secret:Bad Name"}, want: []string{`seal.dev/egg="secret:Bad Name"`, "valid Secret", "fix:"}},
 		{name: "bad egg key", ann: map[string]string{AnnotationWorkload: "w", AnnotationEgg: "secret:s/a/b"}, want: []string{"seal.dev/egg", "Secret key", "fix:"}},

@@ -20,6 +20,7 @@ type settings struct {
 	imagePath  string
 	federates  []string
 	routeHosts []string
+	noSecrets  bool // seal.dev/secrets: "false"
 }
 
 const (
@@ -65,6 +66,9 @@ func parseSettings(ann map[string]string) (settings, error) {
 		return s, refuse(AnnotationWorkloadAPI, v, "is not a known value", `write "false" (no SPIFFE Workload API socket) or "true"`)
 	}
 	if err := s.parseEgg(ann); err != nil {
+		return s, err
+	}
+	if err := s.parseSecrets(ann); err != nil {
 		return s, err
 	}
 	var err error

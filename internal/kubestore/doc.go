@@ -10,6 +10,7 @@
 //	Secret seal-rot-bundles            one key per trust domain: the last good (refreshed) bundle
 //	WorkloadCluster (cluster)          a cluster whose pods may redeem: issuer, audience, jwks or jwksURL
 //	Secret seal-rot-clusters           one key per WorkloadCluster with a jwksURL: the last good JWKS
+//	Secret seal-secrets-<workload>     one key per secret of the workload: its value age-encrypted to a data key
 //
 // Writes use the resourceVersion the store last read, so two replicas cannot overwrite each
 // other: the loser gets an error wrapping ErrConflict, and the Notifier makes it reload.

@@ -98,6 +98,7 @@ func (s *Store) read(ctx context.Context) (*snapshot, error) {
 					sn.eggs[id] = &e
 				}
 			}
+		case strings.HasPrefix(name, SecretsPrefix): // read by loadSecrets; a change reloads
 		case name == BundlesSecret:
 			for td := range sec.Data {
 				var b storedBundle
@@ -230,6 +231,9 @@ func (s *Store) Load(ctx context.Context) (*store.State, error) {
 	}
 	if st.Authority == nil && (len(sn.secrets) > 0 || len(sn.eggs) > 0) {
 		return nil, fmt.Errorf("%w: namespace %s holds workload or egg Secrets but no Secret %s; refusing to create a new ROT CA over them", store.ErrCorrupt, s.ns, AuthoritySecret)
+	}
+	if err := s.loadSecrets(ctx, st); err != nil {
+		return nil, err
 	}
 	s.authorityRV = sn.authorityRV
 	s.workloadRV = rvs

@@ -180,6 +180,9 @@ func (s *Store) finalize(ctx context.Context, name string, revoke []*store.Egg) 
 		return false, fmt.Errorf("kubestore: deleting secret %s/%s%s: %w", s.ns, WorkloadPrefix, name, err)
 	}
 	found := err == nil
+	if err := s.deleteSecrets(ctx, name); err != nil {
+		return false, err
+	}
 	delete(s.workloadRV, name)
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var cr sealv1.Workload

@@ -135,6 +135,10 @@ func (s *Server) deleteWorkload(w http.ResponseWriter, r *http.Request) {
 			revoked = append(revoked, id)
 		}
 	}
+	if err := s.deleteSecretsLocked(r.Context(), name); err != nil {
+		writeError(w, storeStatus(err), err.Error())
+		return
+	}
 	if err := s.cfg.Store.DeleteWorkload(r.Context(), name); err != nil && !errors.Is(err, store.ErrNotFound) {
 		writeError(w, storeStatus(err), err.Error())
 		return
@@ -237,6 +241,7 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, storeStatus(err), err.Error())
 		return
 	}
+	_ = s.reencryptSecretsLocked(r.Context(), &rec) // logs; the old key still decrypts
 	s.audit(r, "keys-rotate", "workload", name, "index", next)
 	writeJSON(w, http.StatusOK, rotapi.KeysResponse{Index: next, Recipient: id.Recipient().String()})
 }

@@ -64,6 +64,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(rotapi.PathJWTBundles, methods{http.MethodGet: s.podRoute(s.jwtBundles)})
 	mux.Handle(rotapi.PathRotateJWTKey, methods{http.MethodPost: admin(s.rotateJWTKey)})
 	s.clusterRoutes(mux, admin)
+	s.secretsRoutes(mux, admin)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: no route %s %s", r.Method, r.URL.Path))
 	})

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -163,42 +162,24 @@ type podCaller struct {
 	notAfter time.Time
 }
 
-// errNoPodCert: a pod route was called without a client certificate.
-var errNoPodCert = errors.New("rot: this route requires the pod's certificate (mTLS with tls.crt and tls.key)")
-
-// podCallerOf checks the request's client certificate: a leaf with client-auth usage issued by
-// a valid Workload CA of the workload its SPIFFE ID (spiffe://TD/workload/NAME/peer/PEER) names.
+// podCallerOf checks the request's client certificate with podWorkload: a leaf with client-auth
+// usage issued by a valid Workload CA of the workload its SPIFFE ID
+// (spiffe://TD/workload/NAME/peer/PEER) names.
 func (s *Server) podCallerOf(r *http.Request) (*podCaller, error) {
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return nil, errNoPodCert
-	}
-	leaf := r.TLS.PeerCertificates[0]
-	if len(leaf.URIs) != 1 {
-		return nil, errors.New("rot: the client certificate must carry exactly one SPIFFE ID")
-	}
-	id, err := spiffeid.FromURI(leaf.URIs[0])
+	workload, peer, err := s.podWorkload(r)
 	if err != nil {
-		return nil, fmt.Errorf("rot: the client certificate's URI SAN is not a SPIFFE ID: %v", err)
+		return nil, err
 	}
 	v := s.v.Load()
-	seg := strings.Split(strings.TrimPrefix(id.Path(), "/"), "/")
-	if id.TrustDomain() != v.td || len(seg) != 4 || seg[0] != "workload" || seg[2] != "peer" {
-		return nil, fmt.Errorf("rot: %s is not a pod identity of %s", id, v.td)
-	}
-	wv, ok := v.workloads[seg[1]]
+	wv, ok := v.workloads[workload]
 	if !ok {
-		return nil, fmt.Errorf("rot: %s names workload %q, which does not exist", id, seg[1])
+		return nil, fmt.Errorf("rot: workload %q was deleted during the request", workload)
 	}
-	cas := x509.NewCertPool()
-	for _, c := range wv.cas {
-		cas.AddCert(c.Cert)
+	id, err := spiffeid.FromURI(spiffeID(v.td, workload, peer))
+	if err != nil {
+		return nil, fmt.Errorf("rot: %w", err)
 	}
-	// The Workload CAs are the roots here: a leaf of another workload's CA does not verify.
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: cas, CurrentTime: s.cfg.Now(),
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return nil, fmt.Errorf("rot: the client certificate of %s is not from a Workload CA of %q: %v", id, seg[1], err)
-	}
-	return &podCaller{id: id, workload: wv, notAfter: leaf.NotAfter}, nil
+	return &podCaller{id: id, workload: wv, notAfter: r.TLS.PeerCertificates[0].NotAfter}, nil
 }
 
 // podRoute answers 401 without a client certificate and 403 with one that is not a pod's.

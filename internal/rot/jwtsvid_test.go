@@ -1,17 +1,13 @@
 package rot_test
 
 import (
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"math/big"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -138,7 +134,7 @@ func TestJWTSVIDRefusals(t *testing.T) {
 	}{
 		{"no client certificate", nil, []string{"db"}, http.StatusUnauthorized},
 		{"the admin certificate is not a pod", &adminCert, []string{"db"}, http.StatusForbidden},
-		{"a self-signed certificate naming the workload", new(forged(t, "spiffe://test.seal.dev/workload/payments/peer/any")), []string{"db"}, http.StatusForbidden},
+		{"a self-signed certificate naming the workload", forged(t, "spiffe://test.seal.dev/workload/payments/peer/any"), []string{"db"}, http.StatusForbidden},
 		{"no audience", &pod, nil, http.StatusBadRequest},
 		{"an empty audience", &pod, []string{""}, http.StatusBadRequest},
 	}
@@ -151,21 +147,6 @@ func TestJWTSVIDRefusals(t *testing.T) {
 			}
 		})
 	}
-}
-
-// forged is a self-signed client certificate carrying id.
-func forged(t *testing.T, id string) tls.Certificate {
-	t.Helper()
-	key := p256(t)
-	u, _ := url.Parse(id)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "forged"},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour), URIs: []*url.URL{u},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 func jwtHeaderKID(t *testing.T, tok string) string {

@@ -159,6 +159,7 @@ func (s *Server) Reload(ctx context.Context) error {
 	}
 	s.st = st
 	s.v.Store(v)
+	s.publishSecretsLocked()
 	s.setAdmins(st.Authority)
 	s.metrics.workloads.Set(float64(len(st.Workloads)))
 	return nil

@@ -92,6 +92,7 @@ type Server struct {
 	handler  http.Handler
 	redeemSt *redeemState // rate limits and reloads of POST /v1/redeem (redeem.go)
 	jwks     jwksSchedule // JWKS URL refreshes, guarded by mu (clusters.go)
+	sec      secretsState // workload secrets served by GET /v1/secrets (secretsdoc.go)
 }
 
 // New loads the state from cfg.Store, creating the ROT CA, the egg-sealing key and the admin
@@ -150,6 +151,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.st = st
 	s.v.Store(v)
+	s.publishSecretsLocked()
 	s.setAdmins(st.Authority)
 	if st.Authority.Admins == nil {
 		s.log.Warn("the state has no admin allow-list: every unexpired admin certificate of the ROT CA is accepted; fix: seal-rot admin-cert --revoke-all-but-new (see docs/rot.md)")

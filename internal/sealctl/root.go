@@ -110,6 +110,7 @@ Results go to stdout (tables, or JSON with -o json); hints go to stderr. Exit co
 		a.sealCommand(), a.bundleCommand(), a.verifyCommand(), a.rotateCommand(), a.caCommand())
 	root.AddCommand(a.kubeconfigCommand(), a.versionCommand())
 	root.AddCommand(a.clusterCommand())
+	root.AddCommand(a.secretCommand())
 	a.addInjectCommands(root)
 	root.Version = version.Get()
 	root.SetVersionTemplate(version.String("sealctl") + "\n")

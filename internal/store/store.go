@@ -43,6 +43,10 @@ type Store interface {
 	PutCluster(ctx context.Context, c *Cluster) error
 	// DeleteCluster removes a cluster; ErrNotFound when there is none by that name.
 	DeleteCluster(ctx context.Context, name string) error
+	// PutSecret creates or replaces a workload's secret (its value age-encrypted).
+	PutSecret(ctx context.Context, s *Secret) error
+	// DeleteSecret removes a workload's secret; ErrNotFound when there is none by that name.
+	DeleteSecret(ctx context.Context, workload, name string) error
 }
 
 // Notifier is implemented by stores whose state other processes change. Changed returns a
@@ -59,6 +63,9 @@ type State struct {
 	Eggs      map[string]*Egg      // by id
 	Bundles   map[string]*Bundle   // by trust domain
 	Clusters  map[string]*Cluster  // by name (pod binding)
+
+	// Secrets are the workloads' secrets, by workload, then name.
+	Secrets map[string]map[string]*Secret
 }
 
 // Authority is the trust domain's root of trust.
@@ -165,5 +172,6 @@ func NewState() *State {
 		Eggs:      map[string]*Egg{},
 		Bundles:   map[string]*Bundle{},
 		Clusters:  map[string]*Cluster{},
+		Secrets:   map[string]map[string]*Secret{},
 	}
 }

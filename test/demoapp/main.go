@@ -11,6 +11,8 @@
 //	demoapp serve|call --workload-api ...          takes the identity from the SPIFFE Workload API
 //	                                               (go-spiffe's X509Source and spiffetls) instead
 //	                                               of the files
+//	demoapp secret --name db-password              logs secrets/db-password whenever it changes
+//	                                               (test values only)
 //
 // The identity directory is --dir, else $SEAL_DIR, else /var/run/seal.
 package main
@@ -35,16 +37,19 @@ import (
 
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stdout, nil))
-	if len(os.Args) < 2 || (os.Args[1] != "serve" && os.Args[1] != "call") {
-		fmt.Fprintln(os.Stderr, "usage: demoapp serve|call [flags] (-h for the flags)")
+	if len(os.Args) < 2 || (os.Args[1] != "serve" && os.Args[1] != "call" && os.Args[1] != "secret") {
+		fmt.Fprintln(os.Stderr, "usage: demoapp serve|call|secret [flags] (-h for the flags)")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	var err error
-	if os.Args[1] == "serve" {
+	switch os.Args[1] {
+	case "serve":
 		err = serve(ctx, log, os.Args[2:])
-	} else {
+	case "secret":
+		err = watchSecret(ctx, log, os.Args[2:])
+	default:
 		err = call(ctx, log, os.Args[2:])
 	}
 	if err != nil {

@@ -46,3 +46,7 @@ const (
 // SystemNamespaces are never injected or enforced, whatever their labels say (nor is Seal's
 // own namespace, which each program knows from its flags).
 var SystemNamespaces = map[string]bool{"kube-system": true, "kube-public": true, "kube-node-lease": true}
+
+// AnnotationSecrets "false" on a Pod turns off the delivery of its workload's secrets to
+// /var/run/seal/secrets (seal-init --secrets=false); by default they are delivered.
+const AnnotationSecrets = "seal.dev/secrets"
