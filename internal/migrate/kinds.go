@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/store"
@@ -43,6 +44,7 @@ var Checks = []Check{
 	{"egg-sealing keys", eggKeys},
 	{"bundle sequence", func(st *store.State) string { return strconv.FormatUint(authority(st).BundleSequence, 10) }},
 	{"admin certificates", admins},
+	{"drained", drained},
 	{"Workload CAs", workloadCAs},
 	{"data keys", dataKeys},
 	{"revoked eggs", revokedEggs},
@@ -126,6 +128,13 @@ func eggKeys(st *store.State) string {
 }
 
 func admins(st *store.State) string { return strconv.Itoa(len(authority(st).Admins)) }
+
+func drained(st *store.State) string {
+	if d := authority(st).Drained; d != nil {
+		return "since " + d.Since.UTC().Format(time.RFC3339)
+	}
+	return "no"
+}
 
 func workloadCAs(st *store.State) string {
 	var out []string

@@ -71,6 +71,8 @@ type Authority struct {
 	// state written before the list existed: then every unexpired admin certificate of a ROT
 	// CA is accepted, as before, until seal-rot admin-cert writes a list.
 	Admins []AdminCert `json:"admins,omitempty"`
+	// Drained is set while the ROT is drained (admin changes refused); nil otherwise.
+	Drained *Drain `json:"drained,omitempty"`
 }
 
 // AdminCert is one allowed admin client certificate.
