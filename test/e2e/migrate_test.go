@@ -241,6 +241,7 @@ func migMint(t *testing.T, c *rotapi.Client, workload string) rotapi.MintRespons
 func TestMigrateROT(t *testing.T) {
 	rotBin := testenv.Binary(t, "./cmd/rot")
 	initBin := testenv.Binary(t, "./cmd/init")
+	sealctlBin := testenv.Binary(t, "./cmd/sealctl")
 	east := testenv.Start(t, testenv.Options{NoControllerManager: true})
 	west := testenv.Start(t, testenv.Options{NoControllerManager: true})
 	kubeconfig := migTwoContexts(t, east, west)
@@ -300,19 +301,43 @@ func TestMigrateROT(t *testing.T) {
 		t.Errorf("east: bundle sequence %d, want %d as before the move", got, seq0)
 	}
 	egg2 := migMint(t, c, "orders").Egg
-	r.stop(t)
-	eastSecrets := migSecrets(t, east, nsE)
 
-	// East -> west (another control plane, named by its kubeconfig context).
+	// East -> west (another control plane, named by its kubeconfig context), the ROT running
+	// and drained meanwhile, with the real sealctl: admin changes refused, pods still redeem.
+	sealctl := func(args ...string) (int, string, string) {
+		return sealctlRun(sealctlBin, append([]string{"--rot", "https://" + addr, "--admin", adminDir}, args...)...)
+	}
+	if code, _, errOut := sealctl("rot", "drain", "--reason", "moving to west"); code != 0 {
+		t.Fatalf("sealctl rot drain: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := sealctl("egg", "mint", "orders", "--peer", "api"); code != 1 || !strings.Contains(errOut, "409") || !strings.Contains(errOut, "moving to west") {
+		t.Errorf("sealctl egg mint on a drained ROT: exit %d, stderr %q; want 1 and a 409 naming the drain", code, errOut)
+	}
+	pod("east, drained")
+	eastSecrets := migSecrets(t, east, nsE)
 	if code, out = migrateCmd(t, rotBin, kubeconfig, "--from", "kube:east/"+nsE, "--to", "kube:west/"+nsW); code != 0 {
 		t.Fatalf("migrate east -> west: exit %d:\n%s", code, out)
 	}
 	if got := migSecrets(t, east, nsE); got != eastSecrets {
 		t.Errorf("migrate wrote to its source namespace: Secrets %s, were %s", got, eastSecrets)
 	}
+	r.stop(t)
 	r, c = migServe(t, rotBin, addr, adminDir, []string{"KUBECONFIG=" + west.Kubeconfig}, "--kube", "--namespace", nsW)
-	pod("west")
+	code, stdout, _ := sealctl("rot", "status", "-o", "json")
+	var status rotapi.DrainStatus
+	if err := json.Unmarshal([]byte(stdout), &status); code != 0 || err != nil || !status.Drained || status.Reason != "moving to west" {
+		t.Errorf("sealctl rot status at the moved ROT: exit %d, %s; want it drained as the source was", code, stdout)
+	}
+	pod("west, drained")
 	migChainsTo(t, migPod(t, initBin, egg2), held, "west, Egg minted in east")
+	if code, _, errOut := sealctl("rot", "resume"); code != 0 {
+		t.Fatalf("sealctl rot resume: exit %d: %s", code, errOut)
+	}
+	code, egg3, errOut := sealctl("egg", "mint", "orders", "--peer", "api")
+	if code != 0 {
+		t.Fatalf("sealctl egg mint after resume: exit %d: %s", code, errOut)
+	}
+	migChainsTo(t, migPod(t, initBin, strings.TrimSpace(egg3)), held, "west, Egg minted after resume")
 	r.stop(t)
 
 	// West -> a directory again.
