@@ -98,6 +98,7 @@ func (s *Store) read(ctx context.Context) (*snapshot, error) {
 					sn.eggs[id] = &e
 				}
 			}
+		case name == InvitesSecret: // read by loadInvites; listed here so a change reloads
 		case name == BundlesSecret:
 			for td := range sec.Data {
 				var b storedBundle
@@ -216,6 +217,9 @@ func (s *Store) Load(ctx context.Context) (*store.State, error) {
 		rvs[name] = sn.secrets[name].ResourceVersion
 	}
 	st.Eggs = sn.eggs
+	if err := s.loadInvites(ctx, st); err != nil {
+		return nil, err
+	}
 	for _, f := range sn.ftds {
 		b, _ := effectiveBundle(f, sn.bundles)
 		if b == nil || f.DeletionTimestamp != nil {

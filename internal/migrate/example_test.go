@@ -26,5 +26,5 @@ func ExampleMigrate() {
 		panic(err)
 	}
 	fmt.Println(plan.TrustDomain, plan.Counts)
-	// Output: conformance.example [{authority 1} {workloads 1} {egg records 0} {bundles 0}]
+	// Output: conformance.example [{authority 1} {workloads 1} {egg records 0} {bundles 0} {federation invites 0}]
 }

@@ -30,6 +30,7 @@ var Kinds = []Kind{
 	{"workloads", func(st *store.State) int { return len(st.Workloads) }, copyWorkloads},
 	{"egg records", func(st *store.State) int { return len(st.Eggs) }, copyEggs},
 	{"bundles", func(st *store.State) int { return len(st.Bundles) }, copyBundles},
+	{"federation invites", func(st *store.State) int { return len(st.Invites) }, copyInvites},
 }
 
 // Check is one value that must be the same in the source and the copy.
@@ -49,6 +50,7 @@ var Checks = []Check{
 	{"data keys", dataKeys},
 	{"revoked eggs", revokedEggs},
 	{"federated domains", federated},
+	{"used invites", usedInvites},
 }
 
 func countAuthority(st *store.State) int {
@@ -84,6 +86,15 @@ func copyBundles(ctx context.Context, st *store.State, dst store.Store) error {
 	for _, td := range sorted(st.Bundles) {
 		if err := dst.PutBundle(ctx, st.Bundles[td]); err != nil {
 			return fmt.Errorf("trust domain %q: %w", td, err)
+		}
+	}
+	return nil
+}
+
+func copyInvites(ctx context.Context, st *store.State, dst store.Store) error {
+	for _, id := range sorted(st.Invites) {
+		if err := dst.PutInvite(ctx, st.Invites[id]); err != nil {
+			return fmt.Errorf("invite %s: %w", id, err)
 		}
 	}
 	return nil
@@ -167,6 +178,16 @@ func federated(st *store.State) string {
 	for _, td := range sorted(st.Bundles) {
 		b := st.Bundles[td]
 		out = append(out, fmt.Sprintf("%s(%s)", td, b.EndpointProfile))
+	}
+	return strings.Join(out, " ")
+}
+
+func usedInvites(st *store.State) string {
+	var out []string
+	for _, id := range sorted(st.Invites) {
+		if i := st.Invites[id]; i.Used != nil {
+			out = append(out, id+"="+i.UsedBy)
+		}
 	}
 	return strings.Join(out, " ")
 }

@@ -25,9 +25,12 @@ func source(t *testing.T) (string, store.Store) {
 	ctx := context.Background()
 	e2 := storetest.Egg()
 	e2.ID, e2.Revoked = "egg-revoked", true
+	inv := storetest.Invite()
+	inv.Used, inv.UsedBy = &inv.Created, "partner.example"
 	for _, err := range []error{
 		st.PutAuthority(ctx, storetest.Authority()), st.PutWorkload(ctx, storetest.Workload()),
 		st.PutEgg(ctx, storetest.Egg()), st.PutEgg(ctx, e2), st.PutBundle(ctx, storetest.Bundle()),
+		st.PutInvite(ctx, inv),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -114,7 +117,7 @@ func TestMigrateRefuses(t *testing.T) {
 			_, src := source(t)
 			_, dst := source(t)
 			return src, dst
-		}, migrate.ErrNotEmpty, "1 authority, 1 workloads, 2 egg records, 1 bundles"},
+		}, migrate.ErrNotEmpty, "1 authority, 1 workloads, 2 egg records, 1 bundles, 1 federation invites"},
 		"destination with only an egg record": {func(t *testing.T) (store.Store, store.Store) {
 			_, src := source(t)
 			dst := open(t, filepath.Join(t.TempDir(), "dst"))
@@ -168,13 +171,14 @@ func TestVerifyNamesTheDifference(t *testing.T) {
 		change func(st *store.State)
 		msg    string
 	}{
-		"lost egg":           {func(st *store.State) { delete(st.Eggs, "egg-revoked") }, "egg records: source 2, copy 1"},
-		"other ROT CA":       {func(st *store.State) { st.Authority.CAs = st.Workloads["payments"].CAs[:1] }, "ROT CAs"},
-		"other egg key":      {func(st *store.State) { st.Authority.EggKeys.Keys["k-1"] = []byte("x") }, "egg-sealing keys"},
-		"sequence went back": {func(st *store.State) { st.Authority.BundleSequence = 1 }, "bundle sequence"},
-		"lost data key":      {func(st *store.State) { st.Workloads["payments"].DataKeys = nil }, "data keys"},
-		"unrevoked egg":      {func(st *store.State) { st.Eggs["egg-revoked"].Revoked = false }, "revoked eggs"},
-		"lost bundle":        {func(st *store.State) { st.Bundles = map[string]*store.Bundle{} }, "bundles: source 1, copy 0"},
+		"lost egg":            {func(st *store.State) { delete(st.Eggs, "egg-revoked") }, "egg records: source 2, copy 1"},
+		"other ROT CA":        {func(st *store.State) { st.Authority.CAs = st.Workloads["payments"].CAs[:1] }, "ROT CAs"},
+		"other egg key":       {func(st *store.State) { st.Authority.EggKeys.Keys["k-1"] = []byte("x") }, "egg-sealing keys"},
+		"sequence went back":  {func(st *store.State) { st.Authority.BundleSequence = 1 }, "bundle sequence"},
+		"lost data key":       {func(st *store.State) { st.Workloads["payments"].DataKeys = nil }, "data keys"},
+		"unrevoked egg":       {func(st *store.State) { st.Eggs["egg-revoked"].Revoked = false }, "revoked eggs"},
+		"invite unused again": {func(st *store.State) { st.Invites[storetest.Invite().ID].Used = nil }, "used invites"},
+		"lost bundle":         {func(st *store.State) { st.Bundles = map[string]*store.Bundle{} }, "bundles: source 1, copy 0"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			got, _ := src.Load(context.Background())

@@ -39,6 +39,8 @@ type Store interface {
 	PutBundle(ctx context.Context, b *Bundle) error
 	// Close releases the store (the file store's lock).
 	Close() error
+	// PutInvite creates or replaces a federation invite's record (a join marks it used).
+	PutInvite(ctx context.Context, i *Invite) error
 }
 
 // Notifier is implemented by stores whose state other processes change. Changed returns a
@@ -54,6 +56,7 @@ type State struct {
 	Workloads map[string]*Workload // by name
 	Eggs      map[string]*Egg      // by id
 	Bundles   map[string]*Bundle   // by trust domain
+	Invites   map[string]*Invite   // federation invites by id
 }
 
 // Authority is the trust domain's root of trust.
@@ -155,5 +158,6 @@ func NewState() *State {
 		Workloads: map[string]*Workload{},
 		Eggs:      map[string]*Egg{},
 		Bundles:   map[string]*Bundle{},
+		Invites:   map[string]*Invite{},
 	}
 }
