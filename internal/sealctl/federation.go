@@ -98,7 +98,10 @@ func (a *app) federationInvites() *cobra.Command {
 	return &cobra.Command{
 		Use:   "invites",
 		Short: "List the invites this ROT issued and who used them",
-		Args:  args(),
+		Long: `List the invites this ROT issued: id, expiry, and the trust domain that used each (an invite
+is used once). The secrets are never shown again: the ROT keeps only their hashes.`,
+		Example: `  sealctl federation invites -o json`,
+		Args:    args(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.connect()
 			if err != nil {

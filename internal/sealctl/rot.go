@@ -15,8 +15,12 @@ func (a *app) rotCommand() *cobra.Command {
 redeeming Eggs and peers keep fetching its bundle. Drain before "seal-rot migrate" copies the
 state of a running ROT, so no change made meanwhile is lost; the drain is part of the state, so
 the moved ROT starts drained too: check it, then resume it. See docs/migration.md.`)
-	cmd.AddCommand(a.rotDrain(), a.rotCall("resume", "Accept admin changes again", http.MethodDelete),
-		a.rotCall("status", "Show whether the ROT is drained", http.MethodGet))
+	cmd.AddCommand(a.rotDrain(),
+		a.rotCall("resume", "Accept admin changes again", `End a drain: the ROT accepts admin changes again and resumes its own CA rotation. Resuming a
+ROT that is not drained does nothing. After "seal-rot migrate", resume the moved ROT (it
+arrives drained) once it serves at the ROT's URL.`, "  sealctl rot resume", http.MethodDelete),
+		a.rotCall("status", "Show whether the ROT is drained", `Show whether the ROT is drained, and if so since when, why and by which admin certificate.`,
+			"  sealctl rot status -o json", http.MethodGet))
 	return cmd
 }
 
@@ -41,9 +45,9 @@ within seconds; it survives restarts and "seal-rot migrate".`,
 	return cmd
 }
 
-func (a *app) rotCall(use, short, method string) *cobra.Command {
+func (a *app) rotCall(use, short, long, example, method string) *cobra.Command {
 	return &cobra.Command{
-		Use: use, Short: short, Args: args(),
+		Use: use, Short: short, Long: long, Example: example, Args: args(),
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.drainCall(cmd, method, nil) },
 	}
 }
