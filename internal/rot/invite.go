@@ -165,10 +165,9 @@ func (s *Server) joinInvited(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.knownInvite(inv.ID) == nil {
-		// Another replica may have issued it; read the shared state once.
-		if err := s.Reload(r.Context()); err != nil {
-			s.log.Warn("reloading state for an unknown invite", "err", err)
-		}
+		// Another replica may have issued it just now: reload the shared state, as for an Egg
+		// without a record (one reload shared by concurrent callers, at most one per gap).
+		s.reloadForMissingEgg(r.Context())
 	}
 	doc, _, err := s.ownBundle()
 	if err != nil {

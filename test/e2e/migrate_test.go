@@ -30,6 +30,12 @@ import (
 
 const migTD = "migrate.example"
 
+// migRef is the moving ROT as fedTools sees it: its one URL and the admin directory.
+type migRef struct{ u, a string }
+
+func (r migRef) url() string   { return r.u }
+func (r migRef) admin() string { return r.a }
+
 // migTwoContexts writes one kubeconfig holding both control planes as contexts east and west,
 // as an operator's kubeconfig holds two clusters.
 func migTwoContexts(t *testing.T, east, west *testenv.Env) string {
@@ -256,6 +262,15 @@ func TestMigrateROT(t *testing.T) {
 	if err := c.Do(ctx, http.MethodPost, rotapi.PathWorkloads, rotapi.Workload{Name: "orders", Peers: []string{"api"}}, nil); err != nil {
 		t.Fatal(err)
 	}
+	// A federated trust domain refreshed from its endpoint, and an invite not used yet.
+	tools := fedTools{sealctlBin: sealctlBin, initBin: initBin}
+	rotRef := migRef{u: "https://" + addr, a: adminDir}
+	partner := fedStartROT(t, "partner.migrate.example")
+	tools.importBundle(t, rotRef, partner.td, tools.export(t, partner), partner.url()+"/v1/bundle")
+	inviteFile := filepath.Join(t.TempDir(), "invite.txt")
+	if err := os.WriteFile(inviteFile, tools.sealctl(t, rotRef, "federation", "invite", "--ttl", "2h"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	egg := migMint(t, c, "orders").Egg
 	revoked := migMint(t, c, "orders")
 	if err := c.Do(ctx, http.MethodDelete, rotapi.Path(rotapi.PathEgg, revoked.ID), nil, nil); err != nil {
@@ -347,6 +362,15 @@ func TestMigrateROT(t *testing.T) {
 	}
 	_, c = migServe(t, rotBin, addr, adminDir, nil, "--state-dir", dstDir)
 	pod("back in a directory")
+	// Federation moved with it: the partner's bundle and endpoint are there, and the invite
+	// issued before the first move still lets the partner join (same URL, same pinned CA).
+	if b := tools.bundle(t, rotRef, partner.td); b.BundleEndpointURL != partner.url()+"/v1/bundle" || b.EndpointProfile != "https_spiffe" {
+		t.Errorf("the moved ROT holds for %s: %+v; want the endpoint imported before the move", partner.td, b)
+	}
+	tools.sealctl(t, partner, "federation", "join", inviteFile)
+	if b := tools.bundle(t, partner, migTD); b.BundleEndpointURL != "https://"+addr+"/v1/bundle" {
+		t.Errorf("the partner, joined with an invite issued before the moves, holds %+v", b)
+	}
 	// The moved ROT's next bundle goes on from the sequence it had.
 	if err := c.Do(ctx, http.MethodPost, rotapi.PathRotateROTCA, nil, nil); err != nil {
 		t.Fatal(err)
