@@ -98,6 +98,9 @@ func (s *Server) createInvite(w http.ResponseWriter, r *http.Request) {
 		writeError(w, storeStatus(err), "rot: saving invite: "+err.Error())
 		return
 	}
+	if s.st.Invites == nil {
+		s.st.Invites = map[string]*store.Invite{}
+	}
 	s.st.Invites[rec.ID] = rec
 	s.audit(r, "federation-invite", "invite", rec.ID, "notAfter", rec.NotAfter)
 	writeJSON(w, http.StatusOK, rotapi.InviteResponse{InviteInfo: inviteInfo(rec), Invite: inv.Encode()})

@@ -31,6 +31,7 @@ const (
 //	DIR/workloads/NAME.json   spec, Workload CA(s), age data keys
 //	DIR/eggs/ID.json          minted Egg metadata and revocation (never the Egg text)
 //	DIR/bundles/TD.json       federated trust domains' bundles
+//	DIR/invites/ID.json       federation invites (the secret's hash, expiry, use)
 //
 // Every file is written 0600 through a temporary file, fsync and rename, so a crash leaves the
 // old or the new file, never half of one.
