@@ -79,9 +79,13 @@ func Migrate(ctx context.Context, from, to store.Store, o Options) (*Plan, error
 	if o.DryRun {
 		return plan, nil
 	}
-	for _, k := range Kinds {
+	for i, k := range Kinds {
 		if err := k.Copy(ctx, src, to); err != nil {
-			return plan, fmt.Errorf("migrate: copying %s: %w (the destination now holds part of the state: clear it before migrating again)", k.Name, err)
+			left := "the destination now holds part of the state: clear it before migrating again"
+			if i == 0 {
+				left = "nothing was written"
+			}
+			return plan, fmt.Errorf("migrate: copying %s: %w (%s)", k.Name, err, left)
 		}
 	}
 	got, err := to.Load(ctx)

@@ -190,3 +190,44 @@ func TestVerifyNamesTheDifference(t *testing.T) {
 		})
 	}
 }
+
+// failing is a real file store whose writes of one kind fail, as an API server that went away.
+type failing struct {
+	*store.File
+	authority, eggs bool
+}
+
+func (f *failing) PutAuthority(ctx context.Context, a *store.Authority) error {
+	if f.authority {
+		return errors.New("connection refused")
+	}
+	return f.File.PutAuthority(ctx, a)
+}
+
+func (f *failing) PutEgg(ctx context.Context, e *store.Egg) error {
+	if f.eggs {
+		return errors.New("connection refused")
+	}
+	return f.File.PutEgg(ctx, e)
+}
+
+// TestFailedCopySaysWhatIsLeft: a write that fails stops the copy and says whether the
+// destination holds part of the state.
+func TestFailedCopySaysWhatIsLeft(t *testing.T) {
+	for name, tc := range map[string]struct {
+		dst  *failing
+		want string
+	}{
+		"first write":   {&failing{authority: true}, "copying authority: connection refused (nothing was written)"},
+		"a later write": {&failing{eggs: true}, "copying egg records: egg egg-0123456789abcdef0123: connection refused (the destination now holds part of the state"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, src := source(t)
+			tc.dst.File = open(t, filepath.Join(t.TempDir(), "dst"))
+			_, err := migrate.Migrate(context.Background(), src, tc.dst, migrate.Options{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Migrate() = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -25,7 +25,8 @@ func newMigrate() *cobra.Command {
 		Short: "Move the whole ROT state between a state directory and a Kubernetes namespace, or between clusters",
 		Long: `migrate copies everything the ROT keeps (ROT CAs and keys, the egg-sealing keyring and
 bundle sequence, the admin allow-list, workloads with their Workload CAs and data keys, Egg
-records and revocations, federated bundles) from one store to another:
+records and revocations, federated bundles, federation invites, and whether it is drained)
+from one store to another:
 
   dir:PATH                     a state directory (seal-rot serve --state-dir PATH)
   kube:NAMESPACE               Secrets and seal.dev resources of NAMESPACE, through KUBECONFIG,
