@@ -46,6 +46,7 @@ func TestKubeStore(t *testing.T) {
 		{"a planted Workload CA is never trusted", testPlantedCA},
 		{"changes arrive through the informers", testEvents},
 		{"clusters and bindings (pod binding)", testClusters},
+		{"federation invites", testInvites},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Cleanup(func() { clearCluster(t, env) })

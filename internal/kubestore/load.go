@@ -99,6 +99,7 @@ func (s *Store) read(ctx context.Context) (*snapshot, error) {
 				}
 			}
 		case strings.HasPrefix(name, SecretsPrefix): // read by loadSecrets; a change reloads
+		case name == InvitesSecret: // read by loadInvites; listed here so a change reloads
 		case name == BundlesSecret:
 			for td := range sec.Data {
 				var b storedBundle
@@ -217,6 +218,9 @@ func (s *Store) Load(ctx context.Context) (*store.State, error) {
 		rvs[name] = sn.secrets[name].ResourceVersion
 	}
 	st.Eggs = sn.eggs
+	if err := s.loadInvites(ctx, st); err != nil {
+		return nil, err
+	}
 	for _, f := range sn.ftds {
 		b, _ := effectiveBundle(f, sn.bundles)
 		if b == nil || f.DeletionTimestamp != nil {

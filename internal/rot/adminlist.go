@@ -49,13 +49,14 @@ func ParseSerial(s string) (string, error) {
 	return n.Text(16), nil
 }
 
-// setAdmins publishes the allow-list of a.
+// setAdmins publishes the allow-list of a, and its drain.
 func (s *Server) setAdmins(a *store.Authority) {
 	set := &adminSet{legacy: a.Admins == nil, serials: map[string]bool{}}
 	for _, e := range a.Admins {
 		set.serials[e.Serial] = true
 	}
 	s.admins.Store(set)
+	s.draining.Store(a.Drained)
 }
 
 // checkAdminSerial refuses an admin certificate whose serial is not on the allow-list.

@@ -50,7 +50,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(rotapi.PathReadyz, methods{http.MethodGet: s.readyz})
 	mux.Handle(rotapi.PathMetrics, methods{http.MethodGet: promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP})
 
-	admin := func(h http.HandlerFunc) http.HandlerFunc { return s.requireAdmin(h) }
+	admin := func(h http.HandlerFunc) http.HandlerFunc { return s.requireAdmin(s.refuseWhileDrained(h)) }
+	s.drainRoutes(mux)
 	mux.Handle(rotapi.PathWorkloads, methods{http.MethodGet: admin(s.listWorkloads), http.MethodPost: admin(s.createWorkload)})
 	mux.Handle(rotapi.PathWorkload, methods{http.MethodGet: admin(s.getWorkload), http.MethodDelete: admin(s.deleteWorkload)})
 	mux.Handle(rotapi.PathEggs, methods{http.MethodGet: admin(s.listEggs), http.MethodPost: admin(s.mintEgg)})
@@ -65,6 +66,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(rotapi.PathRotateJWTKey, methods{http.MethodPost: admin(s.rotateJWTKey)})
 	s.clusterRoutes(mux, admin)
 	s.secretsRoutes(mux, admin)
+	s.federationRoutes(mux, admin)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: no route %s %s", r.Method, r.URL.Path))
 	})

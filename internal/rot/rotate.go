@@ -14,10 +14,13 @@ import (
 // Rotate gives every CA that has used up two thirds of its life a successor (the ROT CA and
 // each Workload CA) and drops expired ones. Old and new stay side by side in trust bundles
 // until the old one expires, so certificates issued by either keep verifying. It runs at start
-// and hourly.
+// and hourly, and does nothing while the ROT is drained.
 func (s *Server) Rotate(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.st.Authority.Drained != nil {
+		return nil // drained: the state stays as it is (for a migration) until resumed
+	}
 	now := s.cfg.Now()
 	v := s.v.Load()
 	if ca.NeedsRotation(v.root, now) || len(ca.Unexpired(v.roots, now)) != len(s.st.Authority.CAs) {

@@ -85,6 +85,7 @@ type Server struct {
 	fetchFailures map[string]int
 
 	admins    atomic.Pointer[adminSet]
+	draining  atomic.Pointer[store.Drain] // non-nil while drained (drain.go)
 	serving   atomic.Pointer[tls.Certificate]
 	servingMu sync.Mutex
 

@@ -111,6 +111,7 @@ Results go to stdout (tables, or JSON with -o json); hints go to stderr. Exit co
 	root.AddCommand(a.kubeconfigCommand(), a.versionCommand())
 	root.AddCommand(a.clusterCommand())
 	root.AddCommand(a.secretCommand())
+	root.AddCommand(a.rotCommand(), a.federationCommand())
 	a.addInjectCommands(root)
 	root.Version = version.Get()
 	root.SetVersionTemplate(version.String("sealctl") + "\n")

@@ -13,3 +13,5 @@ func TestFileConformance(t *testing.T) {
 		func(t *testing.T) store.Store { dir = t.TempDir(); return open(t, dir) },
 		func(t *testing.T) store.Store { return open(t, dir) })
 }
+
+func TestFileInvites(t *testing.T) { storetest.Invites(t, open(t, t.TempDir())) }

@@ -33,6 +33,7 @@ const (
 //	DIR/bundles/TD.json       federated trust domains' bundles
 //	DIR/clusters/NAME.json    clusters whose pods may redeem (pod binding)
 //	DIR/secrets/W/NAME.json   workload W's secrets, values age-encrypted to its data key
+//	DIR/invites/ID.json       federation invites (the secret's hash, expiry, use)
 //
 // Every file is written 0600 through a temporary file, fsync and rename, so a crash leaves the
 // old or the new file, never half of one.
@@ -139,6 +140,9 @@ func (f *File) Load(ctx context.Context) (*State, error) {
 		return nil, err
 	}
 	if err := f.loadSecrets(st); err != nil {
+		return nil, err
+	}
+	if err := f.loadInvites(st); err != nil {
 		return nil, err
 	}
 	if st.Authority == nil && (len(st.Workloads) > 0 || len(st.Eggs) > 0) {

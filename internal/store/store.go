@@ -47,6 +47,8 @@ type Store interface {
 	PutSecret(ctx context.Context, s *Secret) error
 	// DeleteSecret removes a workload's secret; ErrNotFound when there is none by that name.
 	DeleteSecret(ctx context.Context, workload, name string) error
+	// PutInvite creates or replaces a federation invite's record (a join marks it used).
+	PutInvite(ctx context.Context, i *Invite) error
 }
 
 // Notifier is implemented by stores whose state other processes change. Changed returns a
@@ -66,6 +68,7 @@ type State struct {
 
 	// Secrets are the workloads' secrets, by workload, then name.
 	Secrets map[string]map[string]*Secret
+	Invites map[string]*Invite // federation invites by id
 }
 
 // Authority is the trust domain's root of trust.
@@ -86,6 +89,8 @@ type Authority struct {
 	// JWTKeys sign JWT-SVIDs, oldest first (see JWTKey). Empty in state written before
 	// JWT-SVIDs existed: the ROT creates the first at its next start.
 	JWTKeys []JWTKey `json:"jwtKeys,omitempty"`
+	// Drained is set while the ROT is drained (admin changes refused); nil otherwise.
+	Drained *Drain `json:"drained,omitempty"`
 }
 
 // AdminCert is one allowed admin client certificate.
@@ -173,5 +178,6 @@ func NewState() *State {
 		Bundles:   map[string]*Bundle{},
 		Clusters:  map[string]*Cluster{},
 		Secrets:   map[string]map[string]*Secret{},
+		Invites:   map[string]*Invite{},
 	}
 }

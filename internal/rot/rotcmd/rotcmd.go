@@ -90,7 +90,7 @@ POST /v1/redeem for a certificate and keys; admins manage it over mTLS (sealctl)
 		}
 		return nil
 	}
-	root.AddCommand(newServe(), newAdminCert())
+	root.AddCommand(newServe(), newAdminCert(), newMigrate())
 	return root
 }
 

@@ -1,0 +1,53 @@
+package kubestore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/seal-dev/seal/internal/store"
+)
+
+// InvitesSecret holds the federation invites' records (store.Invite), one key per invite id.
+const InvitesSecret = "seal-rot-invites"
+
+// PutInvite writes the invite's record under its id in Secret seal-rot-invites.
+func (s *Store) PutInvite(ctx context.Context, i *store.Invite) error {
+	if i.ID == "" || !isSecretKey(i.ID) {
+		return fmt.Errorf("kubestore: invalid invite id %q", i.ID)
+	}
+	b, err := json.Marshal(i)
+	if err != nil {
+		return fmt.Errorf("kubestore: encoding invite: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.putKey(ctx, InvitesSecret, "invites", i.ID, b)
+}
+
+// loadInvites reads Secret seal-rot-invites into st (none: no invites).
+func (s *Store) loadInvites(ctx context.Context, st *store.State) error {
+	var sec corev1.Secret
+	err := s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: InvitesSecret}, &sec)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("kubestore: reading secret %s/%s: %w", s.ns, InvitesSecret, err)
+	}
+	for id := range sec.Data {
+		var i store.Invite
+		if err := decodeKey(&sec, id, &i); err != nil {
+			return s.corrupt(InvitesSecret, "%v", err)
+		}
+		if i.ID != id {
+			return s.corrupt(InvitesSecret, "key %q holds invite %q", id, i.ID)
+		}
+		st.Invites[id] = &i
+	}
+	return nil
+}

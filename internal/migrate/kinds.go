@@ -1,0 +1,202 @@
+package migrate
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/seal-dev/seal/internal/ca"
+	"github.com/seal-dev/seal/internal/store"
+)
+
+// Kind is one kind of record Migrate copies.
+type Kind struct {
+	Name string
+	// Count is how many records of this kind st holds (a destination is empty when every
+	// Kind counts 0).
+	Count func(st *store.State) int
+	// Copy writes st's records of this kind to dst.
+	Copy func(ctx context.Context, st *store.State, dst store.Store) error
+}
+
+// Kinds are copied in this order. The authority goes first: a Kubernetes store checks every
+// Workload CA it loads against the ROT CAs.
+var Kinds = []Kind{
+	{"authority", countAuthority, copyAuthority},
+	{"workloads", func(st *store.State) int { return len(st.Workloads) }, copyWorkloads},
+	{"egg records", func(st *store.State) int { return len(st.Eggs) }, copyEggs},
+	{"bundles", func(st *store.State) int { return len(st.Bundles) }, copyBundles},
+	{"federation invites", func(st *store.State) int { return len(st.Invites) }, copyInvites},
+}
+
+// Check is one value that must be the same in the source and the copy.
+type Check struct {
+	Name  string
+	Value func(st *store.State) string
+}
+
+// Checks are what Verify compares (besides every Kind's count).
+var Checks = []Check{
+	{"ROT CAs", rotCAs},
+	{"egg-sealing keys", eggKeys},
+	{"bundle sequence", func(st *store.State) string { return strconv.FormatUint(authority(st).BundleSequence, 10) }},
+	{"admin certificates", admins},
+	{"drained", drained},
+	{"Workload CAs", workloadCAs},
+	{"data keys", dataKeys},
+	{"revoked eggs", revokedEggs},
+	{"federated domains", federated},
+	{"used invites", usedInvites},
+}
+
+func countAuthority(st *store.State) int {
+	if st.Authority == nil {
+		return 0
+	}
+	return 1
+}
+
+func copyAuthority(ctx context.Context, st *store.State, dst store.Store) error {
+	return dst.PutAuthority(ctx, st.Authority)
+}
+
+func copyWorkloads(ctx context.Context, st *store.State, dst store.Store) error {
+	for _, name := range sorted(st.Workloads) {
+		if err := dst.PutWorkload(ctx, st.Workloads[name]); err != nil {
+			return fmt.Errorf("workload %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func copyEggs(ctx context.Context, st *store.State, dst store.Store) error {
+	for _, id := range sorted(st.Eggs) {
+		if err := dst.PutEgg(ctx, st.Eggs[id]); err != nil {
+			return fmt.Errorf("egg %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func copyBundles(ctx context.Context, st *store.State, dst store.Store) error {
+	for _, td := range sorted(st.Bundles) {
+		if err := dst.PutBundle(ctx, st.Bundles[td]); err != nil {
+			return fmt.Errorf("trust domain %q: %w", td, err)
+		}
+	}
+	return nil
+}
+
+func copyInvites(ctx context.Context, st *store.State, dst store.Store) error {
+	for _, id := range sorted(st.Invites) {
+		if err := dst.PutInvite(ctx, st.Invites[id]); err != nil {
+			return fmt.Errorf("invite %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// authority is st's authority, or an empty one.
+func authority(st *store.State) *store.Authority {
+	if st.Authority == nil {
+		return &store.Authority{}
+	}
+	return st.Authority
+}
+
+// fingerprints are the SHA-256 fingerprints of the first certificate of every pair, in order.
+func fingerprints(kps []store.KeyPair) string {
+	fps := make([]string, 0, len(kps))
+	for _, kp := range kps {
+		certs, err := ca.ParseCerts([]byte(kp.Cert))
+		if err != nil || len(certs) == 0 {
+			fps = append(fps, "unparsable")
+			continue
+		}
+		fps = append(fps, ca.Fingerprint(certs[0]))
+	}
+	return strings.Join(fps, ",")
+}
+
+func rotCAs(st *store.State) string { return fingerprints(authority(st).CAs) }
+
+// eggKeys names the egg-sealing keys, the current one and a digest of the key bytes (never the
+// keys themselves).
+func eggKeys(st *store.State) string {
+	k := authority(st).EggKeys
+	h := sha256.New()
+	ids := sorted(k.Keys)
+	for _, id := range ids {
+		h.Write([]byte(id))
+		h.Write([]byte{0})
+		h.Write(k.Keys[id])
+	}
+	return fmt.Sprintf("%s current %s digest %x", strings.Join(ids, ","), k.Current, h.Sum(nil)[:8])
+}
+
+func admins(st *store.State) string { return strconv.Itoa(len(authority(st).Admins)) }
+
+func drained(st *store.State) string {
+	if d := authority(st).Drained; d != nil {
+		return "since " + d.Since.UTC().Format(time.RFC3339)
+	}
+	return "no"
+}
+
+func workloadCAs(st *store.State) string {
+	var out []string
+	for _, name := range sorted(st.Workloads) {
+		out = append(out, name+"="+fingerprints(st.Workloads[name].CAs))
+	}
+	return strings.Join(out, " ")
+}
+
+func dataKeys(st *store.State) string {
+	n := 0
+	for _, w := range st.Workloads {
+		n += len(w.DataKeys)
+	}
+	return strconv.Itoa(n)
+}
+
+func revokedEggs(st *store.State) string {
+	n := 0
+	for _, e := range st.Eggs {
+		if e.Revoked {
+			n++
+		}
+	}
+	return strconv.Itoa(n)
+}
+
+func federated(st *store.State) string {
+	var out []string
+	for _, td := range sorted(st.Bundles) {
+		b := st.Bundles[td]
+		out = append(out, fmt.Sprintf("%s(%s)", td, b.EndpointProfile))
+	}
+	return strings.Join(out, " ")
+}
+
+func usedInvites(st *store.State) string {
+	var out []string
+	for _, id := range sorted(st.Invites) {
+		if i := st.Invites[id]; i.Used != nil {
+			out = append(out, id+"="+i.UsedBy)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func sorted[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
