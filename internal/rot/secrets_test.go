@@ -365,3 +365,35 @@ func TestPodSecretsPeerScoped(t *testing.T) {
 		t.Errorf("a peer the workload does not have: %v, want 400", err)
 	}
 }
+
+// TestPodSecretsAfterCARetired: a pod certificate that fetched secrets (and so is cached as
+// verified) is refused once its Workload CA is retired.
+func TestPodSecretsAfterCARetired(t *testing.T) {
+	r := rottest.Start(t)
+	r.CreateWorkload(t, rotapi.Workload{Name: "payments"})
+	putSecret(t, r, "payments", "db-password", "v1", nil, nil)
+	c, _ := pod(t, r, "payments")
+	if _, _, err := c.Secrets(ctx(t), ""); err != nil {
+		t.Fatal(err)
+	}
+	var cas []rotapi.CA
+	if err := r.Admin.Do(ctx(t), http.MethodGet, rotapi.PathCAs, nil, &cas); err != nil {
+		t.Fatal(err)
+	}
+	var old string
+	for _, ca := range cas {
+		if ca.Kind == rotapi.CAKindWorkload && ca.Workload == "payments" {
+			old = ca.Fingerprint
+		}
+	}
+	if err := r.Admin.Do(ctx(t), http.MethodPost, rotapi.Path(rotapi.PathRotateWorkloadCA, "payments"), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Admin.Do(ctx(t), http.MethodDelete, rotapi.Path(rotapi.PathCA, old), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	var se *rotapi.StatusError
+	if _, _, err := c.Secrets(ctx(t), ""); !errors.As(err, &se) || se.Code != http.StatusForbidden {
+		t.Errorf("a certificate of the retired Workload CA: %v, want 403", err)
+	}
+}
