@@ -2,8 +2,6 @@ package ca
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -27,12 +25,15 @@ const (
 	backdate = 5 * time.Minute
 )
 
-// Options carry the clock and randomness every operation uses.
+// Options carry the clock, randomness and key custody every operation uses.
 type Options struct {
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// Rand is the source of keys and serial numbers (crypto/rand when nil).
 	Rand io.Reader
+	// Custody creates CA keys and gives their stored form (internal/custody); nil: keys are
+	// made in memory and stored as PKCS#8 PEM (custody.go).
+	Custody Custody
 }
 
 func (o Options) now() time.Time {
@@ -61,7 +62,7 @@ func NewRoot(trustDomain string, ttl time.Duration, o Options) (*CA, error) {
 	if ttl <= 0 {
 		ttl = DefaultRootTTL
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), o.rand())
+	key, err := o.newKey()
 	if err != nil {
 		return nil, fmt.Errorf("ca: generating ROT CA key: %w", err)
 	}
@@ -84,7 +85,7 @@ func (parent *CA) NewIntermediate(trustDomain, workload string, ttl time.Duratio
 	if ttl <= 0 {
 		ttl = DefaultWorkloadTTL
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), o.rand())
+	key, err := o.newKey()
 	if err != nil {
 		return nil, fmt.Errorf("ca: generating workload CA key: %w", err)
 	}

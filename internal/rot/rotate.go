@@ -61,7 +61,7 @@ func (s *Server) rotateWorkloadCALocked(ctx context.Context, name string, addNew
 	rec := *wv.rec
 	rec.CAs = nil
 	for _, c := range ca.Unexpired(wv.cas, s.cfg.Now()) { // expired CAs are dropped, not-yet-valid ones kept
-		kp, err := keyPair(c)
+		kp, err := keyPair(c, s.opts)
 		if err != nil {
 			return err
 		}
@@ -72,7 +72,7 @@ func (s *Server) rotateWorkloadCALocked(ctx context.Context, name string, addNew
 		if err != nil {
 			return err
 		}
-		kp, err := keyPair(c)
+		kp, err := keyPair(c, s.opts)
 		if err != nil {
 			return err
 		}
@@ -84,7 +84,7 @@ func (s *Server) rotateWorkloadCALocked(ctx context.Context, name string, addNew
 
 // putWorkloadLocked saves a workload record and publishes it.
 func (s *Server) putWorkloadLocked(ctx context.Context, rec *store.Workload) error {
-	wv, err := buildWorkload(rec, s.cfg.Now())
+	wv, err := buildWorkload(rec, s.cfg.Now(), s.opts)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func (s *Server) rotateRootLocked(ctx context.Context, addNew bool) error {
 	a := *s.st.Authority
 	a.CAs = nil
 	for _, c := range cas {
-		kp, err := keyPair(c)
+		kp, err := keyPair(c, s.opts)
 		if err != nil {
 			return err
 		}
@@ -138,6 +138,9 @@ func (s *Server) RotateEggKey(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if key, err = sealEggKey(kid, key, s.opts); err != nil {
+		return "", err
+	}
 	a := *s.st.Authority
 	a.EggKeys = egg.Keyring{Current: kid, Keys: map[string][]byte{kid: key}}
 	for k, b := range s.st.Authority.EggKeys.Keys {
@@ -148,10 +151,9 @@ func (s *Server) RotateEggKey(ctx context.Context) (string, error) {
 
 func (s *Server) putAuthorityLocked(ctx context.Context, a *store.Authority, msg string, attrs ...any) error {
 	nv := s.v.Load().clone()
-	if err := nv.setRoots(a, s.cfg.Now()); err != nil {
+	if err := nv.setRoots(a, s.cfg.Now(), s.opts); err != nil {
 		return err
 	}
-	nv.keyring = &a.EggKeys
 	if err := s.cfg.Store.PutAuthority(ctx, a); err != nil {
 		return fmt.Errorf("rot: saving authority: %w", err)
 	}

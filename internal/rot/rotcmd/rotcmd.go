@@ -19,7 +19,7 @@ import (
 
 // KubeStore opens the --kube store in namespace and returns it with the writer of the admin
 // credentials (a Secret). It is nil until the Kubernetes store is built; cmd/rot sets it.
-var KubeStore func(ctx context.Context, namespace string, log *slog.Logger, workloadCATTL time.Duration) (store.Store, func(context.Context, rot.AdminCredentials) error, error)
+var KubeStore func(ctx context.Context, namespace string, log *slog.Logger, workloadCATTL time.Duration, keys ca.Custody) (store.Store, func(context.Context, rot.AdminCredentials) error, error)
 
 // ErrKubeNotBuilt: --kube was asked for but this build has no Kubernetes store.
 var ErrKubeNotBuilt = errors.New("--kube: the Kubernetes state store is not built into this seal-rot yet; use --state-dir DIR")
@@ -100,6 +100,7 @@ type serveFlags struct {
 	kube                                                                       bool
 	rootTTL, workloadCATTL                                                     time.Duration
 	limits                                                                     rot.RedeemLimits
+	keys                                                                       keyFlags
 }
 
 func newServe() *cobra.Command {
@@ -153,6 +154,7 @@ pods sharing one Egg start at once), and optionally per client IP address
 	fl.IntVar(&f.limits.MaxTracked, "redeem-rate-max-tracked", rot.DefaultMaxTracked, "most Egg ids, and most client addresses, the rate limits track at once (least recently used dropped first)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.keys.register(fl)
 	_ = cmd.MarkFlagRequired("trust-domain")
 	cmd.MarkFlagsMutuallyExclusive("state-dir", "kube")
 	cmd.MarkFlagsOneRequired("state-dir", "kube")
@@ -191,12 +193,17 @@ func serve(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	if err := f.limits.Check(); err != nil {
 		return fmt.Errorf("--redeem-rate-*/--redeem-burst-*: %w", err)
 	}
-	cfg := rot.Config{TrustDomain: f.trustDomain, ExternalURL: ext, Logger: log, RootTTL: f.rootTTL, WorkloadCATTL: f.workloadCATTL, RedeemLimits: &f.limits}
+	keys, err := f.keys.open()
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
+	cfg := rot.Config{TrustDomain: f.trustDomain, ExternalURL: ext, Logger: log, RootTTL: f.rootTTL, WorkloadCATTL: f.workloadCATTL, RedeemLimits: &f.limits, Keys: keys}
 	if f.kube {
 		if KubeStore == nil {
 			return ErrKubeNotBuilt
 		}
-		st, out, err := KubeStore(ctx, f.namespace, log, f.workloadCATTL)
+		st, out, err := KubeStore(ctx, f.namespace, log, f.workloadCATTL, keys)
 		if err != nil {
 			return err
 		}
@@ -210,7 +217,7 @@ func serve(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		defer st.Close()
 		cfg.Store, cfg.AdminOut = st, rot.WriteAdminDir(filepath.Join(f.stateDir, "admin"))
 	}
-	err := rot.ListenAndServeSplit(ctx, cfg, f.listen, f.adminListen, f.metricsListen)
+	err = rot.ListenAndServeSplit(ctx, cfg, f.listen, f.adminListen, f.metricsListen)
 	if err == nil {
 		log.Info("stopped")
 	}
