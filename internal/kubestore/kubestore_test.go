@@ -45,6 +45,7 @@ func TestKubeStore(t *testing.T) {
 		{"admin allow-list with seal-rot admin-cert --kube", testAdminAllowList},
 		{"a planted Workload CA is never trusted", testPlantedCA},
 		{"changes arrive through the informers", testEvents},
+		{"keys sealed under --kek-file", testKEK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Cleanup(func() { clearCluster(t, env) })
