@@ -54,11 +54,19 @@ func (o Options) rand() io.Reader {
 type CA struct {
 	Cert *x509.Certificate
 	Key  crypto.Signer
+	// Chain are the certificates above Cert when it is not self-signed: a ROT CA signed by an
+	// organisation's CA carries that CA and its issuers (upstream.go). Empty otherwise.
+	Chain []*x509.Certificate
 }
 
 // NewRoot creates a self-signed ROT CA (ECDSA P-256) for trustDomain, valid for ttl
 // (DefaultRootTTL when zero). Its URI SAN is the trust domain's SPIFFE ID.
 func NewRoot(trustDomain string, ttl time.Duration, o Options) (*CA, error) {
+	return newROTCA(nil, trustDomain, ttl, o)
+}
+
+// newROTCA creates a ROT CA, self-signed when upstream is nil (upstream.go).
+func newROTCA(upstream *CA, trustDomain string, ttl time.Duration, o Options) (*CA, error) {
 	if ttl <= 0 {
 		ttl = DefaultRootTTL
 	}
@@ -75,6 +83,9 @@ func NewRoot(trustDomain string, ttl time.Duration, o Options) (*CA, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		URIs:                  []*url.URL{{Scheme: "spiffe", Host: trustDomain}},
+	}
+	if upstream != nil {
+		return upstream.subordinate(tmpl, key, o)
 	}
 	return create(tmpl, nil, key, o)
 }
@@ -206,7 +217,7 @@ func Parse(certPEM, keyPEM []byte) (*CA, error) {
 	if !ok || !pub.Equal(cert.PublicKey) {
 		return nil, errors.New("ca: key does not match certificate")
 	}
-	return &CA{Cert: cert, Key: signer}, nil
+	return &CA{Cert: cert, Key: signer, Chain: certs[1:]}, nil
 }
 
 // ParseCerts reads every CERTIFICATE block of a PEM bundle; it fails when there is none or

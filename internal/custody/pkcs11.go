@@ -164,7 +164,7 @@ func (p *PKCS11) Open(certPEM, key string) (*ca.CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := firstCert(certPEM)
+	certs, err := ca.ParseCerts([]byte(certPEM))
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +184,25 @@ func (p *PKCS11) Open(certPEM, key string) (*ca.CA, error) {
 			return nil, err
 		}
 	}
-	return withSigner(cert, k)
+	c, err := withSigner(certs[0], k)
+	if err != nil {
+		return nil, err
+	}
+	c.Chain = certs[1:]
+	return c, nil
+}
+
+// FindLabel returns the key pair labelled label on the token (an organisation's CA key for
+// --upstream-ca-pkcs11-label). Exactly one must carry the label.
+func (p *PKCS11) FindLabel(label string) (crypto.Signer, error) {
+	found, err := p.ctx.FindKeyPairs(nil, []byte(label))
+	if err != nil {
+		return nil, fmt.Errorf("custody: finding key %q on token %q: %w", label, p.token, err)
+	}
+	if len(found) != 1 {
+		return nil, fmt.Errorf("%w: %d key pairs labelled %q on token %q, want one", ErrNotOnToken, len(found), label, p.token)
+	}
+	return found[0], nil
 }
 
 // Seal encrypts secret with AES-256-GCM on the token (name as associated data).

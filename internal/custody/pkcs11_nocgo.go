@@ -3,6 +3,7 @@
 package custody
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"errors"
 )
@@ -21,3 +22,6 @@ func OpenPKCS11(PKCS11Config) (*PKCS11, error) { return nil, ErrNoCgo }
 
 // ImportKey fails without cgo.
 func (p *PKCS11) ImportKey(*ecdsa.PrivateKey) (Handle, error) { return Handle{}, ErrNoCgo }
+
+// FindLabel fails without cgo.
+func (p *PKCS11) FindLabel(string) (crypto.Signer, error) { return nil, ErrNoCgo }

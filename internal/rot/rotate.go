@@ -20,8 +20,8 @@ func (s *Server) Rotate(ctx context.Context) error {
 	defer s.mu.Unlock()
 	now := s.cfg.Now()
 	v := s.v.Load()
-	if ca.NeedsRotation(v.root, now) || len(ca.Unexpired(v.roots, now)) != len(s.st.Authority.CAs) {
-		if err := s.rotateRootLocked(ctx, ca.NeedsRotation(v.root, now)); err != nil {
+	if s.rootNeedsRotation(v.root, now) || len(ca.Unexpired(v.roots, now)) != len(s.st.Authority.CAs) {
+		if err := s.rotateRootLocked(ctx, s.rootNeedsRotation(v.root, now)); err != nil {
 			return err
 		}
 	}
@@ -93,6 +93,7 @@ func (s *Server) putWorkloadLocked(ctx context.Context, rec *store.Workload) err
 	}
 	s.st.Workloads[rec.Spec.Name] = rec
 	nv := s.v.Load().clone()
+	wv.currentPEM += nv.chainAbove(wv.current)
 	nv.workloads[rec.Spec.Name] = wv
 	s.v.Store(nv)
 	s.metrics.workloads.Set(float64(len(s.st.Workloads)))
@@ -106,7 +107,7 @@ func (s *Server) rotateRootLocked(ctx context.Context, addNew bool) error {
 	cas := ca.Unexpired(v.roots, s.cfg.Now())
 	msg, attrs := "dropped expired ROT CAs", []any{"left", len(cas)}
 	if addNew {
-		root, err := ca.NewRoot(s.td.Name(), s.cfg.RootTTL, s.opts)
+		root, err := s.newROTCA()
 		if err != nil {
 			return err
 		}

@@ -64,6 +64,8 @@ type Config struct {
 	// Keys keeps the CA keys and seals the stored secrets (custody.File without a KEK when
 	// nil: keys in clear PEM, as before). See custody.go.
 	Keys custody.Keys
+	// Upstream, when set, is the organisation's CA new ROT CAs are signed by (upstream.go).
+	Upstream *ca.CA
 }
 
 // AdminCredentials are the admin client certificate, its key and the ROT CA bundle (PEM).
@@ -177,7 +179,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 // initAuthority creates the ROT CA, egg-sealing key and admin credentials (first start).
 func (s *Server) initAuthority(ctx context.Context, st *store.State) error {
-	root, err := ca.NewRoot(s.td.Name(), s.cfg.RootTTL, s.opts)
+	root, err := s.newROTCA()
 	if err != nil {
 		return err
 	}
@@ -256,7 +258,7 @@ func keyPair(c *ca.CA, o ca.Options) (store.KeyPair, error) {
 	if err != nil {
 		return store.KeyPair{}, err
 	}
-	return store.KeyPair{Cert: string(c.CertPEM()), Key: k}, nil
+	return store.KeyPair{Cert: string(c.ChainPEM()), Key: k}, nil
 }
 
 func mustURL(s string) *url.URL {

@@ -64,6 +64,7 @@ func buildView(st *store.State, now time.Time, o ca.Options) (*view, error) {
 		if err != nil {
 			return nil, err
 		}
+		wv.currentPEM += v.chainAbove(wv.current)
 		v.workloads[name] = wv
 	}
 	for id, e := range st.Eggs {

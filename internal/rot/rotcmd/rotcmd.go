@@ -155,6 +155,7 @@ pods sharing one Egg start at once), and optionally per client IP address
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.keys.register(fl)
+	f.keys.registerUpstream(fl)
 	_ = cmd.MarkFlagRequired("trust-domain")
 	cmd.MarkFlagsMutuallyExclusive("state-dir", "kube")
 	cmd.MarkFlagsOneRequired("state-dir", "kube")
@@ -198,7 +199,11 @@ func serve(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		return err
 	}
 	defer keys.Close()
-	cfg := rot.Config{TrustDomain: f.trustDomain, ExternalURL: ext, Logger: log, RootTTL: f.rootTTL, WorkloadCATTL: f.workloadCATTL, RedeemLimits: &f.limits, Keys: keys}
+	upstream, err := f.keys.upstream(keys)
+	if err != nil {
+		return err
+	}
+	cfg := rot.Config{Upstream: upstream, TrustDomain: f.trustDomain, ExternalURL: ext, Logger: log, RootTTL: f.rootTTL, WorkloadCATTL: f.workloadCATTL, RedeemLimits: &f.limits, Keys: keys}
 	if f.kube {
 		if KubeStore == nil {
 			return ErrKubeNotBuilt

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/custody"
 	"github.com/seal-dev/seal/internal/rot"
 	"github.com/seal-dev/seal/internal/rotapi"
@@ -44,6 +45,7 @@ type options struct {
 	limits  *rot.RedeemLimits
 	keys    custody.Keys
 	dir     string
+	up      *ca.CA
 }
 
 // Option configures Start.
@@ -72,6 +74,9 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 
 // WithKeys runs the ROT with key provider k (rot.Config.Keys).
 func WithKeys(k custody.Keys) Option { return func(o *options) { o.keys = k } }
+
+// WithUpstream chains the ROT CA to an organisation's CA (rot.Config.Upstream).
+func WithUpstream(up *ca.CA) Option { return func(o *options) { o.up = up } }
 
 // WithStateDir runs the ROT on the file store in dir (to restart a ROT on its state).
 func WithStateDir(dir string) Option { return func(o *options) { o.dir = dir } }
@@ -113,6 +118,7 @@ func Start(t testing.TB, opts ...Option) *ROT {
 		Logger:       o.logger,
 		RedeemLimits: o.limits,
 		Keys:         o.keys,
+		Upstream:     o.up,
 	})
 	if err != nil {
 		ln.Close()
