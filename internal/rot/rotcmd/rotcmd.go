@@ -125,13 +125,29 @@ GET /healthz, /readyz, /metrics. --admin-listen and --metrics-listen move the ad
 POST /v1/redeem is rate-limited per Egg id (token buckets, 429 with Retry-After;
 --redeem-rate-per-egg, --redeem-burst-per-egg, 0 turns it off; the default burst lets 10,000
 pods sharing one Egg start at once), and optionally per client IP address
-(--redeem-rate-per-client, off by default: behind NAT one address is every pod).`,
+(--redeem-rate-per-client, off by default: behind NAT one address is every pod).
+
+Key custody (docs/key-custody.md): by default the CA keys, egg-sealing keys and data keys are
+stored in clear in the state. --kek-file seals each of them under a key-encryption key (a state
+in clear is sealed on the first start with it; a sealed state refuses to start without it).
+--key-provider pkcs11 generates the CA keys on a PKCS#11 token, non-extractable, and wraps the
+other keys with a token key (needs a cgo build). --upstream-ca-cert with --upstream-ca-key (or
+--upstream-ca-pkcs11-label) makes every new ROT CA an intermediate of an organisation's CA.`,
 		Example: `  # A laptop ROT for the trust domain dev.example.org:
   seal-rot serve --state-dir ~/.seal/rot --listen 127.0.0.1:8443 --trust-domain dev.example.org
 
   # Behind a load balancer: Eggs point pods at the public name.
   seal-rot serve --state-dir /var/lib/seal-rot --listen :8443 --trust-domain prod.example.org \
-    --external-url https://rot.prod.example.org:8443`,
+    --external-url https://rot.prod.example.org:8443
+
+  # Keys sealed under a key-encryption key (head -c 32 /dev/urandom > kek; chmod 600 kek):
+  seal-rot serve --state-dir /var/lib/seal-rot --trust-domain prod.example.org --kek-file /etc/seal/kek
+
+  # CA keys on an HSM, ROT CA chained to the organisation's issuing CA:
+  seal-rot serve --state-dir /var/lib/seal-rot --trust-domain prod.example.org \
+    --key-provider pkcs11 --pkcs11-module /usr/lib/softhsm/libsofthsm2.so \
+    --pkcs11-token seal-rot --pkcs11-pin-file /etc/seal/pin \
+    --upstream-ca-cert org-issuing-ca.pem --upstream-ca-key org-issuing-ca.key`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), cmd.ErrOrStderr(), f) },
 	}
