@@ -4,6 +4,7 @@ package custody_test
 
 import (
 	"crypto/ecdsa"
+	"crypto/x509"
 	"errors"
 	"strings"
 	"testing"
@@ -121,5 +122,38 @@ func TestPKCS11ImportsMemoryKey(t *testing.T) {
 	}
 	if err := wca.Cert.CheckSignatureFrom(root.Cert); err != nil {
 		t.Errorf("signature by the imported key does not verify: %v", err)
+	}
+}
+
+// --upstream-ca-pkcs11-label: an organisation's CA key already on the token signs ROT CAs.
+func TestPKCS11UpstreamByLabel(t *testing.T) {
+	cfg, _ := custodytest.SoftHSM(t, "seal-upstream")
+	org, err := ca.NewRoot("org.example", 0, ca.Options{}) // stands in for the organisation's CA
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := openToken(t, cfg)
+	defer p.Close()
+	h, err := p.ImportKey(org.Key.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := p.FindLabel(h.Label)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := ca.NewUpstream([]*x509.Certificate{org.Cert}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot, err := up.NewROTCA("td.example", 0, ca.Options{Custody: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rot.Cert.CheckSignatureFrom(org.Cert); err != nil {
+		t.Errorf("ROT CA signed on the token by the upstream key does not verify: %v", err)
+	}
+	if _, err := p.FindLabel("no-such-label"); !errors.Is(err, custody.ErrNotOnToken) {
+		t.Errorf("FindLabel of a missing label = %v, want ErrNotOnToken", err)
 	}
 }
