@@ -12,6 +12,7 @@ import (
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/custody"
 	"github.com/seal-dev/seal/internal/custody/custodytest"
+	"github.com/seal-dev/seal/internal/store"
 )
 
 func openToken(t *testing.T, cfg custody.PKCS11Config) *custody.PKCS11 {
@@ -155,5 +156,29 @@ func TestPKCS11UpstreamByLabel(t *testing.T) {
 	}
 	if _, err := p.FindLabel("no-such-label"); !errors.Is(err, custody.ErrNotOnToken) {
 		t.Errorf("FindLabel of a missing label = %v, want ErrNotOnToken", err)
+	}
+}
+
+// seal-rot migrate to a token: Reseal imports the keys of a KEK-sealed state onto the token.
+func TestResealOntoToken(t *testing.T) {
+	cfg, _ := custodytest.SoftHSM(t, "seal-migrate")
+	from := fileKeys(t, kek(t))
+	st, root, _ := sealedState(t, from)
+	p := openToken(t, cfg)
+	defer p.Close()
+	if err := custody.Reseal(st, from, p); err != nil {
+		t.Fatal(err)
+	}
+	for _, kp := range []store.KeyPair{st.Authority.CAs[0], st.Workloads["w"].CAs[0]} {
+		if !strings.HasPrefix(kp.Key, "pkcs11:") {
+			t.Errorf("key after Reseal = %.20q, want a handle", kp.Key)
+		}
+	}
+	c, err := p.Open(st.Authority.CAs[0].Cert, st.Authority.CAs[0].Key)
+	if err != nil || c.Fingerprint() != root.Fingerprint() {
+		t.Fatalf("ROT CA on the token: %v", err)
+	}
+	if err := custody.Reseal(st, p, from); err == nil {
+		t.Error("Reseal moved keys off the token, want a failure: they are not extractable")
 	}
 }
