@@ -3,6 +3,7 @@
 package custody_test
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/x509"
 	"errors"
@@ -181,4 +182,43 @@ func TestResealOntoToken(t *testing.T) {
 	if err := custody.Reseal(st, p, from); err == nil {
 		t.Error("Reseal moved keys off the token, want a failure: they are not extractable")
 	}
+}
+
+// BenchmarkSign is one CA signature (a leaf's) on the SoftHSM2 token against one in memory.
+func BenchmarkSign(b *testing.B) {
+	digest := make([]byte, 32)
+	b.Run("memory", func(b *testing.B) {
+		root, err := ca.NewRoot("td.example", 0, ca.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := root.Key.Sign(nil, digest, crypto.SHA256); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("pkcs11-softhsm2", func(b *testing.B) {
+		cfg, _ := custodytest.SoftHSM(b, "seal-bench")
+		p, err := custody.OpenPKCS11(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		root, err := ca.NewRoot("td.example", 0, ca.Options{Custody: p})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := root.Key.Sign(nil, digest, crypto.SHA256); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 }
