@@ -192,6 +192,37 @@ func (p *PKCS11) Open(certPEM, key string) (*ca.CA, error) {
 	return c, nil
 }
 
+// FindUpstream returns the organisation's CA whose key pair and certificate are on the token
+// under label (--upstream-ca-pkcs11-label without --upstream-ca-cert). The certificate's
+// issuers are not on the token: the ROT CA's chain then holds the upstream certificate only.
+func (p *PKCS11) FindUpstream(label string) (*ca.CA, error) {
+	key, err := p.FindLabel(label)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := p.ctx.FindCertificate(nil, []byte(label), nil)
+	if err != nil {
+		return nil, fmt.Errorf("custody: finding certificate %q on token %q: %w", label, p.token, err)
+	}
+	if cert == nil {
+		return nil, fmt.Errorf("%w: no certificate labelled %q on token %q: give it with --upstream-ca-cert", ErrNotOnToken, label, p.token)
+	}
+	return ca.NewUpstream([]*x509.Certificate{cert}, key)
+}
+
+// ImportCertificate stores cert on the token under label (a setup step for FindUpstream;
+// pkcs11-tool --write-object does the same).
+func (p *PKCS11) ImportCertificate(label string, cert *x509.Certificate) error {
+	id := make([]byte, 16)
+	if _, err := rand.Read(id); err != nil {
+		return fmt.Errorf("custody: %w", err)
+	}
+	if err := p.ctx.ImportCertificateWithLabel(id, []byte(label), cert); err != nil {
+		return fmt.Errorf("custody: importing certificate %q onto token %q: %w", label, p.token, err)
+	}
+	return nil
+}
+
 // FindLabel returns the key pair labelled label on the token (an organisation's CA key for
 // --upstream-ca-pkcs11-label). Exactly one must carry the label.
 func (p *PKCS11) FindLabel(label string) (crypto.Signer, error) {

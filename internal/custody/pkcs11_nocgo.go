@@ -5,7 +5,10 @@ package custody
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/x509"
 	"errors"
+
+	"github.com/seal-dev/seal/internal/ca"
 )
 
 // ErrNotOnToken: a handle in the state names a key the token does not hold.
@@ -25,3 +28,9 @@ func (p *PKCS11) ImportKey(*ecdsa.PrivateKey) (Handle, error) { return Handle{},
 
 // FindLabel fails without cgo.
 func (p *PKCS11) FindLabel(string) (crypto.Signer, error) { return nil, ErrNoCgo }
+
+// FindUpstream fails without cgo.
+func (p *PKCS11) FindUpstream(string) (*ca.CA, error) { return nil, ErrNoCgo }
+
+// ImportCertificate fails without cgo.
+func (p *PKCS11) ImportCertificate(string, *x509.Certificate) error { return ErrNoCgo }

@@ -158,6 +158,19 @@ func TestPKCS11UpstreamByLabel(t *testing.T) {
 	if _, err := p.FindLabel("no-such-label"); !errors.Is(err, custody.ErrNotOnToken) {
 		t.Errorf("FindLabel of a missing label = %v, want ErrNotOnToken", err)
 	}
+	if _, err := p.FindUpstream(h.Label); !errors.Is(err, custody.ErrNotOnToken) {
+		t.Errorf("FindUpstream without a certificate on the token = %v, want ErrNotOnToken", err)
+	}
+	if err := p.ImportCertificate(h.Label, org.Cert); err != nil {
+		t.Fatal(err)
+	}
+	up2, err := p.FindUpstream(h.Label)
+	if err != nil {
+		t.Fatalf("FindUpstream with key and certificate on the token: %v", err)
+	}
+	if up2.Cert.Equal(org.Cert) == false {
+		t.Error("FindUpstream found another certificate")
+	}
 }
 
 // seal-rot migrate to a token: Reseal imports the keys of a KEK-sealed state onto the token.

@@ -30,14 +30,25 @@ func (k *keyFlags) register(fl *pflag.FlagSet) {
 func (k *keyFlags) registerUpstream(fl *pflag.FlagSet) {
 	fl.StringVar(&k.upCert, "upstream-ca-cert", "", "make the ROT CA an intermediate of the organisation's CA in this PEM file (its certificate, then its issuers up to the root); new ROT CAs and rotations are signed by it")
 	fl.StringVar(&k.upKey, "upstream-ca-key", "", "the upstream CA's private key (PEM: PKCS#8, EC or RSA)")
-	fl.StringVar(&k.upLabel, "upstream-ca-pkcs11-label", "", "with --key-provider pkcs11: the upstream CA's key is the key pair with this label on the token (instead of --upstream-ca-key)")
+	fl.StringVar(&k.upLabel, "upstream-ca-pkcs11-label", "", "with --key-provider pkcs11: the upstream CA's key is the key pair with this label on the token (instead of --upstream-ca-key); without --upstream-ca-cert its certificate is the token's certificate of that label")
 }
 
 // upstream returns the organisation's CA the flags name, or nil.
 func (k *keyFlags) upstream(keys custody.Keys) (*ca.CA, error) {
 	if k.upCert == "" {
-		if k.upKey != "" || k.upLabel != "" {
-			return nil, usageError{fmt.Errorf("--upstream-ca-key and --upstream-ca-pkcs11-label need --upstream-ca-cert")}
+		switch {
+		case k.upKey != "":
+			return nil, usageError{fmt.Errorf("--upstream-ca-key needs --upstream-ca-cert")}
+		case k.upLabel != "":
+			p, ok := keys.(*custody.PKCS11)
+			if !ok {
+				return nil, usageError{fmt.Errorf("--upstream-ca-pkcs11-label needs --key-provider pkcs11")}
+			}
+			up, err := p.FindUpstream(k.upLabel)
+			if err != nil {
+				return nil, fmt.Errorf("--upstream-ca-pkcs11-label %s: %w", k.upLabel, err)
+			}
+			return up, nil
 		}
 		return nil, nil
 	}
