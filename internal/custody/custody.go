@@ -39,6 +39,9 @@ type Keys interface {
 	// Protects reports whether stored secrets are protected by more than file permissions (a
 	// KEK or a token): the ROT then seals any value it finds in clear on start.
 	Protects() bool
+	// Stale reports whether a stored value should be stored again in the provider's current
+	// form: in clear under a protecting provider, or sealed under a previous KEK.
+	Stale(stored string) bool
 	Close() error
 }
 

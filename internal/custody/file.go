@@ -30,17 +30,26 @@ type File struct {
 	kek  []byte // nil: store in clear
 	kid  string
 	rand io.Reader
+	old  map[string][]byte // previous KEKs by id: they open, never seal
 }
 
 var _ Keys = (*File)(nil)
 
 // NewFile returns the file provider. kek is nil (store keys in clear, as before) or KEKSize
-// bytes; rnd supplies nonces and keys (crypto/rand when nil).
-func NewFile(kek []byte, rnd io.Reader) (*File, error) {
+// bytes; rnd supplies nonces and keys (crypto/rand when nil). previous are KEKs the state may
+// still be sealed under (a KEK rotation, --kek-previous-file): values sealed under them open,
+// are Stale, and the ROT seals them again under kek on start.
+func NewFile(kek []byte, rnd io.Reader, previous ...[]byte) (*File, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	f := &File{rand: rnd}
+	f := &File{rand: rnd, old: map[string][]byte{}}
+	for _, p := range previous {
+		if kek == nil || len(p) != KEKSize {
+			return nil, fmt.Errorf("custody: a previous key-encryption key needs a current one and is %d bytes", KEKSize)
+		}
+		f.old[KEKID(p)] = append([]byte(nil), p...)
+	}
 	if kek != nil {
 		if len(kek) != KEKSize {
 			return nil, fmt.Errorf("custody: a key-encryption key is %d bytes, got %d", KEKSize, len(kek))
@@ -107,6 +116,18 @@ func (f *File) Provider() string { return "file" }
 
 // Protects reports whether a KEK seals the stored secrets.
 func (f *File) Protects() bool { return f.kek != nil }
+
+// Stale reports a value in clear (with a KEK) or sealed under a previous KEK.
+func (f *File) Stale(stored string) bool {
+	if f.kek == nil {
+		return false
+	}
+	if IsPlain(stored) {
+		return true
+	}
+	rest, ok := strings.CutPrefix(stored, kekPrefix)
+	return ok && !strings.HasPrefix(rest, f.kid+":")
+}
 
 // Close forgets nothing; the KEK is garbage collected with f.
 func (f *File) Close() error { return nil }
@@ -185,19 +206,22 @@ func (f *File) Unseal(name, stored string) ([]byte, error) {
 	if f.kek == nil {
 		return nil, ErrKEKRequired
 	}
+	key := f.kek
 	if kid != f.kid {
-		return nil, fmt.Errorf("%w: %s was sealed under KEK %s, --kek-file holds KEK %s", ErrKEKRequired, name, kid, f.kid)
+		if key = f.old[kid]; key == nil {
+			return nil, fmt.Errorf("%w: %s was sealed under KEK %s, --kek-file holds KEK %s", ErrKEKRequired, name, kid, f.kid)
+		}
 	}
 	ct, err := base64.RawStdEncoding.DecodeString(b64)
 	if err != nil || len(ct) < chacha20poly1305.NonceSizeX+chacha20poly1305.Overhead {
 		return nil, fmt.Errorf("%w: %s is malformed", ErrOpen, name)
 	}
-	aead, err := chacha20poly1305.NewX(f.kek)
+	aead, err := chacha20poly1305.NewX(key)
 	if err != nil {
 		return nil, fmt.Errorf("custody: %w", err)
 	}
 	n := aead.NonceSize()
-	p, err := aead.Open(nil, ct[:n], ct[n:], f.ad(name))
+	p, err := aead.Open(nil, ct[:n], ct[n:], []byte(kekPrefix+kid+":"+name))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s (tampered, or moved from another record)", ErrOpen, name)
 	}

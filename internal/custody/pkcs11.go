@@ -98,6 +98,15 @@ func (p *PKCS11) Provider() string { return "pkcs11" }
 // Protects is true: nothing is stored in clear.
 func (p *PKCS11) Protects() bool { return true }
 
+// Stale reports a value in clear, or sealed under a wrapping key other than the one Seal uses.
+func (p *PKCS11) Stale(stored string) bool {
+	if IsPlain(stored) {
+		return true
+	}
+	rest, ok := strings.CutPrefix(stored, p11Prefix)
+	return ok && !strings.HasPrefix(rest, p.wrapID+":")
+}
+
 // Close logs out and releases the module.
 func (p *PKCS11) Close() error { return p.ctx.Close() }
 

@@ -3,7 +3,6 @@ package rot
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/custody"
@@ -39,9 +38,10 @@ func openKeyring(kr *egg.Keyring, o ca.Options) (*egg.Keyring, error) {
 	return out, nil
 }
 
-// sealClear upgrades state written in clear (before a KEK or token was configured): when the
-// provider protects, every CA key, egg-sealing key and data key found in clear is stored
-// again in the provider's form, the authority first, then each workload. A crash in between
+// sealClear upgrades state written in clear (before a KEK or token was configured) or under a
+// previous KEK (--kek-previous-file): when the provider protects, every CA key, egg-sealing key
+// and data key the provider calls Stale is stored again in its current form, the authority
+// first, then each workload. A crash in between
 // leaves a mix that loads and is finished on the next start. It runs once at start, before
 // the state is served.
 func (s *Server) sealClear(ctx context.Context, st *store.State) error {
@@ -60,7 +60,10 @@ func (s *Server) sealClear(ctx context.Context, st *store.State) error {
 	}
 	eggKeys := egg.Keyring{Current: a.EggKeys.Current, Keys: map[string][]byte{}}
 	for kid, k := range a.EggKeys.Keys {
-		if custody.IsPlain(string(k)) {
+		if keys.Stale(string(k)) {
+			if k, err = s.opts.Unseal(custody.EggKeyName(kid), string(k)); err != nil {
+				return err
+			}
 			if k, err = sealEggKey(kid, k, s.opts); err != nil {
 				return err
 			}
@@ -74,7 +77,7 @@ func (s *Server) sealClear(ctx context.Context, st *store.State) error {
 			return fmt.Errorf("rot: saving the authority with its keys sealed: %w", err)
 		}
 		st.Authority = &a
-		s.log.Info("sealed the authority's keys stored in clear", "audit", true, "provider", keys.Provider())
+		s.log.Info("sealed the authority's keys stored in clear or under a previous KEK", "audit", true, "provider", keys.Provider())
 	}
 	for name, w := range st.Workloads {
 		rec := *w
@@ -85,8 +88,12 @@ func (s *Server) sealClear(ctx context.Context, st *store.State) error {
 		rec.CAs = cas
 		rec.DataKeys = append([]store.DataKey(nil), w.DataKeys...)
 		for i, k := range rec.DataKeys {
-			if strings.HasPrefix(k.Identity, "AGE-SECRET-KEY-") {
-				if rec.DataKeys[i].Identity, err = s.opts.Seal(custody.DataKeyName(name, k.Index), []byte(k.Identity)); err != nil {
+			if keys.Stale(k.Identity) {
+				plain, err := s.opts.Unseal(custody.DataKeyName(name, k.Index), k.Identity)
+				if err != nil {
+					return err
+				}
+				if rec.DataKeys[i].Identity, err = s.opts.Seal(custody.DataKeyName(name, k.Index), plain); err != nil {
 					return err
 				}
 				n++
@@ -99,7 +106,7 @@ func (s *Server) sealClear(ctx context.Context, st *store.State) error {
 			return fmt.Errorf("rot: saving workload %q with its keys sealed: %w", name, err)
 		}
 		st.Workloads[name] = &rec
-		s.log.Info("sealed a workload's keys stored in clear", "audit", true, "workload", name, "provider", keys.Provider())
+		s.log.Info("sealed a workload's keys stored in clear or under a previous KEK", "audit", true, "workload", name, "provider", keys.Provider())
 	}
 	return nil
 }
@@ -110,10 +117,10 @@ func (s *Server) sealCAs(kps []store.KeyPair) ([]store.KeyPair, int, error) {
 	n := 0
 	for i, kp := range kps {
 		out[i] = kp
-		if !custody.IsPlain(kp.Key) {
+		if !s.cfg.Keys.Stale(kp.Key) {
 			continue
 		}
-		c, err := ca.Parse([]byte(kp.Cert), []byte(kp.Key))
+		c, err := s.opts.Open(kp.Cert, kp.Key)
 		if err != nil {
 			return nil, 0, fmt.Errorf("rot: stored CA %d: %w", i, err)
 		}

@@ -200,3 +200,51 @@ func TestKEKSealsClearStateOnStart(t *testing.T) {
 func rotapiWorkload(name string) rotapi.Workload { return rotapi.Workload{Name: name} }
 
 func mint() rotapi.MintRequest { return rotapi.MintRequest{} }
+
+// stateHolds reports whether any file of the state directory holds s.
+func stateHolds(t *testing.T, dir, s string) bool {
+	t.Helper()
+	found := false
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(path); strings.Contains(string(b), s) {
+				found = true
+			}
+		}
+		return nil
+	})
+	return found
+}
+
+// Rotating the KEK: a start with the new KEK and the previous one seals everything again under
+// the new one; then the new KEK alone serves the state and the old one opens nothing.
+func TestKEKRotation(t *testing.T) {
+	dir, oldKEK, newKEK := t.TempDir(), newKEK(t), newKEK(t)
+	var egg string
+	t.Run("old KEK", func(t *testing.T) {
+		egg = exercise(t, rottest.Start(t, rottest.WithStateDir(dir), rottest.WithKeys(fileKeys(t, oldKEK))))
+	})
+	oldID, newID := "seal-kek:v1:"+custody.KEKID(oldKEK)+":", "seal-kek:v1:"+custody.KEKID(newKEK)+":"
+	if !stateHolds(t, dir, oldID) {
+		t.Fatal("the state holds nothing sealed under the old KEK: the test sees nothing")
+	}
+	t.Run("rotate", func(t *testing.T) {
+		both, err := custody.NewFile(newKEK, nil, oldKEK)
+		if err != nil {
+			t.Fatal(err)
+		}
+		redeem(t, rottest.Start(t, rottest.WithStateDir(dir), rottest.WithKeys(both)), egg)
+	})
+	if stateHolds(t, dir, oldID) || !stateHolds(t, dir, newID) {
+		t.Errorf("after the rotation: old KEK id in the state %v, new KEK id %v; want only the new one", stateHolds(t, dir, oldID), stateHolds(t, dir, newID))
+	}
+	if found := clearKeys(t, dir); len(found) > 0 {
+		t.Errorf("keys in clear after the KEK rotation:\n%s", strings.Join(found, "\n"))
+	}
+	t.Run("new KEK alone", func(t *testing.T) {
+		redeem(t, rottest.Start(t, rottest.WithStateDir(dir), rottest.WithKeys(fileKeys(t, newKEK))), egg)
+	})
+	if err := openROT(t, dir, fileKeys(t, oldKEK)); !errors.Is(err, custody.ErrKEKRequired) {
+		t.Errorf("start with the old KEK after the rotation = %v, want ErrKEKRequired", err)
+	}
+}

@@ -13,7 +13,7 @@ import (
 
 // keyFlags choose where the ROT's keys are kept (docs/key-custody.md).
 type keyFlags struct {
-	provider, kekFile               string
+	provider, kekFile, kekPrevFile  string
 	p11Module, p11Token, p11PinFile string
 	upCert, upKey, upLabel          string
 }
@@ -21,6 +21,7 @@ type keyFlags struct {
 func (k *keyFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&k.provider, "key-provider", "file", "where the CA keys live: file (in the state, sealed under --kek-file when given) or pkcs11 (generated on a PKCS#11 token, non-extractable; see docs/key-custody.md)")
 	fl.StringVar(&k.kekFile, "kek-file", "", "file provider: a 32-byte key-encryption key (raw, hex or base64; chmod 600): every stored CA key, egg-sealing key and data key is encrypted under it; state in clear is sealed on the first start with it")
+	fl.StringVar(&k.kekPrevFile, "kek-previous-file", "", "file provider, to rotate the KEK: the KEK the state is sealed under now; with the new one in --kek-file, the first start seals everything again under the new one (then drop this flag and destroy the old KEK)")
 	fl.StringVar(&k.p11Module, "pkcs11-module", "", "pkcs11 provider: path of the token's PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so")
 	fl.StringVar(&k.p11Token, "pkcs11-token", "", "pkcs11 provider: label of the token holding the ROT's keys")
 	fl.StringVar(&k.p11PinFile, "pkcs11-pin-file", "", "pkcs11 provider: file holding the token's user PIN")
@@ -114,15 +115,26 @@ func (k *keyFlags) open() (custody.Keys, error) {
 			return nil, usageError{fmt.Errorf("--pkcs11-* flags need --key-provider pkcs11")}
 		}
 		var kek []byte
+		var prev [][]byte
 		if k.kekFile != "" {
 			var err error
 			if kek, err = custody.ReadKEKFile(k.kekFile); err != nil {
 				return nil, err
 			}
 		}
-		return custody.NewFile(kek, nil)
+		if k.kekPrevFile != "" {
+			if kek == nil {
+				return nil, usageError{fmt.Errorf("--kek-previous-file needs --kek-file (the new KEK)")}
+			}
+			p, err := custody.ReadKEKFile(k.kekPrevFile)
+			if err != nil {
+				return nil, fmt.Errorf("--kek-previous-file: %w", err)
+			}
+			prev = append(prev, p)
+		}
+		return custody.NewFile(kek, nil, prev...)
 	case "pkcs11":
-		if k.kekFile != "" {
+		if k.kekFile != "" || k.kekPrevFile != "" {
 			return nil, usageError{fmt.Errorf("--kek-file is for --key-provider file; with pkcs11 the token's wrapping key seals the stored secrets")}
 		}
 		if k.p11Module == "" || k.p11Token == "" || k.p11PinFile == "" {
