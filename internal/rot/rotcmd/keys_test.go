@@ -59,6 +59,8 @@ func TestKeyFlags(t *testing.T) {
 		"pkcs11 without a token":       {append(serve, "--key-provider", "pkcs11"), rotcmd.ExitUsage, "--pkcs11-module"},
 		"pkcs11 flags with file":       {append(serve, "--pkcs11-token", "t"), rotcmd.ExitUsage, "--key-provider pkcs11"},
 		"upstream key without cert":    {append(serve, "--upstream-ca-key", "k.pem"), rotcmd.ExitUsage, "--upstream-ca-cert"},
+		"previous KEK without a KEK":   {append(serve, "--kek-previous-file", kekFile), rotcmd.ExitUsage, "--kek-previous-file needs --kek-file"},
+		"upstream label with file":     {append(serve, "--kek-file", kekFile, "--upstream-ca-pkcs11-label", "org"), rotcmd.ExitUsage, "needs --key-provider pkcs11"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out, errb bytes.Buffer
