@@ -20,8 +20,8 @@ func (s *Server) Rotate(ctx context.Context) error {
 	defer s.mu.Unlock()
 	now := s.cfg.Now()
 	v := s.v.Load()
-	if s.rootNeedsRotation(v.root, now) || len(ca.Unexpired(v.roots, now)) != len(s.st.Authority.CAs) {
-		if err := s.rotateRootLocked(ctx, s.rootNeedsRotation(v.root, now)); err != nil {
+	if addRoot := s.rootNeedsRotation(v.root, now); addRoot || len(ca.Unexpired(v.roots, now)) != len(s.st.Authority.CAs) {
+		if err := s.rotateRootLocked(ctx, addRoot); err != nil {
 			return err
 		}
 	}
