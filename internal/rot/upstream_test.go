@@ -2,11 +2,18 @@ package rot_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/rot/rottest"
@@ -97,5 +104,37 @@ func TestUpstreamChainVerifiesWithOpenSSL(t *testing.T) {
 		if err := c.CheckSignatureFrom(up.Cert); err != nil {
 			t.Errorf("ROT CA %s is not signed by the upstream CA: %v", c.Subject.CommonName, err)
 		}
+	}
+}
+
+// A ROT CA that ends with its upstream is not rotated every hour once due: a successor could
+// not outlive it. The ROT keeps the one it has and warns.
+func TestUpstreamExpiringDoesNotChurn(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Org CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(30 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	up, err := ca.NewUpstream([]*x509.Certificate{cert}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rottest.Start(t, rottest.WithUpstream(up), rottest.WithClock(func() time.Time { return clock() }))
+	now = now.Add(25 * 24 * time.Hour) // past two thirds of the ROT CA's (clamped) life
+	for range 3 {
+		if err := r.Server.Rotate(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if roots, _ := ca.ParseCerts(r.Server.CAPEM()); len(roots) != 1 {
+		t.Errorf("%d ROT CAs after hourly checks with an upstream about to expire, want the one (no successor as short-lived)", len(roots))
 	}
 }
