@@ -2,8 +2,6 @@ package ca
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -27,12 +25,15 @@ const (
 	backdate = 5 * time.Minute
 )
 
-// Options carry the clock and randomness every operation uses.
+// Options carry the clock, randomness and key custody every operation uses.
 type Options struct {
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// Rand is the source of keys and serial numbers (crypto/rand when nil).
 	Rand io.Reader
+	// Custody creates CA keys and gives their stored form (internal/custody); nil: keys are
+	// made in memory and stored as PKCS#8 PEM (custody.go).
+	Custody Custody
 }
 
 func (o Options) now() time.Time {
@@ -53,15 +54,23 @@ func (o Options) rand() io.Reader {
 type CA struct {
 	Cert *x509.Certificate
 	Key  crypto.Signer
+	// Chain are the certificates above Cert when it is not self-signed: a ROT CA signed by an
+	// organisation's CA carries that CA and its issuers (upstream.go). Empty otherwise.
+	Chain []*x509.Certificate
 }
 
 // NewRoot creates a self-signed ROT CA (ECDSA P-256) for trustDomain, valid for ttl
 // (DefaultRootTTL when zero). Its URI SAN is the trust domain's SPIFFE ID.
 func NewRoot(trustDomain string, ttl time.Duration, o Options) (*CA, error) {
+	return newROTCA(nil, trustDomain, ttl, o)
+}
+
+// newROTCA creates a ROT CA, self-signed when upstream is nil (upstream.go).
+func newROTCA(upstream *CA, trustDomain string, ttl time.Duration, o Options) (*CA, error) {
 	if ttl <= 0 {
 		ttl = DefaultRootTTL
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), o.rand())
+	key, err := o.newKey()
 	if err != nil {
 		return nil, fmt.Errorf("ca: generating ROT CA key: %w", err)
 	}
@@ -75,6 +84,9 @@ func NewRoot(trustDomain string, ttl time.Duration, o Options) (*CA, error) {
 		IsCA:                  true,
 		URIs:                  []*url.URL{{Scheme: "spiffe", Host: trustDomain}},
 	}
+	if upstream != nil {
+		return upstream.subordinate(tmpl, key, o)
+	}
 	return create(tmpl, nil, key, o)
 }
 
@@ -84,7 +96,7 @@ func (parent *CA) NewIntermediate(trustDomain, workload string, ttl time.Duratio
 	if ttl <= 0 {
 		ttl = DefaultWorkloadTTL
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), o.rand())
+	key, err := o.newKey()
 	if err != nil {
 		return nil, fmt.Errorf("ca: generating workload CA key: %w", err)
 	}
@@ -205,7 +217,7 @@ func Parse(certPEM, keyPEM []byte) (*CA, error) {
 	if !ok || !pub.Equal(cert.PublicKey) {
 		return nil, errors.New("ca: key does not match certificate")
 	}
-	return &CA{Cert: cert, Key: signer}, nil
+	return &CA{Cert: cert, Key: signer, Chain: certs[1:]}, nil
 }
 
 // ParseCerts reads every CERTIFICATE block of a PEM bundle; it fails when there is none or

@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/seal-dev/seal/internal/ca"
+	"github.com/seal-dev/seal/internal/custody"
 	"github.com/seal-dev/seal/internal/store"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
 )
@@ -55,6 +57,9 @@ type Options struct {
 	WorkloadCATTL time.Duration
 	// Resync is how often the reconciler runs without an event (1 minute when 0).
 	Resync time.Duration
+	// Keys opens and makes CA keys and seals data keys, as the ROT's (rot.Config.Keys; keys in
+	// clear PEM when nil).
+	Keys ca.Custody
 }
 
 // Store keeps the ROT state in a namespace. It implements store.Store and store.Notifier.
@@ -109,6 +114,9 @@ func New(cfg *rest.Config, namespace string, o Options) (*Store, error) {
 	}
 	if o.Resync <= 0 {
 		o.Resync = time.Minute
+	}
+	if o.Keys == nil {
+		o.Keys, _ = custody.NewFile(nil, o.Rand) // no KEK: cannot fail
 	}
 	return &Store{c: c, cfg: cfg, ns: namespace, opts: o, log: o.Logger, workloadRV: map[string]string{}}, nil
 }

@@ -82,7 +82,7 @@ func (s *Store) read(ctx context.Context) (*snapshot, error) {
 				sn.recErrs[wl] = s.corrupt(name, "%v", err)
 			} else if rec.Spec.Name != wl || len(rec.CAs) == 0 {
 				sn.recErrs[wl] = s.corrupt(name, "holds workload %q or no Workload CA", rec.Spec.Name)
-			} else if err := checkKeyPairs(rec.CAs); err != nil {
+			} else if err := s.checkKeyPairs(rec.CAs); err != nil {
 				sn.recErrs[wl] = s.corrupt(name, "Workload CA %v", err)
 			} else {
 				sn.recs[wl] = &rec
@@ -142,7 +142,7 @@ func (s *Store) parseAuthority(sec *corev1.Secret) (*store.Authority, error) {
 	if a.TrustDomain == "" || len(a.CAs) == 0 || a.EggKeys.Current == "" || len(a.EggKeys.Keys[a.EggKeys.Current]) == 0 {
 		return nil, s.corrupt(sec.Name, "lacks the trust domain, ROT CA or egg-sealing key")
 	}
-	if err := checkKeyPairs(a.CAs); err != nil {
+	if err := s.checkKeyPairs(a.CAs); err != nil {
 		return nil, s.corrupt(sec.Name, "ROT CA %v", err)
 	}
 	return &a, nil
@@ -150,9 +150,10 @@ func (s *Store) parseAuthority(sec *corev1.Secret) (*store.Authority, error) {
 
 // checkKeyPairs parses every CA certificate and key, so that a state Load accepts is one the
 // ROT can serve.
-func checkKeyPairs(kps []store.KeyPair) error {
+func (s *Store) checkKeyPairs(kps []store.KeyPair) error {
+	o := ca.Options{Custody: s.opts.Keys}
 	for i, kp := range kps {
-		if _, err := ca.Parse([]byte(kp.Cert), []byte(kp.Key)); err != nil {
+		if _, err := o.Open(kp.Cert, kp.Key); err != nil {
 			return fmt.Errorf("%d does not parse: %v", i, err)
 		}
 	}

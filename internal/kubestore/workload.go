@@ -82,8 +82,8 @@ func checkSpec(cr *sealv1.Workload, ownTD string) error {
 func current(rec *store.Workload, now time.Time) (string, int32) {
 	var all []*ca.CA
 	for _, kp := range rec.CAs {
-		if c, err := ca.Parse([]byte(kp.Cert), []byte(kp.Key)); err == nil {
-			all = append(all, c)
+		if certs, err := ca.ParseCerts([]byte(kp.Cert)); err == nil { // the fingerprint needs no key
+			all = append(all, &ca.CA{Cert: certs[0]})
 		}
 	}
 	fp := ""
@@ -141,9 +141,10 @@ func (s *Store) workloadStatus(cr *sealv1.Workload, rec *store.Workload, recErr 
 // is current now: rot.NewWorkloadRecord, as the ROT admin API does for sealctl workload create.
 func (s *Store) newRecord(cr *sealv1.Workload, a *store.Authority) (*store.Workload, error) {
 	now := s.opts.Now()
+	opts := ca.Options{Now: s.opts.Now, Rand: s.opts.Rand, Custody: s.opts.Keys}
 	var roots []*ca.CA
 	for i, kp := range a.CAs {
-		c, err := ca.Parse([]byte(kp.Cert), []byte(kp.Key))
+		c, err := opts.Open(kp.Cert, kp.Key)
 		if err != nil {
 			return nil, fmt.Errorf("kubestore: stored ROT CA %d: %w", i, err)
 		}
@@ -153,7 +154,6 @@ func (s *Store) newRecord(cr *sealv1.Workload, a *store.Authority) (*store.Workl
 	if root == nil {
 		return nil, fmt.Errorf("kubestore: no stored ROT CA is valid at %s", now.UTC().Format(time.RFC3339))
 	}
-	opts := ca.Options{Now: s.opts.Now, Rand: s.opts.Rand}
 	return rot.NewWorkloadRecord(root, a.TrustDomain, specFromCR(cr), s.opts.WorkloadCATTL, opts)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/seal-dev/seal/internal/ca"
+	"github.com/seal-dev/seal/internal/custody"
 	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
 )
@@ -202,7 +203,7 @@ func (s *Server) currentKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", r.PathValue("name")))
 		return
 	}
-	resp, err := keysResponse(wv.rec)
+	resp, err := keysResponse(wv.rec, s.opts)
 	if err != nil {
 		writeError(w, storeStatus(err), err.Error())
 		return
@@ -210,9 +211,13 @@ func (s *Server) currentKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func keysResponse(rec *store.Workload) (*rotapi.KeysResponse, error) {
+func keysResponse(rec *store.Workload, o ca.Options) (*rotapi.KeysResponse, error) {
 	cur := slices.MaxFunc(rec.DataKeys, func(a, b store.DataKey) int { return a.Index - b.Index })
-	id, err := age.ParseX25519Identity(cur.Identity)
+	plain, err := o.Unseal(custody.DataKeyName(rec.Spec.Name, cur.Index), cur.Identity)
+	if err != nil {
+		return nil, fmt.Errorf("rot: stored data key %d of %q: %w", cur.Index, rec.Spec.Name, err)
+	}
+	id, err := age.ParseX25519Identity(string(plain))
 	if err != nil {
 		return nil, fmt.Errorf("rot: stored data key %d of %q: %w", cur.Index, rec.Spec.Name, err)
 	}
@@ -236,7 +241,12 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := *wv.rec
 	next := slices.MaxFunc(rec.DataKeys, func(a, b store.DataKey) int { return a.Index - b.Index }).Index + 1
-	rec.DataKeys = append(slices.Clone(rec.DataKeys), store.DataKey{Index: next, Identity: id.String(), Created: s.cfg.Now().UTC()})
+	sealed, err := s.opts.Seal(custody.DataKeyName(name, next), []byte(id.String()))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	rec.DataKeys = append(slices.Clone(rec.DataKeys), store.DataKey{Index: next, Identity: sealed, Created: s.cfg.Now().UTC()})
 	if err := s.putWorkloadLocked(r.Context(), &rec); err != nil {
 		writeError(w, storeStatus(err), err.Error())
 		return

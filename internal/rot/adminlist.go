@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/seal-dev/seal/internal/ca"
+	"github.com/seal-dev/seal/internal/custody"
 	"github.com/seal-dev/seal/internal/store"
 )
 
@@ -78,6 +79,8 @@ type AdminChange struct {
 	// (STATE_DIR/admin/tls.crt or Secret seal-rot-admin). On state without a list it is
 	// listed first, so the first-start credentials keep working through the upgrade.
 	Legacy []byte
+	// Keys opens the ROT CA's key (custody.File without a KEK when nil).
+	Keys custody.Keys
 }
 
 // AdminResult is the outcome of ChangeAdmins.
@@ -107,11 +110,17 @@ func ChangeAdmins(ctx context.Context, st store.Store, now func() time.Time, ch 
 		return nil, errors.New("rot: no ROT CA in this state yet: start seal-rot serve first")
 	}
 	t := now()
-	v, err := buildView(state, t)
+	if ch.Keys == nil {
+		if ch.Keys, err = custody.NewFile(nil, nil); err != nil {
+			return nil, err
+		}
+	}
+	opts := ca.Options{Now: now, Custody: ch.Keys}
+	v, err := buildView(state, t, opts)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: Config{Now: now}, opts: ca.Options{Now: now}, adminID: "spiffe://" + v.td.Name() + "/seal/admin", metrics: newMetrics()}
+	s := &Server{cfg: Config{Now: now}, opts: opts, adminID: "spiffe://" + v.td.Name() + "/seal/admin", metrics: newMetrics()}
 	res := &AdminResult{}
 	a := *state.Authority
 	list := slices.Clone(a.Admins)

@@ -8,6 +8,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/seal-dev/seal/internal/ca"
+	"github.com/seal-dev/seal/internal/custody"
 	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
 )
@@ -80,7 +81,7 @@ func NewWorkloadRecord(root *ca.CA, trustDomain string, spec store.WorkloadSpec,
 	if err != nil {
 		return nil, err
 	}
-	kp, err := keyPair(wca)
+	kp, err := keyPair(wca, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -88,10 +89,14 @@ func NewWorkloadRecord(root *ca.CA, trustDomain string, spec store.WorkloadSpec,
 	if err != nil {
 		return nil, fmt.Errorf("rot: generating data key: %w", err)
 	}
+	sealed, err := opts.Seal(custody.DataKeyName(spec.Name, 0), []byte(id.String()))
+	if err != nil {
+		return nil, err
+	}
 	spec.Created = now().UTC()
 	return &store.Workload{
 		Spec:     spec,
 		CAs:      []store.KeyPair{kp},
-		DataKeys: []store.DataKey{{Index: 0, Identity: id.String(), Created: spec.Created}},
+		DataKeys: []store.DataKey{{Index: 0, Identity: sealed, Created: spec.Created}},
 	}, nil
 }

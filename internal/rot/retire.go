@@ -231,7 +231,7 @@ func (s *Server) retireRootLocked(r *http.Request, v *view, target rotapi.CA) ([
 		if c == root {
 			continue
 		}
-		kp, err := keyPair(c)
+		kp, err := keyPair(c, s.opts)
 		if err != nil {
 			return nil, err
 		}
@@ -271,7 +271,7 @@ func (s *Server) putWorkloadCAsLocked(ctx context.Context, wv *workloadView, dro
 		if slices.Contains(drop, c) {
 			continue
 		}
-		kp, err := keyPair(c)
+		kp, err := keyPair(c, s.opts)
 		if err != nil {
 			return err
 		}

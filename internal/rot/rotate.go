@@ -23,8 +23,8 @@ func (s *Server) Rotate(ctx context.Context) error {
 	}
 	now := s.cfg.Now()
 	v := s.v.Load()
-	if ca.NeedsRotation(v.root, now) || len(ca.Unexpired(v.roots, now)) != len(s.st.Authority.CAs) {
-		if err := s.rotateRootLocked(ctx, ca.NeedsRotation(v.root, now)); err != nil {
+	if addRoot := s.rootNeedsRotation(v.root, now); addRoot || len(ca.Unexpired(v.roots, now)) != len(s.st.Authority.CAs) {
+		if err := s.rotateRootLocked(ctx, addRoot); err != nil {
 			return err
 		}
 	}
@@ -69,7 +69,7 @@ func (s *Server) rotateWorkloadCALocked(ctx context.Context, name string, addNew
 	rec := *wv.rec
 	rec.CAs = nil
 	for _, c := range ca.Unexpired(wv.cas, s.cfg.Now()) { // expired CAs are dropped, not-yet-valid ones kept
-		kp, err := keyPair(c)
+		kp, err := keyPair(c, s.opts)
 		if err != nil {
 			return err
 		}
@@ -80,7 +80,7 @@ func (s *Server) rotateWorkloadCALocked(ctx context.Context, name string, addNew
 		if err != nil {
 			return err
 		}
-		kp, err := keyPair(c)
+		kp, err := keyPair(c, s.opts)
 		if err != nil {
 			return err
 		}
@@ -92,7 +92,7 @@ func (s *Server) rotateWorkloadCALocked(ctx context.Context, name string, addNew
 
 // putWorkloadLocked saves a workload record and publishes it.
 func (s *Server) putWorkloadLocked(ctx context.Context, rec *store.Workload) error {
-	wv, err := buildWorkload(rec, s.cfg.Now())
+	wv, err := buildWorkload(rec, s.cfg.Now(), s.opts)
 	if err != nil {
 		return err
 	}
@@ -101,6 +101,7 @@ func (s *Server) putWorkloadLocked(ctx context.Context, rec *store.Workload) err
 	}
 	s.st.Workloads[rec.Spec.Name] = rec
 	nv := s.v.Load().clone()
+	wv.currentPEM += nv.chainAbove(wv.current)
 	nv.workloads[rec.Spec.Name] = wv
 	s.v.Store(nv)
 	s.metrics.workloads.Set(float64(len(s.st.Workloads)))
@@ -114,7 +115,7 @@ func (s *Server) rotateRootLocked(ctx context.Context, addNew bool) error {
 	cas := ca.Unexpired(v.roots, s.cfg.Now())
 	msg, attrs := "dropped expired ROT CAs", []any{"left", len(cas)}
 	if addNew {
-		root, err := ca.NewRoot(s.td.Name(), s.cfg.RootTTL, s.opts)
+		root, err := s.newROTCA()
 		if err != nil {
 			return err
 		}
@@ -124,7 +125,7 @@ func (s *Server) rotateRootLocked(ctx context.Context, addNew bool) error {
 	a := *s.st.Authority
 	a.CAs = nil
 	for _, c := range cas {
-		kp, err := keyPair(c)
+		kp, err := keyPair(c, s.opts)
 		if err != nil {
 			return err
 		}
@@ -146,6 +147,9 @@ func (s *Server) RotateEggKey(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if key, err = sealEggKey(kid, key, s.opts); err != nil {
+		return "", err
+	}
 	a := *s.st.Authority
 	a.EggKeys = egg.Keyring{Current: kid, Keys: map[string][]byte{kid: key}}
 	for k, b := range s.st.Authority.EggKeys.Keys {
@@ -156,10 +160,9 @@ func (s *Server) RotateEggKey(ctx context.Context) (string, error) {
 
 func (s *Server) putAuthorityLocked(ctx context.Context, a *store.Authority, msg string, attrs ...any) error {
 	nv := s.v.Load().clone()
-	if err := nv.setRoots(a, s.cfg.Now()); err != nil {
+	if err := nv.setRoots(a, s.cfg.Now(), s.opts); err != nil {
 		return err
 	}
-	nv.keyring = &a.EggKeys
 	if err := s.cfg.Store.PutAuthority(ctx, a); err != nil {
 		return fmt.Errorf("rot: saving authority: %w", err)
 	}

@@ -153,7 +153,7 @@ func (s *Server) Reload(ctx context.Context) error {
 	if st.Authority == nil || st.Authority.TrustDomain != s.td.Name() {
 		return fmt.Errorf("%w: reloaded state has no authority for %q", store.ErrCorrupt, s.td.Name())
 	}
-	v, err := buildView(st, s.cfg.Now())
+	v, err := buildView(st, s.cfg.Now(), s.opts)
 	if err != nil {
 		return err
 	}

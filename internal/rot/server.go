@@ -19,6 +19,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/seal-dev/seal/internal/ca"
+	"github.com/seal-dev/seal/internal/custody"
 	"github.com/seal-dev/seal/internal/egg"
 	"github.com/seal-dev/seal/internal/store"
 )
@@ -60,6 +61,11 @@ type Config struct {
 	FederationRoots *x509.CertPool
 	// RedeemLimits rate-limit POST /v1/redeem (DefaultRedeemLimits when nil; see ratelimit.go).
 	RedeemLimits *RedeemLimits
+	// Keys keeps the CA keys and seals the stored secrets (custody.File without a KEK when
+	// nil: keys in clear PEM, as before). See custody.go.
+	Keys custody.Keys
+	// Upstream, when set, is the organisation's CA new ROT CAs are signed by (upstream.go).
+	Upstream *ca.CA
 }
 
 // AdminCredentials are the admin client certificate, its key and the ROT CA bundle (PEM).
@@ -120,9 +126,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Keys == nil {
+		if cfg.Keys, err = custody.NewFile(nil, cfg.Rand); err != nil {
+			return nil, err
+		}
+	}
 	s := &Server{
 		cfg:     cfg,
-		opts:    ca.Options{Now: cfg.Now, Rand: cfg.Rand},
+		opts:    ca.Options{Now: cfg.Now, Rand: cfg.Rand, Custody: cfg.Keys},
 		log:     cfg.Logger,
 		td:      td,
 		adminID: "spiffe://" + td.Name() + "/seal/admin",
@@ -145,8 +156,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	} else if st.Authority.TrustDomain != td.Name() {
 		return nil, fmt.Errorf("%w: the state is for %q, --trust-domain is %q", ErrTrustDomainMismatch, st.Authority.TrustDomain, td.Name())
+	} else if err := s.sealClear(ctx, st); err != nil {
+		return nil, err
 	}
-	v, err := buildView(st, cfg.Now())
+	v, err := buildView(st, cfg.Now(), s.opts)
 	if err != nil {
 		return nil, err
 	}
@@ -170,11 +183,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 // initAuthority creates the ROT CA, egg-sealing key and admin credentials (first start).
 func (s *Server) initAuthority(ctx context.Context, st *store.State) error {
-	root, err := ca.NewRoot(s.td.Name(), s.cfg.RootTTL, s.opts)
+	root, err := s.newROTCA()
 	if err != nil {
 		return err
 	}
-	kp, err := keyPair(root)
+	kp, err := keyPair(root, s.opts)
 	if err != nil {
 		return err
 	}
@@ -188,6 +201,9 @@ func (s *Server) initAuthority(ctx context.Context, st *store.State) error {
 	}
 	jk, err := s.newJWTKey()
 	if err != nil {
+		return err
+	}
+	if key, err = sealEggKey(kid, key, s.opts); err != nil {
 		return err
 	}
 	a := &store.Authority{
@@ -246,12 +262,12 @@ func (s *Server) adminCredentials(root *ca.CA) (*AdminCredentials, store.AdminCe
 	return &AdminCredentials{Cert: iss.PEM(nil), Key: keyPEM, CA: root.CertPEM()}, e, nil
 }
 
-func keyPair(c *ca.CA) (store.KeyPair, error) {
-	k, err := c.KeyPEM()
+func keyPair(c *ca.CA, o ca.Options) (store.KeyPair, error) {
+	k, err := o.StoredKey(c)
 	if err != nil {
 		return store.KeyPair{}, err
 	}
-	return store.KeyPair{Cert: string(c.CertPEM()), Key: string(k)}, nil
+	return store.KeyPair{Cert: string(c.ChainPEM()), Key: k}, nil
 }
 
 func mustURL(s string) *url.URL {

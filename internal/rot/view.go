@@ -11,6 +11,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/seal-dev/seal/internal/ca"
+	"github.com/seal-dev/seal/internal/custody"
 	"github.com/seal-dev/seal/internal/egg"
 	"github.com/seal-dev/seal/internal/podtoken"
 	"github.com/seal-dev/seal/internal/rotapi"
@@ -50,22 +51,23 @@ type workloadView struct {
 // refreshHint is how often federating trust domains should fetch the bundle again.
 const refreshHint = 5 * time.Minute
 
-func buildView(st *store.State, now time.Time) (*view, error) {
+func buildView(st *store.State, now time.Time, o ca.Options) (*view, error) {
 	a := st.Authority
 	td, err := spiffeid.TrustDomainFromString(a.TrustDomain)
 	if err != nil {
 		return nil, fmt.Errorf("rot: stored trust domain: %w", err)
 	}
-	v := &view{td: td, keyring: &a.EggKeys, eggs: make(map[string]bool, len(st.Eggs)), revoked: map[string]bool{}, federated: map[string]string{}}
-	if err := v.setRoots(a, now); err != nil {
+	v := &view{td: td, eggs: make(map[string]bool, len(st.Eggs)), revoked: map[string]bool{}, federated: map[string]string{}}
+	if err := v.setRoots(a, now, o); err != nil {
 		return nil, err
 	}
 	v.workloads = make(map[string]*workloadView, len(st.Workloads))
 	for name, w := range st.Workloads {
-		wv, err := buildWorkload(w, now)
+		wv, err := buildWorkload(w, now, o)
 		if err != nil {
 			return nil, err
 		}
+		wv.currentPEM += v.chainAbove(wv.current)
 		v.workloads[name] = wv
 	}
 	for id, e := range st.Eggs {
@@ -85,10 +87,15 @@ func buildView(st *store.State, now time.Time) (*view, error) {
 	return v, nil
 }
 
-func (v *view) setRoots(a *store.Authority, now time.Time) error {
+func (v *view) setRoots(a *store.Authority, now time.Time, o ca.Options) error {
+	kr, err := openKeyring(&a.EggKeys, o)
+	if err != nil {
+		return err
+	}
+	v.keyring = kr
 	var all []*ca.CA
 	for i, kp := range a.CAs {
-		c, err := ca.Parse([]byte(kp.Cert), []byte(kp.Key))
+		c, err := o.Open(kp.Cert, kp.Key)
 		if err != nil {
 			return fmt.Errorf("rot: stored ROT CA %d: %w", i, err)
 		}
@@ -114,12 +121,12 @@ func (v *view) setRoots(a *store.Authority, now time.Time) error {
 	return v.setJWT(a, now)
 }
 
-func buildWorkload(w *store.Workload, now time.Time) (*workloadView, error) {
+func buildWorkload(w *store.Workload, now time.Time, o ca.Options) (*workloadView, error) {
 	name := w.Spec.Name
 	wv := &workloadView{rec: w, peers: map[string]bool{}, routeHosts: map[string]bool{}}
 	var all []*ca.CA
 	for i, kp := range w.CAs {
-		c, err := ca.Parse([]byte(kp.Cert), []byte(kp.Key))
+		c, err := o.Open(kp.Cert, kp.Key)
 		if err != nil {
 			return nil, fmt.Errorf("rot: workload %q CA %d: %w", name, i, err)
 		}
@@ -158,7 +165,11 @@ func buildWorkload(w *store.Workload, now time.Time) (*workloadView, error) {
 	keys := slices.Clone(w.DataKeys)
 	slices.SortFunc(keys, func(a, b store.DataKey) int { return b.Index - a.Index })
 	for _, k := range keys {
-		wv.dataKeys = append(wv.dataKeys, rotapi.DataKey{ID: dataKeyID(name, k.Index), Identity: k.Identity})
+		id, err := o.Unseal(custody.DataKeyName(name, k.Index), k.Identity)
+		if err != nil {
+			return nil, fmt.Errorf("rot: workload %q data key %d: %w", name, k.Index, err)
+		}
+		wv.dataKeys = append(wv.dataKeys, rotapi.DataKey{ID: dataKeyID(name, k.Index), Identity: string(id)})
 	}
 	return wv, nil
 }

@@ -20,7 +20,9 @@
 // names what is wrong, and writes nothing: the ROT stops rather than silently creating a new CA.
 //
 // Secrets in State (CA keys, egg-sealing keys, age identities) are stored as they are; a store
-// protects them at rest (file mode 0600; Kubernetes Secrets). Egg texts are never stored, only
+// protects them at rest (file mode 0600; Kubernetes Secrets). What they are is the ROT's key
+// provider's choice (internal/custody): PEM in clear, values sealed under a KEK, or handles of
+// keys on a PKCS#11 token; a store never needs to tell them apart. Egg texts are never stored, only
 // their metadata (Egg).
 //
 // # Records and their format

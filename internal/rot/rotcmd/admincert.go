@@ -27,6 +27,7 @@ type kubeAdmin interface {
 type adminFlags struct {
 	stateDir, namespace, out, revoke string
 	kube, revokeAllButNew, list      bool
+	keys                             keyFlags
 }
 
 func newAdminCert() *cobra.Command {
@@ -66,6 +67,7 @@ CA is accepted. The first admin-cert on such state lists the certificate found i
 	fl.StringVar(&f.revoke, "revoke", "", "remove the admin certificate with this serial (hex) from the allow-list")
 	fl.BoolVar(&f.revokeAllButNew, "revoke-all-but-new", false, "issue new credentials and allow only them")
 	fl.BoolVar(&f.list, "list", false, "print the allow-list")
+	f.keys.register(fl)
 	cmd.MarkFlagsMutuallyExclusive("state-dir", "kube")
 	cmd.MarkFlagsOneRequired("state-dir", "kube")
 	cmd.MarkFlagsMutuallyExclusive("revoke", "revoke-all-but-new", "list")
@@ -78,11 +80,16 @@ func adminCert(ctx context.Context, stdout io.Writer, f adminFlags) error {
 	var st store.Store
 	var write func(context.Context, rot.AdminCredentials) error
 	var legacy func(context.Context) ([]byte, error)
+	keys, err := f.keys.open()
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
 	if f.kube {
 		if KubeStore == nil {
 			return ErrKubeNotBuilt
 		}
-		ks, _, err := KubeStore(ctx, f.namespace, slog.New(slog.DiscardHandler), ca.DefaultWorkloadTTL)
+		ks, _, err := KubeStore(ctx, f.namespace, slog.New(slog.DiscardHandler), ca.DefaultWorkloadTTL, keys)
 		if err != nil {
 			return err
 		}
@@ -136,7 +143,7 @@ func adminCert(ctx context.Context, stdout io.Writer, f adminFlags) error {
 	if err != nil {
 		return fmt.Errorf("reading the current admin certificate: %w", err)
 	}
-	res, err := rot.ChangeAdmins(ctx, st, time.Now, rot.AdminChange{Revoke: f.revoke, RevokeAllButNew: f.revokeAllButNew, Legacy: old}, write)
+	res, err := rot.ChangeAdmins(ctx, st, time.Now, rot.AdminChange{Revoke: f.revoke, RevokeAllButNew: f.revokeAllButNew, Legacy: old, Keys: keys}, write)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ import (
 
 // KubeStore opens the --kube store in namespace and returns it with the writer of the admin
 // credentials (a Secret). It is nil until the Kubernetes store is built; cmd/rot sets it.
-var KubeStore func(ctx context.Context, namespace string, log *slog.Logger, workloadCATTL time.Duration) (store.Store, func(context.Context, rot.AdminCredentials) error, error)
+var KubeStore func(ctx context.Context, namespace string, log *slog.Logger, workloadCATTL time.Duration, keys ca.Custody) (store.Store, func(context.Context, rot.AdminCredentials) error, error)
 
 // ErrKubeNotBuilt: --kube was asked for but this build has no Kubernetes store.
 var ErrKubeNotBuilt = errors.New("--kube: the Kubernetes state store is not built into this seal-rot yet; use --state-dir DIR")
@@ -100,6 +100,7 @@ type serveFlags struct {
 	kube                                                                       bool
 	rootTTL, workloadCATTL                                                     time.Duration
 	limits                                                                     rot.RedeemLimits
+	keys                                                                       keyFlags
 }
 
 func newServe() *cobra.Command {
@@ -124,13 +125,29 @@ GET /healthz, /readyz, /metrics. --admin-listen and --metrics-listen move the ad
 POST /v1/redeem is rate-limited per Egg id (token buckets, 429 with Retry-After;
 --redeem-rate-per-egg, --redeem-burst-per-egg, 0 turns it off; the default burst lets 10,000
 pods sharing one Egg start at once), and optionally per client IP address
-(--redeem-rate-per-client, off by default: behind NAT one address is every pod).`,
+(--redeem-rate-per-client, off by default: behind NAT one address is every pod).
+
+Key custody (docs/key-custody.md): by default the CA keys, egg-sealing keys and data keys are
+stored in clear in the state. --kek-file seals each of them under a key-encryption key (a state
+in clear is sealed on the first start with it; a sealed state refuses to start without it).
+--key-provider pkcs11 generates the CA keys on a PKCS#11 token, non-extractable, and wraps the
+other keys with a token key (needs a cgo build). --upstream-ca-cert with --upstream-ca-key (or
+--upstream-ca-pkcs11-label) makes every new ROT CA an intermediate of an organisation's CA.`,
 		Example: `  # A laptop ROT for the trust domain dev.example.org:
   seal-rot serve --state-dir ~/.seal/rot --listen 127.0.0.1:8443 --trust-domain dev.example.org
 
   # Behind a load balancer: Eggs point pods at the public name.
   seal-rot serve --state-dir /var/lib/seal-rot --listen :8443 --trust-domain prod.example.org \
-    --external-url https://rot.prod.example.org:8443`,
+    --external-url https://rot.prod.example.org:8443
+
+  # Keys sealed under a key-encryption key (head -c 32 /dev/urandom > kek; chmod 600 kek):
+  seal-rot serve --state-dir /var/lib/seal-rot --trust-domain prod.example.org --kek-file /etc/seal/kek
+
+  # CA keys on an HSM, ROT CA chained to the organisation's issuing CA:
+  seal-rot serve --state-dir /var/lib/seal-rot --trust-domain prod.example.org \
+    --key-provider pkcs11 --pkcs11-module /usr/lib/softhsm/libsofthsm2.so \
+    --pkcs11-token seal-rot --pkcs11-pin-file /etc/seal/pin \
+    --upstream-ca-cert org-issuing-ca.pem --upstream-ca-key org-issuing-ca.key`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), cmd.ErrOrStderr(), f) },
 	}
@@ -153,6 +170,8 @@ pods sharing one Egg start at once), and optionally per client IP address
 	fl.IntVar(&f.limits.MaxTracked, "redeem-rate-max-tracked", rot.DefaultMaxTracked, "most Egg ids, and most client addresses, the rate limits track at once (least recently used dropped first)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.keys.register(fl)
+	f.keys.registerUpstream(fl)
 	_ = cmd.MarkFlagRequired("trust-domain")
 	cmd.MarkFlagsMutuallyExclusive("state-dir", "kube")
 	cmd.MarkFlagsOneRequired("state-dir", "kube")
@@ -191,12 +210,21 @@ func serve(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	if err := f.limits.Check(); err != nil {
 		return fmt.Errorf("--redeem-rate-*/--redeem-burst-*: %w", err)
 	}
-	cfg := rot.Config{TrustDomain: f.trustDomain, ExternalURL: ext, Logger: log, RootTTL: f.rootTTL, WorkloadCATTL: f.workloadCATTL, RedeemLimits: &f.limits}
+	keys, err := f.keys.open()
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
+	upstream, err := f.keys.upstream(keys)
+	if err != nil {
+		return err
+	}
+	cfg := rot.Config{Upstream: upstream, TrustDomain: f.trustDomain, ExternalURL: ext, Logger: log, RootTTL: f.rootTTL, WorkloadCATTL: f.workloadCATTL, RedeemLimits: &f.limits, Keys: keys}
 	if f.kube {
 		if KubeStore == nil {
 			return ErrKubeNotBuilt
 		}
-		st, out, err := KubeStore(ctx, f.namespace, log, f.workloadCATTL)
+		st, out, err := KubeStore(ctx, f.namespace, log, f.workloadCATTL, keys)
 		if err != nil {
 			return err
 		}
@@ -210,7 +238,7 @@ func serve(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		defer st.Close()
 		cfg.Store, cfg.AdminOut = st, rot.WriteAdminDir(filepath.Join(f.stateDir, "admin"))
 	}
-	err := rot.ListenAndServeSplit(ctx, cfg, f.listen, f.adminListen, f.metricsListen)
+	err = rot.ListenAndServeSplit(ctx, cfg, f.listen, f.adminListen, f.metricsListen)
 	if err == nil {
 		log.Info("stopped")
 	}

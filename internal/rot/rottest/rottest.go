@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seal-dev/seal/internal/ca"
+	"github.com/seal-dev/seal/internal/custody"
 	"github.com/seal-dev/seal/internal/rot"
 	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
@@ -41,6 +43,9 @@ type options struct {
 	certTTL time.Duration
 	logger  *slog.Logger
 	limits  *rot.RedeemLimits
+	keys    custody.Keys
+	dir     string
+	up      *ca.CA
 }
 
 // Option configures Start.
@@ -67,6 +72,15 @@ func WithRedeemLimits(l rot.RedeemLimits) Option { return func(o *options) { o.l
 // WithLogger sends the ROT's logs to l (they are discarded by default).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
+// WithKeys runs the ROT with key provider k (rot.Config.Keys).
+func WithKeys(k custody.Keys) Option { return func(o *options) { o.keys = k } }
+
+// WithUpstream chains the ROT CA to an organisation's CA (rot.Config.Upstream).
+func WithUpstream(up *ca.CA) Option { return func(o *options) { o.up = up } }
+
+// WithStateDir runs the ROT on the file store in dir (to restart a ROT on its state).
+func WithStateDir(dir string) Option { return func(o *options) { o.dir = dir } }
+
 // Start runs a ROT for the test and stops it at t.Cleanup.
 func Start(t testing.TB, opts ...Option) *ROT {
 	t.Helper()
@@ -74,7 +88,10 @@ func Start(t testing.TB, opts ...Option) *ROT {
 	for _, f := range opts {
 		f(&o)
 	}
-	dir := t.TempDir()
+	dir := o.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	adminDir := filepath.Join(dir, "admin")
 	st := o.store
 	if st == nil {
@@ -100,6 +117,8 @@ func Start(t testing.TB, opts ...Option) *ROT {
 		Now:          o.now,
 		Logger:       o.logger,
 		RedeemLimits: o.limits,
+		Keys:         o.keys,
+		Upstream:     o.up,
 	})
 	if err != nil {
 		ln.Close()
