@@ -293,14 +293,12 @@ func (s *Server) recordFetchLocked(c, old *store.Cluster, fetched []byte, ferr e
 		s.jwks.failures[c.Name]++
 		s.jwks.next[c.Name] = now.Add(podtoken.Backoff(s.jwks.failures[c.Name], jwksRefresh))
 		c.LastError = ferr.Error()
-		s.metrics.refreshes.WithLabelValues("cluster/"+c.Name, "error").Inc()
 		s.log.Warn("JWKS refresh failed; the last good keys stay in use", "cluster", c.Name, "url", c.JWKSURL, "err", ferr, "failures", s.jwks.failures[c.Name], "haveKeys", c.JWKS != "")
 		return
 	}
 	delete(s.jwks.failures, c.Name)
 	s.jwks.next[c.Name] = now.Add(jwksRefresh)
 	c.JWKS, c.LastRefreshed, c.LastError = string(fetched), &now, ""
-	s.metrics.refreshes.WithLabelValues("cluster/"+c.Name, "ok").Inc()
 }
 
 // RefreshJWKS fetches the JWKS of every cluster with a jwksURL that is due (every 5 minutes
