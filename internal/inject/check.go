@@ -56,6 +56,12 @@ func Check(pod *corev1.Pod, ns Namespace, cfg *Config) (Decision, error) {
 		d.Result.Skipped = SkipNotSelected
 		return d, nil
 	}
+	if pod.Spec.ServiceAccountName == "" {
+		// The API server's ServiceAccount admission runs before webhooks and sets it.
+		p := *pod
+		p.Spec.ServiceAccountName = "default"
+		pod = &p
+	}
 	res, err := Mutate(pod, ns, cfg)
 	var refusal *RefusalError
 	if errors.As(err, &refusal) {

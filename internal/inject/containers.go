@@ -49,8 +49,11 @@ func initContainers(pod *corev1.Pod, s *settings, cfg *Config) []corev1.Containe
 		ImagePullPolicy: cfg.PullPolicy,
 		Command:         []string{binary},
 		Resources:       cfg.Resources,
-		VolumeMounts:    []corev1.VolumeMount{rw[0], tokenMount()},
+		VolumeMounts:    rw,
 		SecurityContext: restricted(),
+	}
+	if projectsToken(pod) {
+		main.VolumeMounts = []corev1.VolumeMount{rw[0], tokenMount()}
 	}
 	if s.imagePath == "" {
 		main.Args = args

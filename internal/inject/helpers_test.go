@@ -25,6 +25,7 @@ func pod(ann map[string]string, containers ...string) *corev1.Pod {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "web-", Namespace: "shop", Annotations: ann, Labels: map[string]string{"app": "web"}},
 	}
+	p.Spec.ServiceAccountName = "default" // as the API server's ServiceAccount admission sets it
 	for i := 0; i+1 < len(containers); i += 2 {
 		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: containers[i], Image: containers[i+1]})
 	}

@@ -117,7 +117,7 @@ func build(pod *corev1.Pod, s *settings, cfg *Config) Result {
 	f := newAppFragments(s, cfg)
 	st := Status{
 		Version: cfg.Version, Workload: s.workload, Peer: s.peer, Egg: s.eggSource, Rotate: s.rotate,
-		Volumes: []string{VolumeName, TokenVolumeName},
+		Volumes: []string{VolumeName},
 		Mounted: make([]string, 0, len(pod.Spec.Containers)+len(pod.Spec.InitContainers)),
 	}
 	for _, c := range inits {
@@ -155,7 +155,10 @@ func build(pod *corev1.Pod, s *settings, cfg *Config) Result {
 	} else {
 		w.add("/spec/volumes/-", vol)
 	}
-	w.add("/spec/volumes/-", tokenVolumeJSON(cfg.TokenAudience))
+	if projectsToken(pod) {
+		w.add("/spec/volumes/-", tokenVolumeJSON(cfg.TokenAudience))
+		st.Volumes = append(st.Volumes, TokenVolumeName)
+	}
 	status := appendString(make([]byte, 0, 512), string(appendStatus(make([]byte, 0, 384), &st)))
 	if len(pod.Annotations) == 0 {
 		w.add("/metadata/annotations", append(append(appendString([]byte{'{'}, AnnotationStatus), ':'), append(status, '}')...))

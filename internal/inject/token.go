@@ -23,6 +23,12 @@ const (
 	TokenExpirationSeconds = 600
 )
 
+// projectsToken reports whether the pod gets the token: it must run as a service account. The
+// API server's ServiceAccount admission sets serviceAccountName (to "default") before webhooks
+// run, so every pod of a real cluster does; without one the API server refuses a pod with a
+// serviceAccountToken projection.
+func projectsToken(pod *corev1.Pod) bool { return pod.Spec.ServiceAccountName != "" }
+
 // tokenMount is seal-init's read-only mount of the token volume.
 func tokenMount() corev1.VolumeMount {
 	return corev1.VolumeMount{Name: TokenVolumeName, ReadOnly: true, MountPath: TokenDir}

@@ -72,6 +72,18 @@ func TestMutateToken(t *testing.T) {
 			}
 		})
 	}
+	t.Run("no service account, no token (the API server would refuse the pod)", func(t *testing.T) {
+		p := pod(map[string]string{AnnotationWorkload: "payments"}, "app", "shop/app:1")
+		p.Spec.ServiceAccountName = ""
+		cfg := testConfig
+		res, err := Mutate(p, enabledNS, &cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := apply(t, p, res.Patch); len(got.Spec.Volumes) != 1 || len(got.Spec.InitContainers[0].VolumeMounts) != 1 {
+			t.Errorf("volumes %+v, seal-init mounts %+v; want only the seal volume", got.Spec.Volumes, got.Spec.InitContainers[0].VolumeMounts)
+		}
+	})
 	t.Run("a pod volume named seal-token is refused", func(t *testing.T) {
 		p := pod(map[string]string{AnnotationWorkload: "payments"}, "app", "shop/app:1")
 		p.Spec.Volumes = []corev1.Volume{{Name: TokenVolumeName}}

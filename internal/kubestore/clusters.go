@@ -3,6 +3,7 @@ package kubestore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -13,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/seal-dev/seal/internal/podtoken"
 	"github.com/seal-dev/seal/internal/store"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
 )
@@ -126,6 +128,27 @@ func (s *Store) PutCluster(ctx context.Context, c *store.Cluster) error {
 	return s.writeClusterStatus(ctx, cr, c)
 }
 
+// reconcileClusters writes the status of every WorkloadCluster (s.mu held): also of those made
+// with kubectl, whose inline JWKS may not parse.
+func (s *Store) reconcileClusters(ctx context.Context) error {
+	var list sealv1.WorkloadClusterList
+	if err := s.c.List(ctx, &list); err != nil {
+		return fmt.Errorf("kubestore: listing WorkloadClusters: %w", err)
+	}
+	fetched, err := s.fetchedJWKS(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := range list.Items {
+		cr := &list.Items[i]
+		if cr.DeletionTimestamp == nil {
+			errs = append(errs, s.writeClusterStatus(ctx, cr, clusterFromCR(cr, fetched[cr.Name])))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (s *Store) writeClusterStatus(ctx context.Context, cr *sealv1.WorkloadCluster, c *store.Cluster) error {
 	st := *cr.Status.DeepCopy()
 	st.LastError = c.LastError
@@ -134,7 +157,10 @@ func (s *Store) writeClusterStatus(ctx context.Context, cr *sealv1.WorkloadClust
 		t := metav1.NewTime(c.LastRefreshed.UTC().Truncate(time.Second))
 		st.LastRefreshed = &t
 	}
+	_, jwksErr := podtoken.ParseJWKS([]byte(c.JWKS))
 	switch {
+	case c.JWKS != "" && jwksErr != nil:
+		setReady(&st.Conditions, false, "InvalidJWKS", jwksErr.Error()+"; no pod of this cluster can redeem; fix: spec.jwks must be the document of kubectl get --raw /openid/v1/jwks", cr.Generation)
 	case c.LastError != "" && c.JWKS != "":
 		setReady(&st.Conditions, false, "RefreshFailed", "fetching "+c.JWKSURL+" failed: "+c.LastError+"; the last good keys stay in use", cr.Generation)
 	case c.LastError != "":

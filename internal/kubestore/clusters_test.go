@@ -43,6 +43,17 @@ func testClusters(t *testing.T, env *testenv.Env) {
 		if good.Spec.Audience != store.DefaultAudience {
 			t.Errorf("audience defaulted to %q, want %q", good.Spec.Audience, store.DefaultAudience)
 		}
+		// Made with kubectl, its JWKS holds no key: the reconciler says so in its status.
+		st := newStore(t, env, env.Namespace(t, nil))
+		if _, err := st.Reconcile(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(good), good); err != nil {
+			t.Fatal(err)
+		}
+		if c := meta.FindStatusCondition(good.Status.Conditions, sealv1.ConditionReady); c == nil || c.Reason != "InvalidJWKS" || !strings.Contains(c.Message, "no public signing key") {
+			t.Errorf("status of a WorkloadCluster without keys = %+v, want Ready=False InvalidJWKS", good.Status)
+		}
 	})
 
 	t.Run("a failed refresh shows in status, the last good keys stay", func(t *testing.T) {

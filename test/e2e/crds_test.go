@@ -147,7 +147,7 @@ func TestCRDsOnCluster(t *testing.T) {
 			}
 		}
 		slices.Sort(inSeal)
-		want := []string{"approvedimages", "federatedtrustdomains", "imagepolicies", "workloads"}
+		want := []string{"approvedimages", "federatedtrustdomains", "imagepolicies", "workloadclusters", "workloads"}
 		if !slices.Equal(inSeal, want) {
 			t.Errorf("discovery serves category seal for %v, want %v", inSeal, want)
 		}
@@ -186,6 +186,7 @@ func TestCRDsOnCluster(t *testing.T) {
 			{"dev.seal.v1alpha1.ImagePolicy", "Issuer is the exact OIDC issuer URL"},
 			{"dev.seal.v1alpha1.Workload", "Peers are the roles inside the workload"},
 			{"dev.seal.v1alpha1.FederatedTrustDomain", "TrustDomain is the foreign SPIFFE trust domain"},
+			{"dev.seal.v1alpha1.WorkloadCluster", "Issuer is the cluster's ServiceAccount token issuer"},
 		} {
 			if s := doc.Components.Schemas[want.schema]; !strings.Contains(string(s), want.text) {
 				t.Errorf("served OpenAPI schema %s lacks %q", want.schema, want.text)
