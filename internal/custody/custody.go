@@ -68,6 +68,9 @@ func caKeyName(cert *x509.Certificate) string { return "ca-key/" + ca.Fingerprin
 // EggKeyName and DataKeyName are the names egg-sealing keys and data keys are sealed under.
 func EggKeyName(kid string) string { return "egg-key/" + kid }
 
+// JWTKeyName is the name JWT-SVID signing key kid is sealed under.
+func JWTKeyName(kid string) string { return "jwt-key/" + kid }
+
 // DataKeyName is the name of data key index of workload.
 func DataKeyName(workload string, index int) string {
 	return fmt.Sprintf("data-key/%s/%d", workload, index)

@@ -30,6 +30,12 @@ func Reseal(st *store.State, from, to Keys) error {
 			}
 			na.EggKeys.Keys[kid] = []byte(s)
 		}
+		na.JWTKeys = append([]store.JWTKey(nil), a.JWTKeys...)
+		for i, k := range na.JWTKeys {
+			if na.JWTKeys[i].Key, err = reseal(JWTKeyName(k.ID), k.Key, from, to); err != nil {
+				return err
+			}
+		}
 		out.Authority = &na
 	}
 	out.Workloads = make(map[string]*store.Workload, len(st.Workloads))

@@ -27,7 +27,9 @@ type Kind struct {
 // Workload CA it loads against the ROT CAs.
 var Kinds = []Kind{
 	{"authority", countAuthority, copyAuthority},
+	{"clusters", func(st *store.State) int { return len(st.Clusters) }, copyClusters},
 	{"workloads", func(st *store.State) int { return len(st.Workloads) }, copyWorkloads},
+	{"secrets", countSecrets, copySecrets},
 	{"egg records", func(st *store.State) int { return len(st.Eggs) }, copyEggs},
 	{"bundles", func(st *store.State) int { return len(st.Bundles) }, copyBundles},
 	{"federation invites", func(st *store.State) int { return len(st.Invites) }, copyInvites},
@@ -43,6 +45,10 @@ type Check struct {
 var Checks = []Check{
 	{"ROT CAs", rotCAs},
 	{"egg-sealing keys", eggKeys},
+	{"JWT signing keys", jwtKeys},
+	{"clusters", clusters},
+	{"workload bindings", bindings},
+	{"secrets", secrets},
 	{"bundle sequence", func(st *store.State) string { return strconv.FormatUint(authority(st).BundleSequence, 10) }},
 	{"admin certificates", admins},
 	{"drained", drained},
@@ -98,6 +104,77 @@ func copyInvites(ctx context.Context, st *store.State, dst store.Store) error {
 		}
 	}
 	return nil
+}
+
+func copyClusters(ctx context.Context, st *store.State, dst store.Store) error {
+	for _, name := range sorted(st.Clusters) {
+		if err := dst.PutCluster(ctx, st.Clusters[name]); err != nil {
+			return fmt.Errorf("cluster %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func countSecrets(st *store.State) int {
+	n := 0
+	for _, m := range st.Secrets {
+		n += len(m)
+	}
+	return n
+}
+
+func copySecrets(ctx context.Context, st *store.State, dst store.Store) error {
+	for _, w := range sorted(st.Secrets) {
+		for _, name := range sorted(st.Secrets[w]) {
+			if err := dst.PutSecret(ctx, st.Secrets[w][name]); err != nil {
+				return fmt.Errorf("secret %s/%s: %w", w, name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// jwtKeys names the JWT signing keys with a digest of their stored form (never the keys).
+func jwtKeys(st *store.State) string {
+	h := sha256.New()
+	var ids []string
+	for _, k := range authority(st).JWTKeys {
+		ids = append(ids, k.ID)
+		h.Write([]byte(k.ID + "\x00" + k.Key + "\x00" + k.NotAfter.UTC().Format(time.RFC3339)))
+	}
+	return fmt.Sprintf("%s digest %x", strings.Join(ids, ","), h.Sum(nil)[:8])
+}
+
+func clusters(st *store.State) string {
+	var out []string
+	for _, name := range sorted(st.Clusters) {
+		c := st.Clusters[name]
+		out = append(out, fmt.Sprintf("%s(%s %s jwks=%d url=%s)", name, c.Issuer, c.Audience, len(c.JWKS), c.JWKSURL))
+	}
+	return strings.Join(out, " ")
+}
+
+func bindings(st *store.State) string {
+	var out []string
+	for _, name := range sorted(st.Workloads) {
+		for _, b := range st.Workloads[name].Spec.Bindings {
+			out = append(out, fmt.Sprintf("%s=%s/%s/%s", name, b.Cluster, b.Namespace, b.ServiceAccount))
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// secrets names every secret with a digest of its encrypted value and window (never a value).
+func secrets(st *store.State) string {
+	var out []string
+	for _, w := range sorted(st.Secrets) {
+		for _, name := range sorted(st.Secrets[w]) {
+			s := st.Secrets[w][name]
+			d := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%v\x00%v\x00%v", s.Value, s.DataKeyIndex, s.NotBefore, s.ExpiresAfter, s.Peers)))
+			out = append(out, fmt.Sprintf("%s/%s=%x", w, name, d[:6]))
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 // authority is st's authority, or an empty one.

@@ -72,6 +72,19 @@ func (s *Server) sealClear(ctx context.Context, st *store.State) error {
 		eggKeys.Keys[kid] = k
 	}
 	a.EggKeys = eggKeys
+	a.JWTKeys = append([]store.JWTKey(nil), a.JWTKeys...)
+	for i, k := range a.JWTKeys {
+		if keys.Stale(k.Key) {
+			plain, err := s.opts.Unseal(custody.JWTKeyName(k.ID), k.Key)
+			if err != nil {
+				return err
+			}
+			if a.JWTKeys[i].Key, err = s.opts.Seal(custody.JWTKeyName(k.ID), plain); err != nil {
+				return err
+			}
+			changed = true
+		}
+	}
 	if changed {
 		if err := s.cfg.Store.PutAuthority(ctx, &a); err != nil {
 			return fmt.Errorf("rot: saving the authority with its keys sealed: %w", err)

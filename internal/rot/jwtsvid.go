@@ -20,6 +20,8 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/seal-dev/seal/internal/ca"
+	"github.com/seal-dev/seal/internal/custody"
 	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
 )
@@ -42,13 +44,17 @@ type jwtKeys struct {
 }
 
 // setJWT parses the JWT signing keys of a and adds them to the view's bundle as JWT authorities.
-func (v *view) setJWT(a *store.Authority, now time.Time) error {
+func (v *view) setJWT(a *store.Authority, now time.Time, o ca.Options) error {
 	k := &jwtKeys{public: map[string]crypto.PublicKey{}}
 	for _, jk := range a.JWTKeys {
 		if !now.Before(jk.NotAfter) {
 			continue
 		}
-		key, err := parseJWTKey(jk.Key)
+		plain, err := o.Unseal(custody.JWTKeyName(jk.ID), jk.Key)
+		if err != nil {
+			return fmt.Errorf("rot: stored JWT key %s: %w", jk.ID, err)
+		}
+		key, err := parseJWTKey(string(plain))
 		if err != nil {
 			return fmt.Errorf("rot: stored JWT key %s: %w", jk.ID, err)
 		}
@@ -133,8 +139,12 @@ func (s *Server) newJWTKey() (store.JWTKey, error) {
 	if err != nil {
 		return store.JWTKey{}, err
 	}
-	return store.JWTKey{ID: kid, Created: now.UTC(), NotAfter: now.Add(jwtKeyTTL).UTC(),
-		Key: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))}, nil
+	// Stored in the key provider's form (sealed under the KEK or the token's wrapping key).
+	stored, err := s.opts.Seal(custody.JWTKeyName(kid), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	if err != nil {
+		return store.JWTKey{}, fmt.Errorf("rot: sealing JWT key: %w", err)
+	}
+	return store.JWTKey{ID: kid, Created: now.UTC(), NotAfter: now.Add(jwtKeyTTL).UTC(), Key: stored}, nil
 }
 
 // RotateJWTKey makes a new JWT signing key current now; the old ones stay in the bundle until

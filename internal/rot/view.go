@@ -118,7 +118,7 @@ func (v *view) setRoots(a *store.Authority, now time.Time, o ca.Options) error {
 	b.SetRefreshHint(refreshHint)
 	b.SetSequenceNumber(a.BundleSequence)
 	v.bundle = b
-	return v.setJWT(a, now)
+	return v.setJWT(a, now, o)
 }
 
 func buildWorkload(w *store.Workload, now time.Time, o ca.Options) (*workloadView, error) {
