@@ -25,6 +25,7 @@ func specFromCR(cr *sealv1.Workload) store.WorkloadSpec {
 		FederatesWith: slices.Clone(cr.Spec.FederatesWith),
 		RouteHosts:    slices.Clone(cr.Spec.RouteHosts),
 		Created:       cr.CreationTimestamp.UTC(),
+		Attest:        cr.Spec.Attest,
 	}
 	if cr.Spec.CertTTL != nil {
 		w.CertTTL = cr.Spec.CertTTL.Duration.String()
@@ -38,6 +39,7 @@ func crSpec(w store.WorkloadSpec) (sealv1.WorkloadSpec, error) {
 		Peers:         slices.Clone(w.Peers),
 		FederatesWith: slices.Clone(w.FederatesWith),
 		RouteHosts:    slices.Clone(w.RouteHosts),
+		Attest:        w.Attest,
 	}
 	if w.CertTTL != "" {
 		d, err := time.ParseDuration(w.CertTTL)

@@ -39,6 +39,12 @@ type Store interface {
 	PutBundle(ctx context.Context, b *Bundle) error
 	// Close releases the store (the file store's lock).
 	Close() error
+	// PutAttestationKey creates or replaces a registered attestation key; DeleteAttestationKey
+	// removes one (ErrNotFound when there is none); the same for attestation policies.
+	PutAttestationKey(ctx context.Context, k *AttestationKey) error
+	DeleteAttestationKey(ctx context.Context, name string) error
+	PutAttestationPolicy(ctx context.Context, p *AttestationPolicy) error
+	DeleteAttestationPolicy(ctx context.Context, name string) error
 }
 
 // Notifier is implemented by stores whose state other processes change. Changed returns a
@@ -54,6 +60,8 @@ type State struct {
 	Workloads map[string]*Workload // by name
 	Eggs      map[string]*Egg      // by id
 	Bundles   map[string]*Bundle   // by trust domain
+	// Attestation holds the registered attestation keys and policies.
+	Attestation Attestation
 }
 
 // Authority is the trust domain's root of trust.
@@ -120,6 +128,8 @@ type WorkloadSpec struct {
 	FederatesWith []string  `json:"federatesWith,omitempty"`
 	RouteHosts    []string  `json:"routeHosts,omitempty"`
 	Created       time.Time `json:"created,omitempty"`
+	// Attest names the AttestationPolicy redemptions must satisfy; empty: no attestation.
+	Attest string `json:"attest,omitempty"`
 }
 
 // Egg is what the ROT remembers of a minted Egg: never its text.
@@ -153,5 +163,7 @@ func NewState() *State {
 		Workloads: map[string]*Workload{},
 		Eggs:      map[string]*Egg{},
 		Bundles:   map[string]*Bundle{},
+
+		Attestation: NewAttestation(),
 	}
 }

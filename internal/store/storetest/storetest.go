@@ -88,6 +88,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen ...func(t *te
 			t.Error("deleting a workload removed its egg records; the ROT keeps them (revoked)")
 		}
 	})
+	RunAttestation(t, open)
 }
 
 // material is real key material, so stores that check what they load (parse CA key pairs,

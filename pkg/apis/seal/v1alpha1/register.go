@@ -21,6 +21,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&ImagePolicy{}, &ImagePolicyList{},
 		&ApprovedImage{}, &ApprovedImageList{},
 		&FederatedTrustDomain{}, &FederatedTrustDomainList{},
+		&AttestationKey{}, &AttestationKeyList{}, &AttestationPolicy{}, &AttestationPolicyList{},
 	)
 	metav1AddToGroupVersion(s)
 	return nil

@@ -26,6 +26,11 @@ type WorkloadSpec struct {
 	// +optional
 	// +listType=set
 	RouteHosts []string `json:"routeHosts,omitempty"`
+
+	// Attest names the AttestationPolicy whose reference values a pod's TPM quote must match
+	// before the ROT releases the certificate and data keys. Empty: no attestation.
+	// +optional
+	Attest string `json:"attest,omitempty"`
 }
 
 // WorkloadStatus is what the ROT reconciled for a workload.
