@@ -74,6 +74,9 @@ func CheckWorkloadSpec(spec *store.WorkloadSpec, own spiffeid.TrustDomain) error
 			return err
 		}
 	}
+	if spec.Attest != "" {
+		return CheckName("attestation policy name", spec.Attest)
+	}
 	return nil
 }
 
@@ -93,6 +96,10 @@ func (s *Server) createWorkload(w http.ResponseWriter, r *http.Request) {
 	v := s.v.Load()
 	if _, ok := v.workloads[spec.Name]; ok {
 		writeError(w, http.StatusConflict, fmt.Sprintf("rot: workload %q already exists", spec.Name))
+		return
+	}
+	if err := checkAttestRef(v, &recSpec); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	rec, err := NewWorkloadRecord(v.root, s.td.Name(), recSpec, s.cfg.WorkloadCATTL, s.opts)

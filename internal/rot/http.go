@@ -60,6 +60,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(rotapi.PathBundles, methods{http.MethodGet: admin(s.listBundles), http.MethodPost: admin(s.importBundle)})
 	mux.Handle(rotapi.PathExport, methods{http.MethodGet: admin(bundle.ServeHTTP)})
 	s.rotationRoutes(mux, admin)
+	s.attestRoutes(mux, admin)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: no route %s %s", r.Method, r.URL.Path))
 	})

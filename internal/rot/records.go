@@ -25,6 +25,7 @@ func RecordSpec(w *rotapi.Workload) store.WorkloadSpec {
 		CertTTL:       w.CertTTL,
 		FederatesWith: slices.Clone(w.FederatesWith),
 		RouteHosts:    slices.Clone(w.RouteHosts),
+		Attest:        w.Attest,
 	}
 }
 
@@ -35,6 +36,7 @@ func apiWorkload(rec *store.Workload, caFingerprint string) rotapi.Workload {
 	w := rotapi.Workload{
 		Name: s.Name, Peers: s.Peers, CertTTL: s.CertTTL, FederatesWith: s.FederatesWith,
 		RouteHosts: s.RouteHosts, Created: s.Created, CAFingerprint: caFingerprint,
+		Attest: s.Attest,
 	}
 	for _, k := range rec.DataKeys {
 		w.DataKeyIndex = max(w.DataKeyIndex, k.Index) // the highest index is current

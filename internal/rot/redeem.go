@@ -147,6 +147,9 @@ func (s *Server) issueForEgg(ctx context.Context, req *rotapi.RedeemRequest) (*r
 	if !wv.peers[c.Peer] {
 		return nil, c, &refusal{http.StatusForbidden, "peer_denied", fmt.Errorf("peer %q is not a peer of workload %q", c.Peer, c.Workload), 0}
 	}
+	if ref := s.checkAttestation(v, wv, c, req.Evidence); ref != nil {
+		return nil, c, ref
+	}
 	csr, err := ca.ParseCSR([]byte(req.CSR))
 	if err != nil {
 		return nil, c, &refusal{http.StatusBadRequest, "bad_csr", err, 0}

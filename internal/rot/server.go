@@ -18,6 +18,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/seal-dev/seal/internal/attest"
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/egg"
 	"github.com/seal-dev/seal/internal/store"
@@ -60,6 +61,8 @@ type Config struct {
 	FederationRoots *x509.CertPool
 	// RedeemLimits rate-limit POST /v1/redeem (DefaultRedeemLimits when nil; see ratelimit.go).
 	RedeemLimits *RedeemLimits
+	// AttestNonces bounds the attestation challenges (TTL, Max, PerEgg); zero: the defaults.
+	AttestNonces attest.NonceOptions
 }
 
 // AdminCredentials are the admin client certificate, its key and the ROT CA bundle (PEM).
@@ -91,6 +94,8 @@ type Server struct {
 	metrics  *metrics
 	handler  http.Handler
 	redeemSt *redeemState // rate limits and reloads of POST /v1/redeem (redeem.go)
+
+	attestCheck *attest.Checker // nonces and evidence verifiers (attest.go)
 }
 
 // New loads the state from cfg.Store, creating the ROT CA, the egg-sealing key and the admin
@@ -129,6 +134,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		nextFetch:     map[string]time.Time{},
 		fetchFailures: map[string]int{},
 	}
+	s.attestCheck = attest.NewChecker(attest.NewNonces(attest.NonceOptions{TTL: cfg.AttestNonces.TTL, Max: cfg.AttestNonces.Max, PerEgg: cfg.AttestNonces.PerEgg, Now: cfg.Now, Rand: cfg.Rand}))
 	if s.redeemSt, err = newRedeemState(cfg.RedeemLimits); err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ type view struct {
 	eggs      map[string]bool // ids of the Eggs this ROT has a record of; no record, no redemption
 	revoked   map[string]bool
 	federated map[string]string // trust domain -> PEM of its X.509 authorities
+	attest    *attestView       // attestation keys and policies (attest.go)
 }
 
 type workloadView struct {
@@ -71,6 +72,7 @@ func buildView(st *store.State, now time.Time) (*view, error) {
 			v.revoked[id] = true
 		}
 	}
+	v.attest = buildAttestView(st.Attestation)
 	for name, b := range st.Bundles {
 		p, err := bundlePEM(b)
 		if err != nil {

@@ -1,6 +1,10 @@
 package rotapi
 
-import "time"
+import (
+	"context"
+	"net/http"
+	"time"
+)
 
 // Paths of attestation-gated redemption.
 const (
@@ -61,4 +65,13 @@ type AttestationPolicy struct {
 	Name    string            `json:"name"`
 	PCRs    map[string]string `json:"pcrs"`
 	Created time.Time         `json:"created,omitempty"`
+}
+
+// Challenge asks the ROT for a fresh nonce for one redemption of egg.
+func (c *Client) Challenge(ctx context.Context, egg string) (*ChallengeResponse, error) {
+	var out ChallengeResponse
+	if err := c.Do(ctx, http.MethodPost, PathAttestChallenge, ChallengeRequest{Egg: egg}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

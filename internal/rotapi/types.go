@@ -41,6 +41,9 @@ type RedeemRequest struct {
 	// FederatesWith narrows the federated bundles returned to these trust domains (the pod's
 	// seal.dev/federates-with). Empty means every trust domain the Workload federates with.
 	FederatesWith []string `json:"federatesWith,omitempty"`
+	// Evidence proves what the pod's machine runs (a TPM 2.0 quote over the ROT's nonce from
+	// POST /v1/attest/challenge); required by Workloads with an attestation policy.
+	Evidence *Evidence `json:"evidence,omitempty"`
 }
 
 // DataKey is one age X25519 identity of a workload.
@@ -70,6 +73,8 @@ type Workload struct {
 	CertTTL       string   `json:"certTTL,omitempty"` // Go duration, default 24h
 	FederatesWith []string `json:"federatesWith,omitempty"`
 	RouteHosts    []string `json:"routeHosts,omitempty"`
+	// Attest names the attestation policy redemptions must satisfy (empty: none).
+	Attest string `json:"attest,omitempty"`
 	// Read-only fields.
 	CAFingerprint string    `json:"caFingerprint,omitempty"`
 	DataKeyIndex  int       `json:"dataKeyIndex"`

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seal-dev/seal/internal/attest"
 	"github.com/seal-dev/seal/internal/rot"
 	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
@@ -41,6 +42,7 @@ type options struct {
 	certTTL time.Duration
 	logger  *slog.Logger
 	limits  *rot.RedeemLimits
+	nonces  attest.NonceOptions
 }
 
 // Option configures Start.
@@ -63,6 +65,9 @@ func WithStore(st store.Store) Option { return func(o *options) { o.store = st }
 // WithRedeemLimits sets the ROT's rate limits on POST /v1/redeem (rot.DefaultRedeemLimits
 // otherwise).
 func WithRedeemLimits(l rot.RedeemLimits) Option { return func(o *options) { o.limits = &l } }
+
+// WithAttestNonces bounds the ROT's attestation challenges (TTL, Max, PerEgg).
+func WithAttestNonces(n attest.NonceOptions) Option { return func(o *options) { o.nonces = n } }
 
 // WithLogger sends the ROT's logs to l (they are discarded by default).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -100,6 +105,7 @@ func Start(t testing.TB, opts ...Option) *ROT {
 		Now:          o.now,
 		Logger:       o.logger,
 		RedeemLimits: o.limits,
+		AttestNonces: o.nonces,
 	})
 	if err != nil {
 		ln.Close()
