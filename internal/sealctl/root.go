@@ -109,6 +109,7 @@ Results go to stdout (tables, or JSON with -o json); hints go to stderr. Exit co
 	root.AddCommand(a.workloadCommand(), a.eggCommand(), a.certCommand(), a.keysCommand(),
 		a.sealCommand(), a.bundleCommand(), a.verifyCommand(), a.rotateCommand(), a.caCommand())
 	root.AddCommand(a.kubeconfigCommand(), a.versionCommand())
+	root.AddCommand(a.attestationCommand())
 	a.addInjectCommands(root)
 	root.Version = version.Get()
 	root.SetVersionTemplate(version.String("sealctl") + "\n")

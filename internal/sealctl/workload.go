@@ -31,6 +31,7 @@ func (a *app) workloadCreate() *cobra.Command {
 	var (
 		peers, federates, routes []string
 		certTTL                  time.Duration
+		attestPolicy             string
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME",
@@ -40,13 +41,15 @@ func (a *app) workloadCreate() *cobra.Command {
 --peer lists the roles pods of the workload may take (default: any role). --cert-ttl sets how
 long pod certificates live (default 24h). --federates-with lists foreign trust domains whose
 bundles the workload's pods receive. --route-host lists hostnames pods may ask to have in their
-certificates (e.g. OpenShift passthrough Route hosts).`,
+certificates (e.g. OpenShift passthrough Route hosts). --attest names an attestation policy: the
+workload's certificate and data keys are then released only to pods whose machine's TPM quote
+matches it (see "sealctl attestation").`,
 		Example: `  sealctl workload create payments
   sealctl workload create payments --peer api --peer db --cert-ttl 12h
   sealctl workload create payments --federates-with partner.example.org --route-host pay.apps.example.org`,
 		Args: args("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w := rotapi.Workload{Name: args[0], Peers: peers, FederatesWith: federates, RouteHosts: routes}
+			w := rotapi.Workload{Name: args[0], Peers: peers, FederatesWith: federates, RouteHosts: routes, Attest: attestPolicy}
 			if cmd.Flags().Changed("cert-ttl") {
 				if certTTL <= 0 {
 					return usagef("--cert-ttl must be positive, not %s", certTTL)
@@ -79,6 +82,7 @@ certificates (e.g. OpenShift passthrough Route hosts).`,
 	f.DurationVar(&certTTL, "cert-ttl", 0, "lifetime of pod certificates (default 24h)")
 	f.StringArrayVar(&federates, "federates-with", nil, "a foreign trust domain whose bundle the pods get; repeatable")
 	f.StringArrayVar(&routes, "route-host", nil, "a hostname pods may ask to have in their certificate; repeatable")
+	f.StringVar(&attestPolicy, "attest", "", "attestation policy pods' TPM quotes must satisfy (see sealctl attestation policy)")
 	return cmd
 }
 
@@ -146,6 +150,7 @@ func (a *app) showWorkload(x *rotapi.Workload) error {
 		row(w, "Cert TTL:", cmp.Or(x.CertTTL, "default (24h)"))
 		row(w, "Federates with:", list(x.FederatesWith))
 		row(w, "Route hosts:", list(x.RouteHosts))
+		row(w, "Attest:", orDash(x.Attest))
 		row(w, "CA fingerprint:", orDash(x.CAFingerprint))
 		row(w, "Data key:", strconv.Itoa(x.DataKeyIndex))
 		row(w, "Created:", when(x.Created))
