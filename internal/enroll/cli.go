@@ -33,6 +33,7 @@ type options struct {
 	healthAddr, readyFile         string
 	logLevel                      string
 	terminationLog                string
+	attest                        attestOptions // attest.go
 }
 
 // listFlag is a repeatable flag; from the environment it is a comma list.
@@ -68,6 +69,8 @@ Usage:
   seal-init copy DEST          copy this binary to DEST (a file, or a directory to hold seal-init)
   seal-init check [DIR]        exit 0 when DIR (default --out) holds a complete identity valid now,
                                else exit 1 saying what is missing or expired (the sidecar's probe)
+  seal-init attest enroll|pcrs create the node's TPM attestation key, or read PCR reference values
+                               (see seal-init attest --help and docs/attestation.md)
 
 Every flag can also be set by its environment variable; a flag on the command line wins.
 Repeatable flags take a comma list from the environment.
@@ -91,6 +94,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.readyFile, "ready-file", "", "create this `file` once the identity files are written")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.terminationLog, "termination-log", DefaultTerminationLog, "also write a failure's line to this `file` when it exists (Kubernetes shows it as the container's termination message)")
+	addAttestFlags(fs, &o.attest)
 	fs.Usage = func() {}
 	return fs
 }
@@ -145,6 +149,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 		return nil, nil, errors.New("--gid must not be negative")
 	case o.out == "":
 		return nil, nil, errors.New("--out must not be empty")
+	}
+	if err := o.attest.check(); err != nil {
+		return nil, nil, err
 	}
 	return o, fs.Args(), nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -40,6 +41,9 @@ type Enroller struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Log receives progress (slog.Default when nil); never key material.
 	Log *slog.Logger
+	// Attest, when set, answers the ROT's attestation challenge with evidence before each
+	// redemption (seal-init --attest tpm2; attest.go).
+	Attest func(ctx context.Context, ch *rotapi.ChallengeResponse) (*rotapi.Evidence, error)
 
 	eggText string
 	outer   *egg.Outer
@@ -102,11 +106,16 @@ func (e *Enroller) RedeemOnce(ctx context.Context) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("enroll: creating CSR: %w", err)
 	}
+	ev, err := e.evidence(ctx)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := e.client.Redeem(ctx, &rotapi.RedeemRequest{
 		Egg:           e.eggText,
 		CSR:           string(pemBlock("CERTIFICATE REQUEST", csr)),
 		Hostnames:     e.Hostnames,
 		FederatesWith: e.FederatesWith,
+		Evidence:      ev,
 	})
 	if err != nil {
 		return nil, err
@@ -129,6 +138,9 @@ func (e *Enroller) Redeem(ctx context.Context, deadline time.Time) (*Identity, e
 			return nil, &Failure{Err: ctx.Err(),
 				What:  fmt.Sprintf("stopped before the ROT at %s answered (%d attempts, last: %s)", e.ROT(), attempt, cause(err)),
 				Check: "the container was told to stop"}
+		}
+		if f := (*Failure)(nil); errors.As(err, &f) {
+			return nil, f // the TPM failed: retrying the ROT does not help
 		}
 		left := deadline.Sub(e.now())
 		if permanent(err) || left <= 0 {

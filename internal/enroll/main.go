@@ -67,6 +67,9 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stderr
 	if len(args) > 0 && args[0] == "copy" {
 		return mainCopy(args[1:], stderr)
 	}
+	if len(args) > 0 && args[0] == "attest" {
+		return mainAttest(args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "check" {
 		return mainCheck(args[1:], getenv, stderr, time.Now())
 	}
@@ -112,6 +115,7 @@ func run(ctx context.Context, o *options, getenv func(string) string, log *slog.
 		return err
 	}
 	e.Hostnames, e.FederatesWith, e.Timeout, e.Log = o.hostnames, o.federatesWith, o.timeout, log
+	e.Attest = o.attest.attester()
 	e.Writer = &podfiles.Writer{Dir: o.out, GID: o.gid}
 	state := &State{}
 	if o.healthAddr != "" {
