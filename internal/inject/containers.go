@@ -35,13 +35,14 @@ func initContainers(pod *corev1.Pod, s *settings, cfg *Config) []corev1.Containe
 	if s.rotate {
 		args = append(args, "--watch")
 	}
+	args = append(args, s.attestArgs(cfg)...)
 	main := corev1.Container{
 		Name:            InitContainerName,
 		Image:           cfg.Image,
 		ImagePullPolicy: cfg.PullPolicy,
 		Command:         []string{cfg.Binary},
 		Resources:       cfg.Resources,
-		VolumeMounts:    rw,
+		VolumeMounts:    s.attestMounts(rw, cfg),
 		SecurityContext: restricted(),
 	}
 	if s.imagePath == "" {

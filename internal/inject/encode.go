@@ -48,7 +48,11 @@ func appendContainer(b []byte, c *corev1.Container, cfg *Config) []byte {
 	b = append(b, `,"resources":`...)
 	b = append(b, cfg.resourcesJSON()...)
 	b = append(b, `,"volumeMounts":`...)
-	b = append(b, rwMountJSON...)
+	if len(c.VolumeMounts) > 1 {
+		b = append(b, mustJSON(c.VolumeMounts)...) // the TPM device too (attest.go)
+	} else {
+		b = append(b, rwMountJSON...)
+	}
 	if c.ImagePullPolicy != "" {
 		b = append(b, `,"imagePullPolicy":`...)
 		b = appendString(b, string(c.ImagePullPolicy))

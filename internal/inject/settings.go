@@ -19,6 +19,7 @@ type settings struct {
 	imagePath  string
 	federates  []string
 	routeHosts []string
+	attest     bool // seal.dev/attest: tpm2 (attest.go)
 }
 
 const (
@@ -54,6 +55,9 @@ func parseSettings(ann map[string]string) (settings, error) {
 		return s, refuse(AnnotationRotate, r, "is not a known value", `write "true" (renew the certificate in a native sidecar) or "false"`)
 	}
 	if err := s.parseEgg(ann); err != nil {
+		return s, err
+	}
+	if err := s.parseAttest(ann); err != nil {
 		return s, err
 	}
 	var err error
