@@ -199,3 +199,18 @@ func mainAttest(args []string, stdout, stderr io.Writer) int {
 
 // stdout is where seal-init attest prints (a variable for tests).
 var stdout io.Writer = os.Stdout
+
+// nonceLost is a redemption refused because the ROT did not know the challenge's nonce (it
+// restarted, or another replica answered): a fresh challenge may pass, so it is retried.
+type nonceLost struct{ msg string }
+
+func (e *nonceLost) Error() string { return e.msg }
+
+// retryableAttest turns a refusal for an unknown nonce into a retryable error.
+func retryableAttest(err error) error {
+	var se *rotapi.StatusError
+	if errors.As(err, &se) && se.Code == 403 && strings.Contains(se.Message, "attest: unknown nonce") {
+		return &nonceLost{msg: "the ROT did not know the attestation nonce (another replica, or it restarted): " + se.Message}
+	}
+	return err
+}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/seal-dev/seal/internal/rotapi"
 )
 
 func TestAttestFlags(t *testing.T) {
@@ -49,5 +51,18 @@ func TestAttestSubcommandUsage(t *testing.T) {
 				t.Errorf("seal-init %v: exit %d, stderr %q; want %d with %q", tc.args, code, errb.String(), tc.wantCode, tc.want)
 			}
 		})
+	}
+}
+
+// TestUnknownNonceRetried: a nonce another ROT replica issued is retried with a fresh
+// challenge; every other attestation refusal is final.
+func TestUnknownNonceRetried(t *testing.T) {
+	lost := &rotapi.StatusError{Code: 403, Message: "redeem: attestation refused: attest: unknown nonce: this ROT did not issue it"}
+	if permanent(retryableAttest(lost)) {
+		t.Error("an unknown nonce is final, want retried")
+	}
+	pcr := &rotapi.StatusError{Code: 403, Message: "redeem: attestation refused: attest: PCR mismatch: PCR 7 mismatch"}
+	if !permanent(retryableAttest(pcr)) {
+		t.Error("a PCR mismatch is retried, want final")
 	}
 }

@@ -118,7 +118,7 @@ func (e *Enroller) RedeemOnce(ctx context.Context) (*Identity, error) {
 		Evidence:      ev,
 	})
 	if err != nil {
-		return nil, err
+		return nil, retryableAttest(err)
 	}
 	return newIdentity(key, resp, e.now())
 }
