@@ -80,6 +80,10 @@ func (s *Server) attestChallenge(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "attest: "+err.Error())
 		return
 	}
+	if v.revoked[c.ID] {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("attest: egg %s is revoked", c.ID))
+		return
+	}
 	nonce, exp, err := s.attestCheck.Nonces.Issue(c.ID)
 	if errors.Is(err, attest.ErrBusy) {
 		w.Header().Set("Retry-After", "1")

@@ -233,6 +233,13 @@ func TestAttestChallengesBounded(t *testing.T) {
 	if n := r.Server.AttestNonces(); n != 1 {
 		t.Errorf("%d nonces held after they expired, want 1", n)
 	}
+	// A revoked Egg: no nonce.
+	revoked := r.MintEggInfo(t, "w", rotapi.MintRequest{})
+	r.RevokeEgg(t, revoked.ID)
+	body, _ = json.Marshal(rotapi.ChallengeRequest{Egg: revoked.Egg})
+	if code, msg := post(t, c, rotapi.PathAttestChallenge, body); code != 403 || !strings.Contains(msg, "revoked") {
+		t.Errorf("challenge for a revoked Egg: %d %q, want 403 revoked", code, msg)
+	}
 	// Not an Egg of this ROT: no nonce.
 	body, _ = json.Marshal(rotapi.ChallengeRequest{Egg: "hello"})
 	if code, msg := post(t, c, rotapi.PathAttestChallenge, body); code != 400 || !strings.Contains(msg, "attest:") {
