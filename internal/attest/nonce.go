@@ -78,12 +78,12 @@ func (n *Nonces) Issue(egg string) ([]byte, time.Time, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.sweep(now)
-	if len(n.m) >= n.o.Max {
-		return nil, time.Time{}, fmt.Errorf("%w: %d challenges outstanding, retry in %s", ErrBusy, len(n.m), n.o.TTL)
-	}
 	if old := n.byEgg[egg]; len(old) >= n.o.PerEgg {
 		delete(n.m, old[0])
 		n.byEgg[egg] = old[1:]
+	}
+	if len(n.m) >= n.o.Max {
+		return nil, time.Time{}, fmt.Errorf("%w: %d challenges outstanding, retry in %s", ErrBusy, len(n.m), n.o.TTL)
 	}
 	n.m[string(nonce)] = &nonceEntry{egg: egg, expires: exp}
 	n.byEgg[egg] = append(n.byEgg[egg], string(nonce))
