@@ -2,14 +2,19 @@ package kubestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/seal-dev/seal/internal/attest"
 	"github.com/seal-dev/seal/internal/store"
 	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
 )
@@ -26,20 +31,75 @@ func (s *Store) readAttestation(ctx context.Context, sn *snapshot) error {
 	if err := s.c.List(ctx, &pols); err != nil {
 		return fmt.Errorf("kubestore: listing AttestationPolicies (are the seal.dev CRDs installed?): %w", err)
 	}
-	sn.attestation = store.NewAttestation()
+	sn.attest = attestSnapshot{state: store.NewAttestation(), keys: keys.Items, policies: pols.Items}
 	for _, k := range keys.Items {
 		sn.resVersion = append(sn.resVersion, fmt.Sprintf("attestationkey/%s/%d", k.Name, k.Generation))
 		if k.DeletionTimestamp == nil {
-			sn.attestation.Keys[k.Name] = &store.AttestationKey{Name: k.Name, AKPub: k.Spec.AKPub, Created: k.CreationTimestamp.UTC()}
+			sn.attest.state.Keys[k.Name] = &store.AttestationKey{Name: k.Name, AKPub: k.Spec.AKPub, Created: k.CreationTimestamp.UTC()}
 		}
 	}
 	for _, p := range pols.Items {
 		sn.resVersion = append(sn.resVersion, fmt.Sprintf("attestationpolicy/%s/%d", p.Name, p.Generation))
 		if p.DeletionTimestamp == nil {
-			sn.attestation.Policies[p.Name] = &store.AttestationPolicy{Name: p.Name, PCRs: maps.Clone(p.Spec.PCRs), Created: p.CreationTimestamp.UTC()}
+			sn.attest.state.Policies[p.Name] = &store.AttestationPolicy{Name: p.Name, PCRs: maps.Clone(p.Spec.PCRs), Created: p.CreationTimestamp.UTC()}
 		}
 	}
 	return nil
+}
+
+// attestSnapshot is the attestation part of a snapshot: the state and the resources.
+type attestSnapshot struct {
+	state    store.Attestation
+	keys     []sealv1.AttestationKey
+	policies []sealv1.AttestationPolicy
+}
+
+// Reasons of the attestation resources' Ready condition.
+const (
+	reasonValid         = "Valid"
+	reasonInvalidKey    = "InvalidKey"
+	reasonInvalidPolicy = "InvalidPolicy"
+)
+
+// reconcileAttestation writes every AttestationKey's and AttestationPolicy's status: Ready, or
+// why the ROT does not use it (a kubectl-made resource the admin API would have refused).
+func (s *Store) reconcileAttestation(ctx context.Context, sn *snapshot) error {
+	var errs []error
+	for i := range sn.attest.keys {
+		k := &sn.attest.keys[i]
+		st := sealv1.AttestationKeyStatus{Conditions: slices.Clone(k.Status.Conditions)}
+		if pub, err := attest.ParseAKPub(k.Spec.AKPub); err != nil {
+			setReady(&st.Conditions, false, reasonInvalidKey, "akPub: "+err.Error(), k.Generation)
+		} else {
+			st.Fingerprint = attest.Fingerprint(pub)
+			setReady(&st.Conditions, true, reasonValid, "registered: quotes signed by this key are accepted", k.Generation)
+		}
+		if !equality.Semantic.DeepEqual(k.Status, st) {
+			patch := client.MergeFrom(k.DeepCopy())
+			k.Status = st
+			if err := s.c.Status().Patch(ctx, k, patch); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("kubestore: writing status of AttestationKey %q: %w", k.Name, err))
+			}
+		}
+	}
+	for i := range sn.attest.policies {
+		p := &sn.attest.policies[i]
+		st := sealv1.AttestationPolicyStatus{Conditions: slices.Clone(p.Status.Conditions)}
+		if _, err := attest.ParsePolicy(p.Name, p.Spec.PCRs); err != nil {
+			setReady(&st.Conditions, false, reasonInvalidPolicy, strings.TrimPrefix(err.Error(), "attest: ")+
+				"; Workloads naming it are refused", p.Generation)
+		} else {
+			setReady(&st.Conditions, true, reasonValid, fmt.Sprintf("%d PCR values", len(p.Spec.PCRs)), p.Generation)
+		}
+		if !equality.Semantic.DeepEqual(p.Status, st) {
+			patch := client.MergeFrom(p.DeepCopy())
+			p.Status = st
+			if err := s.c.Status().Patch(ctx, p, patch); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("kubestore: writing status of AttestationPolicy %q: %w", p.Name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // PutAttestationKey creates or updates the AttestationKey resource.

@@ -35,7 +35,7 @@ type snapshot struct {
 	stateErr   error                         // eggs or bundles secret unreadable
 	resVersion []string                      // what changed detection compares
 
-	attestation store.Attestation // AttestationKey and AttestationPolicy resources
+	attest attestSnapshot // AttestationKey and AttestationPolicy resources (attestation.go)
 }
 
 func (s *Store) corrupt(name string, format string, args ...any) error {
@@ -221,7 +221,7 @@ func (s *Store) Load(ctx context.Context) (*store.State, error) {
 		rvs[name] = sn.secrets[name].ResourceVersion
 	}
 	st.Eggs = sn.eggs
-	st.Attestation = sn.attestation
+	st.Attestation = sn.attest.state
 	for _, f := range sn.ftds {
 		b, _ := effectiveBundle(f, sn.bundles)
 		if b == nil || f.DeletionTimestamp != nil {

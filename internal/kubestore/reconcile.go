@@ -142,6 +142,7 @@ func (s *Store) Reconcile(ctx context.Context) (string, error) {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, s.reconcileAttestation(ctx, sn))
 	return key, errors.Join(errs...)
 }
 
