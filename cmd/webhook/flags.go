@@ -80,6 +80,7 @@ func newFlagSet(o *cliOptions) *flag.FlagSet {
 	fs.StringVar(&o.cpuRequest, "init-cpu-request", inject.DefaultCPURequest, "CPU `quantity` requested by seal-init")
 	fs.StringVar(&o.memRequest, "init-memory-request", inject.DefaultMemoryRequest, "memory `quantity` requested by seal-init")
 	fs.StringVar(&o.memLimit, "init-memory-limit", inject.DefaultMemoryLimit, "memory limit `quantity` of seal-init")
+	fs.StringVar(&o.inject.TPM, "tpm", inject.DefaultTPM, "the nodes' TPM for pods annotated seal.dev/attest: tpm2: a device `path` mounted into seal-init only, or tcp:HOST:PORT")
 	fs.StringVar(&o.inject.TrustDomain, "trust-domain", "", "SPIFFE `trust-domain` of the ROT, for SEAL_SPIFFE_ID (required)")
 	fs.StringVar(&o.inject.TokenAudience, "token-audience", inject.DefaultTokenAudience, "`audience` of the projected ServiceAccount token mounted into seal-init only (the ROT's cluster --audience; docs/binding.md)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "serve /metrics, /healthz and /readyz over HTTP on this `address` (empty: off)")

@@ -37,6 +37,7 @@ type options struct {
 	tokenFile                     string
 	secrets                       bool
 	secretsInterval               time.Duration
+	attest                        attestOptions // attest.go
 }
 
 // listFlag is a repeatable flag; from the environment it is a comma list.
@@ -73,6 +74,8 @@ Usage:
   seal-init copy DEST          copy this binary to DEST (a file, or a directory to hold seal-init)
   seal-init check [DIR]        exit 0 when DIR (default --out) holds a complete identity valid now,
                                else exit 1 saying what is missing or expired (the sidecar's probe)
+  seal-init attest enroll|pcrs create the node's TPM attestation key, or read PCR reference values
+                               (see seal-init attest --help and docs/attestation.md)
 
 Every flag can also be set by its environment variable; a flag on the command line wins.
 Repeatable flags take a comma list from the environment.
@@ -100,6 +103,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.tokenFile, "token-file", "", "send the pod's projected ServiceAccount token from this `file`, read again at every renewal (default "+DefaultTokenFile+" when it exists)")
 	fs.BoolVar(&o.secrets, "secrets", true, "also write the workload's secrets to secrets/<name> (--secrets=false: none)")
 	fs.DurationVar(&o.secretsInterval, "secrets-interval", DefaultSecretsInterval, "with --watch, poll the ROT for changed secrets this `often` (jittered)")
+	addAttestFlags(fs, &o.attest)
 	fs.Usage = func() {}
 	return fs
 }
@@ -158,6 +162,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*option
 		return nil, nil, errors.New("--out must not be empty")
 	case o.agentSocket != "" && !o.watch:
 		return nil, nil, errors.New("--workload-api-socket needs --watch (the socket is served by the sidecar, which renews)")
+	}
+	if err := o.attest.check(); err != nil {
+		return nil, nil, err
 	}
 	return o, fs.Args(), nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -47,6 +48,9 @@ type Enroller struct {
 	// secrets/<name> of the file set; SecretsInterval paces WatchSecrets.
 	Secrets         bool
 	SecretsInterval time.Duration
+	// Attest, when set, answers the ROT's attestation challenge with evidence before each
+	// redemption (seal-init --attest tpm2; attest.go).
+	Attest func(ctx context.Context, ch *rotapi.ChallengeResponse) (*rotapi.Evidence, error)
 
 	eggText string
 	outer   *egg.Outer
@@ -110,11 +114,16 @@ func (e *Enroller) RedeemOnce(ctx context.Context) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("enroll: creating CSR: %w", err)
 	}
+	ev, err := e.evidence(ctx)
+	if err != nil {
+		return nil, err
+	}
 	req := &rotapi.RedeemRequest{
 		Egg:           e.eggText,
 		CSR:           string(pemBlock("CERTIFICATE REQUEST", csr)),
 		Hostnames:     e.Hostnames,
 		FederatesWith: e.FederatesWith,
+		Evidence:      ev,
 	}
 	if e.TokenFile != "" {
 		if req.Token, err = readToken(e.TokenFile); err != nil {
@@ -123,7 +132,7 @@ func (e *Enroller) RedeemOnce(ctx context.Context) (*Identity, error) {
 	}
 	resp, err := e.client.Redeem(ctx, req)
 	if err != nil {
-		return nil, err
+		return nil, retryableAttest(err)
 	}
 	return newIdentity(key, resp, e.now())
 }
@@ -143,6 +152,9 @@ func (e *Enroller) Redeem(ctx context.Context, deadline time.Time) (*Identity, e
 			return nil, &Failure{Err: ctx.Err(),
 				What:  fmt.Sprintf("stopped before the ROT at %s answered (%d attempts, last: %s)", e.ROT(), attempt, cause(err)),
 				Check: "the container was told to stop"}
+		}
+		if f := (*Failure)(nil); errors.As(err, &f) {
+			return nil, f // the TPM failed: retrying the ROT does not help
 		}
 		left := deadline.Sub(e.now())
 		if permanent(err) || left <= 0 {

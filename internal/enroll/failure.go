@@ -123,6 +123,9 @@ func redeemFailure(rot string, err error, attempts int, waited string) *Failure 
 		bad *badAnswer
 	)
 	switch {
+	case errors.As(err, &se) && se.Code == http.StatusForbidden && strings.Contains(se.Message, "attestation"):
+		return &Failure{Err: err, What: fmt.Sprintf("the ROT at %s refused this machine's attestation (%s)", rot, c),
+			Check: "see docs/attestation.md; the ROT's message names the failed check and its fix"}
 	case errors.As(err, &se) && (se.Code == http.StatusUnauthorized || se.Code == http.StatusForbidden || se.Code == http.StatusGone):
 		return &Failure{Err: err,
 			What:  fmt.Sprintf("the ROT at %s refused the Egg (%s)", rot, c),

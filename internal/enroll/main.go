@@ -73,6 +73,9 @@ func MainWith(ctx context.Context, prog string, ext Extension, args []string, ge
 	if len(args) > 0 && args[0] == "copy" {
 		return mainCopy(args[1:], stderr)
 	}
+	if len(args) > 0 && args[0] == "attest" {
+		return mainAttest(args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "check" {
 		return mainCheck(args[1:], getenv, stderr, time.Now())
 	}
@@ -123,6 +126,7 @@ func run(ctx context.Context, o *options, getenv func(string) string, log *slog.
 	e.Hostnames, e.FederatesWith, e.Timeout, e.Log = o.hostnames, o.federatesWith, o.timeout, log
 	e.TokenFile = tokenFile(o)
 	e.Secrets, e.SecretsInterval = o.secrets, o.secretsInterval
+	e.Attest = o.attest.attester()
 	e.Writer = &podfiles.Writer{Dir: o.out, GID: o.gid}
 	state := &State{}
 	if o.healthAddr != "" {

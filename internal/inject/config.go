@@ -31,6 +31,10 @@ type Config struct {
 	// TokenAudience is the audience of the projected ServiceAccount token mounted into
 	// seal-init (DefaultTokenAudience when empty; --token-audience).
 	TokenAudience string
+	// TPM is the node's TPM for pods annotated seal.dev/attest: tpm2: a device path, mounted
+	// from the host into seal-init only (default /dev/tpmrm0), or tcp:HOST:PORT (a TPM
+	// simulator reachable from host-network pods; nothing is mounted).
+	TPM string
 
 	resources []byte // JSON of Resources, set by WithDefaults
 }
@@ -83,6 +87,9 @@ func (c Config) Validate() error {
 	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
 	default:
 		errs = append(errs, fmt.Errorf("inject: pull policy %q is not Always, IfNotPresent or Never", c.PullPolicy))
+	}
+	if c.TPM != "" && !validTPM(c.TPM) {
+		errs = append(errs, fmt.Errorf("inject: TPM %q is neither an absolute device path nor tcp:HOST:PORT (--tpm)", c.TPM))
 	}
 	return errors.Join(errs...)
 }

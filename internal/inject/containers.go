@@ -43,13 +43,14 @@ func initContainers(pod *corev1.Pod, s *settings, cfg *Config) []corev1.Containe
 	if s.noSecrets {
 		args = append(args, "--secrets=false")
 	}
+	args = append(args, s.attestArgs(cfg)...)
 	main := corev1.Container{
 		Name:            InitContainerName,
 		Image:           cfg.Image,
 		ImagePullPolicy: cfg.PullPolicy,
 		Command:         []string{binary},
 		Resources:       cfg.Resources,
-		VolumeMounts:    rw,
+		VolumeMounts:    s.attestMounts(rw, cfg),
 		SecurityContext: restricted(),
 	}
 	if projectsToken(pod) {

@@ -49,7 +49,7 @@ func appendContainer(b []byte, c *corev1.Container, cfg *Config) []byte {
 	b = append(b, cfg.resourcesJSON()...)
 	b = append(b, `,"volumeMounts":`...)
 	if len(c.VolumeMounts) > 1 {
-		b = append(b, rwTokenMountsJSON...) // seal-init: also the ServiceAccount token
+		b = append(b, mustJSON(c.VolumeMounts)...) // the TPM device too (attest.go)
 	} else {
 		b = append(b, rwMountJSON...)
 	}

@@ -42,7 +42,7 @@ type Status struct {
 
 var knownAnnotations = map[string]bool{
 	AnnotationWorkload: true, AnnotationPeer: true, AnnotationEgg: true, AnnotationFederatesWith: true,
-	AnnotationRouteHosts: true, AnnotationRotate: true, AnnotationStatus: true,
+	AnnotationRouteHosts: true, AnnotationRotate: true, AnnotationStatus: true, AnnotationAttest: true,
 	// Set by other parts of Seal (routes); not the injector's business.
 	sealv1.AnnotationPassthroughRoute: true, sealv1.AnnotationPassthroughRoutePort: true,
 }
@@ -159,6 +159,9 @@ func build(pod *corev1.Pod, s *settings, cfg *Config) Result {
 		w.add("/spec/volumes/-", tokenVolumeJSON(cfg.TokenAudience))
 		st.Volumes = append(st.Volumes, TokenVolumeName)
 	}
+	if tv := s.tpmVolumeJSON(cfg); tv != nil {
+		w.add("/spec/volumes/-", tv)
+	}
 	status := appendString(make([]byte, 0, 512), string(appendStatus(make([]byte, 0, 384), &st)))
 	if len(pod.Annotations) == 0 {
 		w.add("/metadata/annotations", append(append(appendString([]byte{'{'}, AnnotationStatus), ':'), append(status, '}')...))
@@ -173,7 +176,7 @@ func warnings(ann map[string]string) []string {
 	var out []string
 	for k := range ann {
 		if strings.HasPrefix(k, "seal.dev/") && !knownAnnotations[k] {
-			out = append(out, "seal: unknown annotation "+k+" is ignored (known: seal.dev/workload, peer, egg, federates-with, route-hosts, rotate)")
+			out = append(out, "seal: unknown annotation "+k+" is ignored (known: seal.dev/workload, peer, egg, federates-with, route-hosts, rotate, attest)")
 		}
 	}
 	sort.Strings(out)

@@ -55,11 +55,14 @@ func goldenCases() []struct {
 		"app", "shop/app:1")
 	rotateImage.Spec.HostNetwork = true
 
+	attestPod := pod(map[string]string{AnnotationWorkload: "vault", AnnotationAttest: "tpm2"}, "app", "shop/vault:1")
+
 	return []struct {
 		name string
 		ns   Namespace
 		pod  *corev1.Pod
 	}{
+		{"attest-tpm2", enabledNS, attestPod},
 		{"namespace-enabled-3-containers", enabledNS, threeContainers},
 		{"explicit-opt-in-peer-federation-routes", Namespace{Name: "shop"}, explicit},
 		{"rotate-native-sidecar", enabledNS, rotate},

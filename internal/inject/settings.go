@@ -21,6 +21,7 @@ type settings struct {
 	federates  []string
 	routeHosts []string
 	noSecrets  bool // seal.dev/secrets: "false"
+	attest     bool // seal.dev/attest: tpm2 (attest.go)
 }
 
 const (
@@ -69,6 +70,9 @@ func parseSettings(ann map[string]string) (settings, error) {
 		return s, err
 	}
 	if err := s.parseSecrets(ann); err != nil {
+		return s, err
+	}
+	if err := s.parseAttest(ann); err != nil {
 		return s, err
 	}
 	var err error

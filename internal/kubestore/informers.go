@@ -22,6 +22,7 @@ var watched = []schema.GroupVersionKind{
 	sealv1.GroupVersion.WithKind("Workload"),
 	sealv1.GroupVersion.WithKind("FederatedTrustDomain"),
 	sealv1.GroupVersion.WithKind("WorkloadCluster"),
+	sealv1.GroupVersion.WithKind("AttestationKey"), sealv1.GroupVersion.WithKind("AttestationPolicy"),
 }
 
 // informers runs shared informers on the watched kinds and calls poke on every add, update

@@ -34,6 +34,8 @@ type snapshot struct {
 	bundles    map[string]storedBundle       // by trust domain
 	stateErr   error                         // eggs or bundles secret unreadable
 	resVersion []string                      // what changed detection compares
+
+	attest attestSnapshot // AttestationKey and AttestationPolicy resources (attestation.go)
 }
 
 func (s *Store) corrupt(name string, format string, args ...any) error {
@@ -62,6 +64,9 @@ func (s *Store) read(ctx context.Context) (*snapshot, error) {
 		w := &wls.Items[i]
 		sn.crs[w.Name] = w
 		sn.resVersion = append(sn.resVersion, fmt.Sprintf("workload/%s/%d/%v", w.Name, w.Generation, w.DeletionTimestamp != nil))
+	}
+	if err := s.readAttestation(ctx, sn); err != nil {
+		return nil, err
 	}
 	sn.ftds = ftds.Items
 	sort.Slice(sn.ftds, func(i, j int) bool { return sn.ftds[i].Name < sn.ftds[j].Name })
@@ -222,6 +227,7 @@ func (s *Store) Load(ctx context.Context) (*store.State, error) {
 	if err := s.loadInvites(ctx, st); err != nil {
 		return nil, err
 	}
+	st.Attestation = sn.attest.state
 	for _, f := range sn.ftds {
 		b, _ := effectiveBundle(f, sn.bundles)
 		if b == nil || f.DeletionTimestamp != nil {

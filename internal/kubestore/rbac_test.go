@@ -37,8 +37,8 @@ func testRBAC(t *testing.T, env *testenv.Env) {
 		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "seal-rot", Namespace: ns}, Subjects: subject,
 			RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "seal-rot"}},
 		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: ns + "-seal-rot"}, Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{"seal.dev"}, Resources: []string{"workloads", "federatedtrustdomains", "workloadclusters"}, Verbs: all},
-			{APIGroups: []string{"seal.dev"}, Resources: []string{"workloads/status", "federatedtrustdomains/status", "workloadclusters/status"}, Verbs: []string{"get", "update", "patch"}}}},
+			{APIGroups: []string{"seal.dev"}, Resources: []string{"workloads", "federatedtrustdomains", "workloadclusters", "attestationkeys", "attestationpolicies"}, Verbs: all},
+			{APIGroups: []string{"seal.dev"}, Resources: []string{"workloads/status", "federatedtrustdomains/status", "workloadclusters/status", "attestationkeys/status", "attestationpolicies/status"}, Verbs: []string{"get", "update", "patch"}}}},
 		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: ns + "-seal-rot"}, Subjects: subject,
 			RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: ns + "-seal-rot"}},
 	}

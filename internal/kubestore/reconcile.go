@@ -143,6 +143,7 @@ func (s *Store) Reconcile(ctx context.Context) (string, error) {
 		}
 	}
 	errs = append(errs, s.reconcileClusters(ctx))
+	errs = append(errs, s.reconcileAttestation(ctx, sn))
 	return key, errors.Join(errs...)
 }
 

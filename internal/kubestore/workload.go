@@ -26,6 +26,7 @@ func specFromCR(cr *sealv1.Workload) store.WorkloadSpec {
 		RouteHosts:    slices.Clone(cr.Spec.RouteHosts),
 		Created:       cr.CreationTimestamp.UTC(),
 		Bindings:      bindingsFromCR(cr.Spec.Bindings),
+		Attest:        cr.Spec.Attest,
 	}
 	if cr.Spec.CertTTL != nil {
 		w.CertTTL = cr.Spec.CertTTL.Duration.String()
@@ -40,6 +41,7 @@ func crSpec(w store.WorkloadSpec) (sealv1.WorkloadSpec, error) {
 		FederatesWith: slices.Clone(w.FederatesWith),
 		RouteHosts:    slices.Clone(w.RouteHosts),
 		Bindings:      crBindings(w.Bindings),
+		Attest:        w.Attest,
 	}
 	if w.CertTTL != "" {
 		d, err := time.ParseDuration(w.CertTTL)

@@ -28,6 +28,8 @@ type Kind struct {
 var Kinds = []Kind{
 	{"authority", countAuthority, copyAuthority},
 	{"clusters", func(st *store.State) int { return len(st.Clusters) }, copyClusters},
+	{"attestation keys", func(st *store.State) int { return len(st.Attestation.Keys) }, copyAttestationKeys},
+	{"attestation policies", func(st *store.State) int { return len(st.Attestation.Policies) }, copyAttestationPolicies},
 	{"workloads", func(st *store.State) int { return len(st.Workloads) }, copyWorkloads},
 	{"secrets", countSecrets, copySecrets},
 	{"egg records", func(st *store.State) int { return len(st.Eggs) }, copyEggs},
@@ -48,6 +50,9 @@ var Checks = []Check{
 	{"JWT signing keys", jwtKeys},
 	{"clusters", clusters},
 	{"workload bindings", bindings},
+	{"attestation keys", attestationKeys},
+	{"attestation policies", attestationPolicies},
+	{"workload attestation", workloadAttest},
 	{"secrets", secrets},
 	{"bundle sequence", func(st *store.State) string { return strconv.FormatUint(authority(st).BundleSequence, 10) }},
 	{"admin certificates", admins},
@@ -113,6 +118,58 @@ func copyClusters(ctx context.Context, st *store.State, dst store.Store) error {
 		}
 	}
 	return nil
+}
+
+func copyAttestationKeys(ctx context.Context, st *store.State, dst store.Store) error {
+	for _, name := range sorted(st.Attestation.Keys) {
+		if err := dst.PutAttestationKey(ctx, st.Attestation.Keys[name]); err != nil {
+			return fmt.Errorf("attestation key %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func copyAttestationPolicies(ctx context.Context, st *store.State, dst store.Store) error {
+	for _, name := range sorted(st.Attestation.Policies) {
+		if err := dst.PutAttestationPolicy(ctx, st.Attestation.Policies[name]); err != nil {
+			return fmt.Errorf("attestation policy %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// attestationKeys names every registered AK with a digest of its public key.
+func attestationKeys(st *store.State) string {
+	var out []string
+	for _, name := range sorted(st.Attestation.Keys) {
+		d := sha256.Sum256([]byte(st.Attestation.Keys[name].AKPub))
+		out = append(out, fmt.Sprintf("%s=%x", name, d[:6]))
+	}
+	return strings.Join(out, " ")
+}
+
+// attestationPolicies names every policy with its PCR values.
+func attestationPolicies(st *store.State) string {
+	var out []string
+	for _, name := range sorted(st.Attestation.Policies) {
+		p := st.Attestation.Policies[name]
+		var pcrs []string
+		for _, i := range sorted(p.PCRs) {
+			pcrs = append(pcrs, i+":"+p.PCRs[i])
+		}
+		out = append(out, name+"("+strings.Join(pcrs, ",")+")")
+	}
+	return strings.Join(out, " ")
+}
+
+func workloadAttest(st *store.State) string {
+	var out []string
+	for _, name := range sorted(st.Workloads) {
+		if a := st.Workloads[name].Spec.Attest; a != "" {
+			out = append(out, name+"="+a)
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 func countSecrets(st *store.State) int {

@@ -75,6 +75,11 @@ func CheckWorkloadSpec(spec *store.WorkloadSpec, own spiffeid.TrustDomain) error
 			return err
 		}
 	}
+	if spec.Attest != "" {
+		if err := CheckName("attestation policy name", spec.Attest); err != nil {
+			return err
+		}
+	}
 	return CheckBindings(spec.Bindings)
 }
 
@@ -98,6 +103,10 @@ func (s *Server) createWorkload(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.checkClustersKnown(recSpec.Bindings); err != nil {
 		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	if err := checkAttestRef(v, &recSpec); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	rec, err := NewWorkloadRecord(v.root, s.td.Name(), recSpec, s.cfg.WorkloadCATTL, s.opts)

@@ -67,6 +67,7 @@ func (s *Server) routes() http.Handler {
 	s.clusterRoutes(mux, admin)
 	s.secretsRoutes(mux, admin)
 	s.federationRoutes(mux, admin)
+	s.attestRoutes(mux, admin)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: no route %s %s", r.Method, r.URL.Path))
 	})

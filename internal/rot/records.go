@@ -27,6 +27,7 @@ func RecordSpec(w *rotapi.Workload) store.WorkloadSpec {
 		FederatesWith: slices.Clone(w.FederatesWith),
 		RouteHosts:    slices.Clone(w.RouteHosts),
 		Bindings:      recordBindings(w.Bindings),
+		Attest:        w.Attest,
 	}
 }
 
@@ -37,6 +38,7 @@ func apiWorkload(rec *store.Workload, caFingerprint string) rotapi.Workload {
 	w := rotapi.Workload{
 		Name: s.Name, Peers: s.Peers, CertTTL: s.CertTTL, FederatesWith: s.FederatesWith,
 		RouteHosts: s.RouteHosts, Created: s.Created, CAFingerprint: caFingerprint, Bindings: apiBindings(s.Bindings),
+		Attest: s.Attest,
 	}
 	for _, k := range rec.DataKeys {
 		w.DataKeyIndex = max(w.DataKeyIndex, k.Index) // the highest index is current

@@ -151,6 +151,9 @@ func (s *Server) issueForEgg(ctx context.Context, req *rotapi.RedeemRequest) (*r
 	if ref := s.checkPod(ctx, v, wv, req.Token); ref != nil {
 		return nil, c, ref
 	}
+	if ref := s.checkAttestation(v, wv, c, req.Evidence); ref != nil {
+		return nil, c, ref
+	}
 	csr, err := ca.ParseCSR([]byte(req.CSR))
 	if err != nil {
 		return nil, c, &refusal{http.StatusBadRequest, "bad_csr", err, 0}

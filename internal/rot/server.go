@@ -18,6 +18,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/seal-dev/seal/internal/attest"
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/custody"
 	"github.com/seal-dev/seal/internal/egg"
@@ -66,6 +67,8 @@ type Config struct {
 	Keys custody.Keys
 	// Upstream, when set, is the organisation's CA new ROT CAs are signed by (upstream.go).
 	Upstream *ca.CA
+	// AttestNonces bounds the attestation challenges (TTL, Max, PerEgg); zero: the defaults.
+	AttestNonces attest.NonceOptions
 }
 
 // AdminCredentials are the admin client certificate, its key and the ROT CA bundle (PEM).
@@ -100,6 +103,8 @@ type Server struct {
 	redeemSt *redeemState // rate limits and reloads of POST /v1/redeem (redeem.go)
 	jwks     jwksSchedule // JWKS URL refreshes, guarded by mu (clusters.go)
 	sec      secretsState // workload secrets served by GET /v1/secrets (secretsdoc.go)
+
+	attestCheck *attest.Checker // nonces and evidence verifiers (attest.go)
 }
 
 // New loads the state from cfg.Store, creating the ROT CA, the egg-sealing key and the admin
@@ -143,6 +148,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		nextFetch:     map[string]time.Time{},
 		fetchFailures: map[string]int{},
 	}
+	s.attestCheck = attest.NewChecker(attest.NewNonces(attest.NonceOptions{TTL: cfg.AttestNonces.TTL, Max: cfg.AttestNonces.Max, PerEgg: cfg.AttestNonces.PerEgg, Now: cfg.Now, Rand: cfg.Rand}))
 	if s.redeemSt, err = newRedeemState(cfg.RedeemLimits); err != nil {
 		return nil, err
 	}

@@ -33,6 +33,7 @@ type view struct {
 	federated map[string]string  // trust domain -> PEM of its X.509 authorities
 	jwt       *jwtKeys           // JWT-SVID signing keys (jwtsvid.go)
 	tokens    *podtoken.Verifier // the clusters' ServiceAccount token keys (clusters.go)
+	attest    *attestView        // attestation keys and policies (attest.go)
 }
 
 type workloadView struct {
@@ -76,6 +77,7 @@ func buildView(st *store.State, now time.Time, o ca.Options) (*view, error) {
 			v.revoked[id] = true
 		}
 	}
+	v.attest = buildAttestView(st.Attestation)
 	for name, b := range st.Bundles {
 		p, err := bundlePEM(b)
 		if err != nil {

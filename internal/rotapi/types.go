@@ -44,6 +44,9 @@ type RedeemRequest struct {
 	// Token is the pod's projected ServiceAccount token (JWT): the second factor for a
 	// workload with bindings (docs/binding.md).
 	Token string `json:"token,omitempty"`
+	// Evidence proves what the pod's machine runs (a TPM 2.0 quote over the ROT's nonce from
+	// POST /v1/attest/challenge); required by Workloads with an attestation policy.
+	Evidence *Evidence `json:"evidence,omitempty"`
 }
 
 // DataKey is one age X25519 identity of a workload.
@@ -73,6 +76,8 @@ type Workload struct {
 	CertTTL       string   `json:"certTTL,omitempty"` // Go duration, default 24h
 	FederatesWith []string `json:"federatesWith,omitempty"`
 	RouteHosts    []string `json:"routeHosts,omitempty"`
+	// Attest names the attestation policy redemptions must satisfy (empty: none).
+	Attest string `json:"attest,omitempty"`
 	// Read-only fields.
 	CAFingerprint string    `json:"caFingerprint,omitempty"`
 	DataKeyIndex  int       `json:"dataKeyIndex"`

@@ -31,6 +31,7 @@ func (a *app) workloadCreate() *cobra.Command {
 	var (
 		peers, federates, routes, binds []string
 		certTTL                         time.Duration
+		attestPolicy                    string
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME",
@@ -42,14 +43,16 @@ long pod certificates live (default 24h). --federates-with lists foreign trust d
 bundles the workload's pods receive. --route-host lists hostnames pods may ask to have in their
 certificates (e.g. OpenShift passthrough Route hosts). --bind CLUSTER/NAMESPACE/SERVICEACCOUNT
 lets only pods of that cluster, namespace and service account (* for any) redeem the
-workload's Eggs, proving it with their ServiceAccount token (see sealctl workload bind).`,
+workload's Eggs, proving it with their ServiceAccount token (see sealctl workload bind).
+--attest names an attestation policy: the workload's certificate and data keys are then
+released only to pods whose machine's TPM quote matches it (see "sealctl attestation").`,
 		Example: `  sealctl workload create payments
   sealctl workload create payments --peer api --peer db --cert-ttl 12h
   sealctl workload create payments --federates-with partner.example.org --route-host pay.apps.example.org
   sealctl workload create payments --bind prod-eu/payments/api`,
 		Args: args("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w := rotapi.Workload{Name: args[0], Peers: peers, FederatesWith: federates, RouteHosts: routes}
+			w := rotapi.Workload{Name: args[0], Peers: peers, FederatesWith: federates, RouteHosts: routes, Attest: attestPolicy}
 			var err error
 			if w.Bindings, err = parseBindings("--bind", binds); err != nil {
 				return err
@@ -87,6 +90,7 @@ workload's Eggs, proving it with their ServiceAccount token (see sealctl workloa
 	f.StringArrayVar(&federates, "federates-with", nil, "a foreign trust domain whose bundle the pods get; repeatable")
 	f.StringArrayVar(&routes, "route-host", nil, "a hostname pods may ask to have in their certificate; repeatable")
 	f.StringArrayVar(&binds, "bind", nil, "CLUSTER/NAMESPACE/SERVICEACCOUNT whose pods may redeem (SERVICEACCOUNT may be *); repeatable")
+	f.StringVar(&attestPolicy, "attest", "", "attestation policy pods' TPM quotes must satisfy (see sealctl attestation policy)")
 	return cmd
 }
 
@@ -155,6 +159,7 @@ func (a *app) showWorkload(x *rotapi.Workload) error {
 		row(w, "Federates with:", list(x.FederatesWith))
 		row(w, "Route hosts:", list(x.RouteHosts))
 		row(w, "Bindings:", bindingList(x.Bindings))
+		row(w, "Attest:", orDash(x.Attest))
 		row(w, "CA fingerprint:", orDash(x.CAFingerprint))
 		row(w, "Data key:", strconv.Itoa(x.DataKeyIndex))
 		row(w, "Created:", when(x.Created))

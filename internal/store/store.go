@@ -49,6 +49,12 @@ type Store interface {
 	DeleteSecret(ctx context.Context, workload, name string) error
 	// PutInvite creates or replaces a federation invite's record (a join marks it used).
 	PutInvite(ctx context.Context, i *Invite) error
+	// PutAttestationKey creates or replaces a registered attestation key; DeleteAttestationKey
+	// removes one (ErrNotFound when there is none); the same for attestation policies.
+	PutAttestationKey(ctx context.Context, k *AttestationKey) error
+	DeleteAttestationKey(ctx context.Context, name string) error
+	PutAttestationPolicy(ctx context.Context, p *AttestationPolicy) error
+	DeleteAttestationPolicy(ctx context.Context, name string) error
 }
 
 // Notifier is implemented by stores whose state other processes change. Changed returns a
@@ -69,6 +75,8 @@ type State struct {
 	// Secrets are the workloads' secrets, by workload, then name.
 	Secrets map[string]map[string]*Secret
 	Invites map[string]*Invite // federation invites by id
+	// Attestation holds the registered attestation keys and policies.
+	Attestation Attestation
 }
 
 // Authority is the trust domain's root of trust.
@@ -143,6 +151,8 @@ type WorkloadSpec struct {
 	// Bindings are the (cluster, namespace, service account) whose pods may redeem the
 	// workload's Eggs; empty: the Egg alone redeems (see docs/binding.md).
 	Bindings []Binding `json:"bindings,omitempty"`
+	// Attest names the AttestationPolicy redemptions must satisfy; empty: no attestation.
+	Attest string `json:"attest,omitempty"`
 }
 
 // Egg is what the ROT remembers of a minted Egg: never its text.
@@ -179,5 +189,7 @@ func NewState() *State {
 		Clusters:  map[string]*Cluster{},
 		Secrets:   map[string]map[string]*Secret{},
 		Invites:   map[string]*Invite{},
+
+		Attestation: NewAttestation(),
 	}
 }

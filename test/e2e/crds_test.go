@@ -147,7 +147,7 @@ func TestCRDsOnCluster(t *testing.T) {
 			}
 		}
 		slices.Sort(inSeal)
-		want := []string{"approvedimages", "federatedtrustdomains", "imagepolicies", "workloadclusters", "workloads"}
+		want := []string{"approvedimages", "attestationkeys", "attestationpolicies", "federatedtrustdomains", "imagepolicies", "workloadclusters", "workloads"}
 		if !slices.Equal(inSeal, want) {
 			t.Errorf("discovery serves category seal for %v, want %v", inSeal, want)
 		}

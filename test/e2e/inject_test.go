@@ -38,7 +38,7 @@ import (
 // injectionWebhook runs seal-webhook's server in-process on 127.0.0.1 with its managed serving
 // certificate, and registers the chart's injection webhooks (manifests/seal.yaml) pointing at it.
 // It returns once the API server really calls the webhook.
-func injectionWebhook(t *testing.T, env *testenv.Env, trustDomain string) {
+func injectionWebhook(t *testing.T, env *testenv.Env, trustDomain string, opts ...func(*inject.Config)) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "seal-system"}}); err != nil {
@@ -81,8 +81,12 @@ func injectionWebhook(t *testing.T, env *testenv.Env, trustDomain string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	icfg := inject.Config{Image: "ghcr.io/seal-dev/seal-init:test", TrustDomain: trustDomain, Namespace: "seal-system", Version: "e2e"}
+	for _, o := range opts {
+		o(&icfg) // e.g. the TPM of attestation tests
+	}
 	if err := webhook.Setup(whm, webhook.Options{
-		Inject:   inject.Config{Image: "ghcr.io/seal-dev/seal-init:test", TrustDomain: trustDomain, Namespace: "seal-system", Version: "e2e"},
+		Inject:   icfg,
 		Events:   broadcaster.NewRecorder(env.Scheme, corev1.EventSource{Component: "seal-webhook"}),
 		Registry: prometheus.NewRegistry(),
 	}); err != nil {

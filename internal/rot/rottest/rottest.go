@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seal-dev/seal/internal/attest"
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/custody"
 	"github.com/seal-dev/seal/internal/rot"
@@ -46,6 +47,7 @@ type options struct {
 	keys    custody.Keys
 	dir     string
 	up      *ca.CA
+	nonces  attest.NonceOptions
 }
 
 // Option configures Start.
@@ -68,6 +70,9 @@ func WithStore(st store.Store) Option { return func(o *options) { o.store = st }
 // WithRedeemLimits sets the ROT's rate limits on POST /v1/redeem (rot.DefaultRedeemLimits
 // otherwise).
 func WithRedeemLimits(l rot.RedeemLimits) Option { return func(o *options) { o.limits = &l } }
+
+// WithAttestNonces bounds the ROT's attestation challenges (TTL, Max, PerEgg).
+func WithAttestNonces(n attest.NonceOptions) Option { return func(o *options) { o.nonces = n } }
 
 // WithLogger sends the ROT's logs to l (they are discarded by default).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -119,6 +124,7 @@ func Start(t testing.TB, opts ...Option) *ROT {
 		RedeemLimits: o.limits,
 		Keys:         o.keys,
 		Upstream:     o.up,
+		AttestNonces: o.nonces,
 	})
 	if err != nil {
 		ln.Close()

@@ -90,6 +90,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen ...func(t *te
 	})
 	RunClusters(t, open)
 	RunSecrets(t, open, reopen...)
+	RunAttestation(t, open)
 }
 
 // material is real key material, so stores that check what they load (parse CA key pairs,

@@ -41,6 +41,10 @@ const (
 
 	// DefaultPeer is the peer of a pod without AnnotationPeer.
 	DefaultPeer = "any"
+
+	// AnnotationAttest "tpm2" on a Pod mounts the node's TPM into seal-init only and makes it
+	// attest the machine (a TPM 2.0 quote over the ROT's nonce) before redeeming.
+	AnnotationAttest = "seal.dev/attest"
 )
 
 // SystemNamespaces are never injected or enforced, whatever their labels say (nor is Seal's

@@ -22,6 +22,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&ApprovedImage{}, &ApprovedImageList{},
 		&FederatedTrustDomain{}, &FederatedTrustDomainList{},
 		&WorkloadCluster{}, &WorkloadClusterList{},
+		&AttestationKey{}, &AttestationKeyList{}, &AttestationPolicy{}, &AttestationPolicyList{},
 	)
 	metav1AddToGroupVersion(s)
 	return nil

@@ -33,6 +33,10 @@ type WorkloadSpec struct {
 	// +optional
 	// +listType=atomic
 	Bindings []WorkloadBinding `json:"bindings,omitempty"`
+	// Attest names the AttestationPolicy whose reference values a pod's TPM quote must match
+	// before the ROT releases the certificate and data keys. Empty: no attestation.
+	// +optional
+	Attest string `json:"attest,omitempty"`
 }
 
 // WorkloadStatus is what the ROT reconciled for a workload.
