@@ -82,12 +82,17 @@ func clearKeys(t *testing.T, dir string) []string {
 	return found
 }
 
-// exercise creates a workload, rotates every key and redeems: it returns an Egg minted before
-// the rotations.
+// exercise creates a workload with a secret, rotates every key (the JWT-SVID key too) and
+// redeems, then fetches the secret and a JWT-SVID as a pod: it returns an Egg minted before the
+// rotations.
 func exercise(t *testing.T, r *rottest.ROT) string {
 	t.Helper()
 	r.CreateWorkload(t, rotapi.Workload{Name: "payments"})
+	putSecret(t, r, "payments", "db-password", "v1", nil, nil) // re-encrypted by the data-key rotation
 	egg := r.MintEgg(t, "payments", rotapi.MintRequest{})
+	if _, err := r.Server.RotateJWTKey(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := r.Server.RotateEggKey(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +107,17 @@ func exercise(t *testing.T, r *rottest.ROT) string {
 	}
 	redeem(t, r, egg)
 	redeem(t, r, r.MintEgg(t, "payments", rotapi.MintRequest{}))
+	c, ids := pod(t, r, "payments")
+	d, _, err := c.Secrets(ctx(t), "")
+	if err != nil {
+		t.Fatalf("GET /v1/secrets: %v", err)
+	}
+	if got := values(t, d, ids...)["db-password"]; got != "v1" {
+		t.Errorf("the pod's secret db-password = %q, want v1", got)
+	}
+	if _, err := c.FetchJWTSVID(ctx(t), []string{"db"}); err != nil {
+		t.Errorf("POST /v1/jwt-svid: %v", err)
+	}
 	return egg
 }
 

@@ -129,7 +129,7 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: workload %q already has %d secrets, the limit; fix: delete one (sealctl secret delete) or keep several values in one secret", name, rotapi.MaxSecrets))
 		return
 	}
-	_, cur, rcpt, err := dataKeys(wv.rec)
+	_, cur, rcpt, err := dataKeys(wv.rec, s.opts)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -202,7 +202,7 @@ func (s *Server) exportSecrets(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", name))
 		return
 	}
-	ids, _, _, err := dataKeys(wv.rec)
+	ids, _, _, err := dataKeys(wv.rec, s.opts)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return

@@ -13,19 +13,26 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/armor"
 
+	"github.com/seal-dev/seal/internal/ca"
+	"github.com/seal-dev/seal/internal/custody"
 	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
 )
 
-// dataKeys parses a workload's data keys: every identity (for decryption) and the current
-// one's index and recipient (for encryption).
-func dataKeys(rec *store.Workload) (ids []age.Identity, cur store.DataKey, r *age.X25519Recipient, err error) {
+// dataKeys parses a workload's data keys, opened through the key provider o (they are sealed
+// at rest under a KEK or a token's key): every identity (for decryption) and the current one's
+// index and recipient (for encryption).
+func dataKeys(rec *store.Workload, o ca.Options) (ids []age.Identity, cur store.DataKey, r *age.X25519Recipient, err error) {
 	if len(rec.DataKeys) == 0 {
 		return nil, cur, nil, fmt.Errorf("rot: workload %q has no data key", rec.Spec.Name)
 	}
 	cur = slices.MaxFunc(rec.DataKeys, func(a, b store.DataKey) int { return a.Index - b.Index })
 	for _, k := range rec.DataKeys {
-		id, err := age.ParseX25519Identity(k.Identity)
+		plain, err := o.Unseal(custody.DataKeyName(rec.Spec.Name, k.Index), k.Identity)
+		if err != nil {
+			return nil, cur, nil, fmt.Errorf("rot: stored data key %d of %q: %w", k.Index, rec.Spec.Name, err)
+		}
+		id, err := age.ParseX25519Identity(string(plain))
 		if err != nil {
 			return nil, cur, nil, fmt.Errorf("rot: stored data key %d of %q: %w", k.Index, rec.Spec.Name, err)
 		}
@@ -69,7 +76,7 @@ func decryptArmored(value string, ids []age.Identity) ([]byte, error) {
 // reencryptSecretsLocked re-encrypts rec's secrets to its current data key (after a data-key
 // rotation). A secret that fails stays encrypted to its old key, which pods still hold.
 func (s *Server) reencryptSecretsLocked(ctx context.Context, rec *store.Workload) error {
-	ids, cur, rcpt, err := dataKeys(rec)
+	ids, cur, rcpt, err := dataKeys(rec, s.opts)
 	if err != nil {
 		return err
 	}
@@ -127,7 +134,11 @@ func (s *Server) publishSecretsLocked() {
 		}
 		keys := map[string]bool{}
 		for _, k := range rec.DataKeys {
-			if id, err := age.ParseX25519Identity(k.Identity); err == nil {
+			plain, err := s.opts.Unseal(custody.DataKeyName(wl, k.Index), k.Identity) // sealed under a KEK or token
+			if err != nil {
+				continue
+			}
+			if id, err := age.ParseX25519Identity(string(plain)); err == nil {
 				keys[id.Recipient().String()] = true
 			}
 		}
