@@ -11,6 +11,13 @@ if [ -x "$dir/spire-server" ] && [ -x "$dir/spire-agent" ]; then
   echo "spire: spire-server and spire-agent $v in $dir"
   exit 0
 fi
+mkdir -p "$(dirname "$dir")"
+exec 9>"$dir.lock"
+flock 9 # another make test-tools may be building it: wait, then use its result
+if [ -x "$dir/spire-server" ] && [ -x "$dir/spire-agent" ]; then
+  echo "spire: spire-server and spire-agent $v in $dir"
+  exit 0
+fi
 echo "spire: building spire-server and spire-agent $v from the module proxy into $dir (several minutes, once)"
 work=$(mktemp -d)
 trap 'rm -rf "$work" "$dir.tmp"' EXIT
@@ -20,6 +27,5 @@ go get -tool "github.com/spiffe/spire/cmd/spire-server@$v" "github.com/spiffe/sp
 mkdir -p "$dir.tmp"
 CGO_ENABLED=1 go build -trimpath -o "$dir.tmp/" github.com/spiffe/spire/cmd/spire-server github.com/spiffe/spire/cmd/spire-agent
 rm -rf "$dir"
-mkdir -p "$(dirname "$dir")"
 mv "$dir.tmp" "$dir"
 echo "spire: built $(ls "$dir" | tr '\n' ' ')in $dir"
