@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/seal-dev/seal/internal/custody"
 	"github.com/seal-dev/seal/internal/store"
 )
 
@@ -54,6 +55,12 @@ type Options struct {
 	// DryRun reads both stores, checks the destination is empty and returns the plan without
 	// writing anything.
 	DryRun bool
+	// From and To are the key providers of the source and the destination (nil: keys in clear,
+	// custody.File without a KEK). When To is set, every stored key is sealed again for it
+	// (custody.Reseal) before it is written: under another KEK, or onto a PKCS#11 token, where
+	// a CA key is imported once and is non-extractable from then on. A key already on the
+	// source's token cannot leave it.
+	From, To custody.Keys
 }
 
 // Migrate copies the whole state of from into to. It only reads from. It refuses a
@@ -79,8 +86,23 @@ func Migrate(ctx context.Context, from, to store.Store, o Options) (*Plan, error
 	if o.DryRun {
 		return plan, nil
 	}
+	want := src
+	if o.To != nil {
+		fromKeys := o.From
+		if fromKeys == nil {
+			if fromKeys, err = custody.NewFile(nil, nil); err != nil {
+				return nil, err
+			}
+		}
+		resealed := *src
+		if err := custody.Reseal(&resealed, fromKeys, o.To); err != nil {
+			return nil, fmt.Errorf("migrate: sealing the keys for the destination's key provider (nothing was written): %w", err)
+		}
+		want = &resealed
+		plan = Describe(want)
+	}
 	for i, k := range Kinds {
-		if err := k.Copy(ctx, src, to); err != nil {
+		if err := k.Copy(ctx, want, to); err != nil {
 			left := "the destination now holds part of the state: clear it before migrating again"
 			if i == 0 {
 				left = "nothing was written"
@@ -92,7 +114,7 @@ func Migrate(ctx context.Context, from, to store.Store, o Options) (*Plan, error
 	if err != nil {
 		return plan, fmt.Errorf("migrate: reading the copy back: %w", err)
 	}
-	if err := Verify(src, got); err != nil {
+	if err := Verify(want, got); err != nil {
 		return plan, err
 	}
 	return plan, nil

@@ -22,9 +22,21 @@ func (k *keyFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&k.provider, "key-provider", "file", "where the CA keys live: file (in the state, sealed under --kek-file when given) or pkcs11 (generated on a PKCS#11 token, non-extractable; see docs/key-custody.md)")
 	fl.StringVar(&k.kekFile, "kek-file", "", "file provider: a 32-byte key-encryption key (raw, hex or base64; chmod 600): every stored CA key, egg-sealing key and data key is encrypted under it; state in clear is sealed on the first start with it")
 	fl.StringVar(&k.kekPrevFile, "kek-previous-file", "", "file provider, to rotate the KEK: the KEK the state is sealed under now; with the new one in --kek-file, the first start seals everything again under the new one (then drop this flag and destroy the old KEK)")
-	fl.StringVar(&k.p11Module, "pkcs11-module", "", "pkcs11 provider: path of the token's PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so")
-	fl.StringVar(&k.p11Token, "pkcs11-token", "", "pkcs11 provider: label of the token holding the ROT's keys")
-	fl.StringVar(&k.p11PinFile, "pkcs11-pin-file", "", "pkcs11 provider: file holding the token's user PIN")
+	k.registerToken(fl, "")
+}
+
+// registerStore adds the key-provider flags of one side of seal-rot migrate: prefix is "from-"
+// or "to-" (--from-kek-file, --to-key-provider, --to-pkcs11-module, ...).
+func (k *keyFlags) registerStore(fl *pflag.FlagSet, prefix, side string) {
+	fl.StringVar(&k.provider, prefix+"key-provider", "file", "the "+side+"'s key provider: file (keys in the state, sealed under --"+prefix+"kek-file when given) or pkcs11 (a PKCS#11 token)")
+	fl.StringVar(&k.kekFile, prefix+"kek-file", "", "file provider: the "+side+"'s key-encryption key (as seal-rot serve --kek-file)")
+	k.registerToken(fl, prefix)
+}
+
+func (k *keyFlags) registerToken(fl *pflag.FlagSet, prefix string) {
+	fl.StringVar(&k.p11Module, prefix+"pkcs11-module", "", "pkcs11 provider: path of the token's PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so")
+	fl.StringVar(&k.p11Token, prefix+"pkcs11-token", "", "pkcs11 provider: label of the token holding the ROT's keys")
+	fl.StringVar(&k.p11PinFile, prefix+"pkcs11-pin-file", "", "pkcs11 provider: file holding the token's user PIN")
 }
 
 // registerUpstream adds the flags of an organisation's CA the ROT CA is chained to.

@@ -10,8 +10,10 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
+	"github.com/seal-dev/seal/internal/custody"
 	"github.com/seal-dev/seal/internal/kubestore"
 	"github.com/seal-dev/seal/internal/migrate"
 	"github.com/seal-dev/seal/internal/store"
@@ -20,6 +22,7 @@ import (
 func newMigrate() *cobra.Command {
 	var from, to string
 	var dryRun bool
+	var fromKeys, toKeys keyFlags
 	cmd := &cobra.Command{
 		Use:   "migrate --from dir:PATH|kube:[CONTEXT/]NAMESPACE --to dir:PATH|kube:[CONTEXT/]NAMESPACE [--dry-run]",
 		Short: "Move the whole ROT state between a state directory and a Kubernetes namespace, or between clusters",
@@ -45,7 +48,13 @@ goes on from where it was, and federated peers keep trusting it. Start it with t
 
 Stop a --state-dir source first (migrate takes its lock), or drain a running --kube source
 (sealctl rot drain) so no admin change is lost. Admin credentials are not state: the old ones
-keep working at the new ROT; seal-rot admin-cert issues new ones there. See docs/migration.md.`,
+keep working at the new ROT; seal-rot admin-cert issues new ones there. See docs/migration.md.
+
+Key providers (docs/key-custody.md): --from-kek-file (or --from-key-provider pkcs11 with
+--from-pkcs11-*) opens a sealed source. Any --to-* key flag seals every key again for the
+destination before it is written: --to-kek-file seals under another KEK, --to-key-provider
+pkcs11 imports the CA keys onto that token (non-extractable from then on). Without --to-* the
+keys are copied as they are stored.`,
 		Example: `  # Bootstrap: from the external ROT's directory into the cluster, checked first:
   seal-rot migrate --from dir:/var/lib/seal-rot --to kube:seal-system --dry-run
   seal-rot migrate --from dir:/var/lib/seal-rot --to kube:seal-system
@@ -54,13 +63,17 @@ keep working at the new ROT; seal-rot admin-cert issues new ones there. See docs
   seal-rot migrate --from kube:old-cluster/seal-system --to kube:new-cluster/seal-system`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runMigrate(cmd.Context(), cmd.OutOrStdout(), from, to, dryRun)
+			reseal := false
+			cmd.Flags().Visit(func(f *pflag.Flag) { reseal = reseal || strings.HasPrefix(f.Name, "to-") })
+			return runMigrate(cmd.Context(), cmd.OutOrStdout(), from, to, dryRun, &fromKeys, &toKeys, reseal)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&from, "from", "", "store to copy from: dir:PATH or kube:[CONTEXT/]NAMESPACE (only read)")
 	fl.StringVar(&to, "to", "", "empty store to copy into: dir:PATH or kube:[CONTEXT/]NAMESPACE")
 	fl.BoolVar(&dryRun, "dry-run", false, "print what would move and check the destination is empty, writing nothing")
+	fromKeys.registerStore(fl, "from-", "source")
+	toKeys.registerStore(fl, "to-", "destination (given: every key is sealed again for it; a pkcs11 destination imports the CA keys onto the token, non-extractable from then on)")
 	_ = cmd.MarkFlagRequired("from")
 	_ = cmd.MarkFlagRequired("to")
 	return cmd
@@ -105,9 +118,9 @@ func parseStoreSpec(flag, v string) (storeSpec, error) {
 	return storeSpec{}, usageError{fmt.Errorf("%s %q: want dir:PATH or kube:[CONTEXT/]NAMESPACE", flag, v)}
 }
 
-// openSpec opens the store s names. A source directory must exist: opening it must not
-// create one.
-func openSpec(s storeSpec, source bool) (store.Store, error) {
+// openSpec opens the store s names, whose keys keys opens. A source directory must exist:
+// opening it must not create one.
+func openSpec(s storeSpec, source bool, keys custody.Keys) (store.Store, error) {
 	if s.dir != "" {
 		if source {
 			if _, err := os.Stat(s.dir); errors.Is(err, fs.ErrNotExist) {
@@ -121,10 +134,10 @@ func openSpec(s storeSpec, source bool) (store.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: no Kubernetes API configuration: %w", s, err)
 	}
-	return kubestore.New(cfg, s.namespace, kubestore.Options{})
+	return kubestore.New(cfg, s.namespace, kubestore.Options{Keys: keys})
 }
 
-func runMigrate(ctx context.Context, stdout io.Writer, fromV, toV string, dryRun bool) error {
+func runMigrate(ctx context.Context, stdout io.Writer, fromV, toV string, dryRun bool, fromKF, toKF *keyFlags, reseal bool) error {
 	fromS, err := parseStoreSpec("--from", fromV)
 	if err != nil {
 		return err
@@ -136,17 +149,33 @@ func runMigrate(ctx context.Context, stdout io.Writer, fromV, toV string, dryRun
 	if fromS == toS {
 		return usageError{fmt.Errorf("--from and --to are both %s", fromS)}
 	}
-	from, err := openSpec(fromS, true)
+	fromKeys, err := fromKF.open()
+	if err != nil {
+		return err
+	}
+	defer fromKeys.Close()
+	toKeys := fromKeys
+	if reseal {
+		if toKeys, err = toKF.open(); err != nil {
+			return err
+		}
+		defer toKeys.Close()
+	}
+	from, err := openSpec(fromS, true, fromKeys)
 	if err != nil {
 		return err
 	}
 	defer from.Close()
-	to, err := openSpec(toS, false)
+	to, err := openSpec(toS, false, toKeys)
 	if err != nil {
 		return err
 	}
 	defer to.Close()
-	plan, err := migrate.Migrate(ctx, from, to, migrate.Options{DryRun: dryRun})
+	o := migrate.Options{DryRun: dryRun}
+	if reseal {
+		o.From, o.To = fromKeys, toKeys
+	}
+	plan, err := migrate.Migrate(ctx, from, to, o)
 	if err != nil {
 		return err
 	}
