@@ -42,29 +42,38 @@ func TestImageRejectsBadSpecs(t *testing.T) {
 }
 
 // files lists the image's single layer: path → header.
-func files(t *testing.T, img v1.Image) map[string]*tar.Header {
+// files are the headers of every file in img's layers, which must number wantLayers (one per
+// binary: the main one, then each companion).
+func files(t *testing.T, img v1.Image, wantLayers ...int) map[string]*tar.Header {
 	t.Helper()
+	want := 1
+	if len(wantLayers) > 0 {
+		want = wantLayers[0]
+	}
 	layers, err := img.Layers()
-	if err != nil || len(layers) != 1 {
-		t.Fatalf("layers = %d (%v), want 1", len(layers), err)
+	if err != nil || len(layers) != want {
+		t.Fatalf("layers = %d (%v), want %d", len(layers), err, want)
 	}
-	rc, err := layers[0].Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
 	out := map[string]*tar.Header{}
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[h.Name] = h
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[h.Name] = h
+		}
+		rc.Close()
 	}
+	return out
 }
 
 func TestImageConfigAndLayer(t *testing.T) {
@@ -195,13 +204,18 @@ func TestReleasePushesToRegistry(t *testing.T) {
 		if cf.Config.Labels[LabelVersion] != "v0.0.1-test" || cf.Config.Labels[LabelSource] != "https://github.com/seal-dev/seal" {
 			t.Errorf("%s: labels %v", m.Platform, cf.Config.Labels)
 		}
-		fs := files(t, img)
-		bin := fs["usr/local/bin/seal-init"]
-		if bin == nil || bin.Size < 1<<20 {
-			t.Errorf("%s: seal-init binary missing or tiny: %+v", m.Platform, bin)
+		fs := files(t, img, 2) // seal-init, then seal-agent
+		for _, prog := range []string{"seal-init", "seal-agent"} {
+			bin := fs["usr/local/bin/"+prog]
+			if bin == nil || bin.Size < 1<<20 || bin.Uid != 65532 {
+				t.Errorf("%s: %s binary missing, tiny or not the image user's: %+v", m.Platform, prog, bin)
+			}
+			if l := fs[prog]; l == nil || l.Typeflag != tar.TypeSymlink || l.Linkname != "/usr/local/bin/"+prog {
+				t.Errorf("%s: /%s (the webhook's default path) is not a link to the binary: %+v", m.Platform, prog, l)
+			}
 		}
-		if l := fs["seal-init"]; l == nil || l.Typeflag != tar.TypeSymlink || l.Linkname != "/usr/local/bin/seal-init" {
-			t.Errorf("%s: /seal-init (the webhook's default path) is not a link to the binary: %+v", m.Platform, l)
+		if a, i := fs["usr/local/bin/seal-agent"], fs["usr/local/bin/seal-init"]; a != nil && i != nil && a.Size <= i.Size {
+			t.Errorf("%s: seal-agent (%d bytes) is not larger than seal-init (%d): is it the Workload API build?", m.Platform, a.Size, i.Size)
 		}
 	}
 	if strings.Join(got, ",") != "linux/amd64,linux/arm64" {

@@ -54,7 +54,7 @@ func initContainers(pod *corev1.Pod, s *settings, cfg *Config) []corev1.Containe
 		SecurityContext: restricted(),
 	}
 	if projectsToken(pod) {
-		main.VolumeMounts = []corev1.VolumeMount{rw[0], tokenMount()}
+		main.VolumeMounts = append(main.VolumeMounts, tokenMount())
 	}
 	if s.imagePath == "" {
 		main.Args = args

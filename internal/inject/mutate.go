@@ -92,7 +92,7 @@ func checkConflicts(pod *corev1.Pod) error {
 		return refuse("spec.containers", "", "is empty", "give the pod at least one container")
 	}
 	for i := range pod.Spec.Volumes {
-		if n := pod.Spec.Volumes[i].Name; n == VolumeName || n == TokenVolumeName {
+		if n := pod.Spec.Volumes[i].Name; n == VolumeName || n == TokenVolumeName || n == TPMVolumeName {
 			return refuse("spec.volumes", n, "is a name Seal adds", `rename the pod's volume "`+n+`"`)
 		}
 	}
@@ -161,6 +161,7 @@ func build(pod *corev1.Pod, s *settings, cfg *Config) Result {
 	}
 	if tv := s.tpmVolumeJSON(cfg); tv != nil {
 		w.add("/spec/volumes/-", tv)
+		st.Volumes = append(st.Volumes, TPMVolumeName)
 	}
 	status := appendString(make([]byte, 0, 512), string(appendStatus(make([]byte, 0, 384), &st)))
 	if len(pod.Annotations) == 0 {
