@@ -155,14 +155,18 @@ func TestSPIREAgentCLI(t *testing.T) {
 	r.CreateWorkload(t, rotapi.Workload{Name: "payments", Peers: []string{"api"}})
 	socket, stderr := startAgent(t, r.MintEgg(t, "payments", rotapi.MintRequest{Peer: "api"}), t.TempDir())
 	const id = "spiffe://test.seal.dev/workload/payments/peer/api"
-	for _, args := range [][]string{
-		{"api", "fetch", "x509", "-socketPath", socket},
-		{"api", "fetch", "jwt", "-audience", "db", "-socketPath", socket},
+	for _, tc := range []struct {
+		args []string
+		want string // what spire-agent prints of the SVID
+	}{
+		{[]string{"api", "fetch", "x509", "-socketPath", socket}, `(?m)^SPIFFE ID:\s+` + regexp.QuoteMeta(id) + `$`},
+		{[]string{"api", "fetch", "jwt", "-audience", "db", "-socketPath", socket}, `(?m)^token\(` + regexp.QuoteMeta(id) + `\):\n\s+eyJ`},
 	} {
+		args := tc.args
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		out, err := exec.CommandContext(ctx, spireAgent, args...).CombinedOutput()
 		cancel()
-		if err != nil || !regexp.MustCompile(`(?m)^\s*(SPIFFE ID:\s+)?`+regexp.QuoteMeta(id)).Match(out) {
+		if err != nil || !regexp.MustCompile(tc.want).Match(out) {
 			t.Errorf("spire-agent %s: %v\n%s\nseal-agent stderr:\n%s", strings.Join(args[:3], " "), err, out, stderr)
 		}
 	}
