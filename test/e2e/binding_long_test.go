@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"regexp"
 	"strconv"
@@ -13,7 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/seal-dev/seal/internal/inject"
@@ -38,21 +35,7 @@ func TestRealNodeTokenRenewalLong(t *testing.T) {
 	injectionWebhook(t, env, r.TrustDomain)
 	nodeImages(t, node)
 	ctx := context.Background()
-	cs := kubernetes.NewForConfigOrDie(env.Config)
-	var disco struct {
-		Issuer string `json:"issuer"`
-	}
-	raw, err := cs.RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
-	if err != nil || json.Unmarshal(raw, &disco) != nil {
-		t.Fatalf("openid-configuration: %s, %v", raw, err)
-	}
-	jwks, err := cs.RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Admin.Do(ctx, http.MethodPut, rotapi.Path(rotapi.PathCluster, "e2e"), rotapi.Cluster{Issuer: disco.Issuer, JWKS: string(jwks)}, nil); err != nil {
-		t.Fatal(err)
-	}
+	addCluster(t, env, r, "e2e")
 	ns := env.Namespace(t, map[string]string{inject.LabelInject: inject.NamespaceEnabled})
 	r.CreateWorkload(t, rotapi.Workload{Name: "ticker", Peers: []string{"clock"}, CertTTL: "1m",
 		Bindings: []rotapi.Binding{{Cluster: "e2e", Namespace: ns, ServiceAccount: "clock"}}})

@@ -25,6 +25,28 @@ import (
 	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
+// addCluster makes the test cluster known to the ROT as name, by its issuer and the keys of
+// /openid/v1/jwks, as docs/binding.md's private-issuer set-up does with kubectl get --raw.
+func addCluster(t *testing.T, env *testenv.Env, r *rottest.ROT, name string) {
+	t.Helper()
+	ctx := context.Background()
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	var disco struct {
+		Issuer string `json:"issuer"`
+	}
+	raw, err := cs.RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
+	if err != nil || json.Unmarshal(raw, &disco) != nil {
+		t.Fatalf("openid-configuration: %s, %v", raw, err)
+	}
+	jwks, err := cs.RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx) // kubectl get --raw /openid/v1/jwks
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Admin.Do(ctx, http.MethodPut, rotapi.Path(rotapi.PathCluster, name), rotapi.Cluster{Issuer: disco.Issuer, JWKS: string(jwks)}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestRealNodePodBinding runs pod binding on the real kubelet: the ROT knows the test cluster
 // by its issuer and /openid/v1/jwks, workload payments is bound to one namespace and service
 // account, the webhook projects the pod's token into seal-init (the pods turn
@@ -39,21 +61,7 @@ func TestRealNodePodBinding(t *testing.T) {
 	nodeImages(t, node)
 	ctx := context.Background()
 
-	cs := kubernetes.NewForConfigOrDie(env.Config)
-	var disco struct {
-		Issuer string `json:"issuer"`
-	}
-	raw, err := cs.RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
-	if err != nil || json.Unmarshal(raw, &disco) != nil {
-		t.Fatalf("openid-configuration: %s, %v", raw, err)
-	}
-	jwks, err := cs.RESTClient().Get().AbsPath("/openid/v1/jwks").DoRaw(ctx) // kubectl get --raw /openid/v1/jwks
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Admin.Do(ctx, http.MethodPut, rotapi.Path(rotapi.PathCluster, "e2e"), rotapi.Cluster{Issuer: disco.Issuer, JWKS: string(jwks)}, nil); err != nil {
-		t.Fatal(err)
-	}
+	addCluster(t, env, r, "e2e")
 
 	bound := env.Namespace(t, map[string]string{inject.LabelInject: inject.NamespaceEnabled})
 	other := env.Namespace(t, map[string]string{inject.LabelInject: inject.NamespaceEnabled})
