@@ -39,6 +39,10 @@ build: ## Build seal-rot, seal-webhook, seal-init, seal-agent and sealctl into b
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $(VERSION_LDFLAGS)" -o $(BIN)/seal-agent ./cmd/agent
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(BIN)/sealctl ./cmd/sealctl
 
+.PHONY: build-pkcs11
+build-pkcs11: ## Build bin/seal-rot with cgo for this machine, for --key-provider pkcs11 (docs/key-custody.md)
+	CGO_ENABLED=1 go build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(BIN)/seal-rot ./cmd/rot
+
 .PHONY: k8s-tools
 k8s-tools: ## Build etcd, kube-apiserver, kube-controller-manager, kubelet into $(SEAL_K8S_TOOLS) (only when absent)
 	@hack/k8s-tools.sh "$(SEAL_K8S_TOOLS)"
