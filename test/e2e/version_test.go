@@ -28,7 +28,7 @@ func TestVersions(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make build: %v\n%s", err, out)
 	}
-	for _, prog := range []string{"seal-rot", "seal-webhook", "seal-init", "sealctl"} {
+	for _, prog := range []string{"seal-rot", "seal-webhook", "seal-init", "seal-agent", "sealctl"} {
 		out, err := exec.Command(filepath.Join(bin, prog), "--version").CombinedOutput()
 		if err != nil || !strings.HasPrefix(string(out), prog+" "+want+" (go") {
 			t.Errorf("%s --version: %q (%v), want %q", prog, out, err, prog+" "+want+" (go...)")
