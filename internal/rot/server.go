@@ -177,6 +177,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.log.Warn("the state has no admin allow-list: every unexpired admin certificate of the ROT CA is accepted; fix: seal-rot admin-cert --revoke-all-but-new (see docs/rot.md)")
 	}
 	s.metrics.workloads.Set(float64(len(st.Workloads)))
+	s.metrics.reg.MustRegister(stateMetrics{s})
 	if err := s.Rotate(ctx); err != nil {
 		return nil, err
 	}
