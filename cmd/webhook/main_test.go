@@ -183,7 +183,8 @@ func TestProcess(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"seal_webhook_injections_total 1", `seal_webhook_skips_total{reason="not-selected"} 1`, "seal_webhook_review_duration_seconds_bucket"} {
+	for _, want := range []string{"seal_webhook_injections_total 1", `seal_webhook_skips_total{reason="not-selected"} 1`, "seal_webhook_review_duration_seconds_bucket",
+		`seal_webhook_build_info{go_version="go`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
@@ -288,8 +289,26 @@ func TestProcessManagedCert(t *testing.T) {
 		return nil
 	})
 	bundle = mwc.Webhooks[0].ClientConfig.CABundle
+	var served *x509.Certificate
+	clientTLS.VerifyConnection = func(cs tls.ConnectionState) error { served = cs.PeerCertificates[0]; return nil }
 	if r := p.review(t, reviewBody(ns)); !r.Allowed || len(r.Patch) == 0 {
 		t.Errorf("review over the managed certificate: allowed %v patch %d bytes, want injected", r.Allowed, len(r.Patch))
+	}
+	// /metrics says when the serving certificate expires (what an expiry alert watches).
+	resp, err := http.Get(p.metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	const name = "seal_webhook_serving_cert_expiry_timestamp_seconds "
+	i := strings.Index(string(b), "\n"+name)
+	var got float64
+	if i < 0 || served == nil {
+		t.Fatalf("/metrics lacks %s (served certificate %v)", name, served != nil)
+	}
+	if _, err := fmt.Sscan(string(b[i+1+len(name):]), &got); err != nil || int64(got) != served.NotAfter.Unix() {
+		t.Errorf("%s%v (%v), want the served certificate's notAfter %d", name, got, err, served.NotAfter.Unix())
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/seal-dev/seal/internal/imageadmission"
@@ -172,6 +174,19 @@ func run(ctx context.Context, cfg *rest.Config, o *cliOptions, log *slog.Logger)
 	}
 	if certs != nil {
 		if err := mgr.Add(runnable(certs.Start)); err != nil {
+			return err
+		}
+		// When the managed serving certificate expires (it renews itself well before).
+		if err := crmetrics.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "seal_webhook_serving_cert_expiry_timestamp_seconds",
+			Help: "When the webhook's current serving certificate expires (Unix seconds); 0 before it has one.",
+		}, func() float64 {
+			c, err := certs.GetCertificate(nil)
+			if err != nil || c == nil || c.Leaf == nil {
+				return 0
+			}
+			return float64(c.Leaf.NotAfter.Unix())
+		})); err != nil {
 			return err
 		}
 	}

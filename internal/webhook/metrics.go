@@ -1,9 +1,12 @@
 package webhook
 
 import (
+	"runtime"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/seal-dev/seal/internal/inject"
+	"github.com/seal-dev/seal/internal/version"
 )
 
 // metrics are seal-webhook's own series (controller-runtime adds
@@ -44,7 +47,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1},
 		}, []string{"webhook"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.injections, m.skips, m.denials, m.latency} {
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "seal_webhook_build_info", Help: "1, labelled with the seal-webhook build's version and Go version.",
+	}, []string{"version", "go_version"})
+	build.WithLabelValues(version.Get(), runtime.Version()).Set(1)
+	for _, c := range []prometheus.Collector{m.requests, m.injections, m.skips, m.denials, m.latency, build} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
