@@ -33,6 +33,10 @@ func (s *Server) refuseWhileDrained(h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 			return
 		}
+		// The gate keeps a drain from answering while a change that passed this check is still
+		// on its way to the state: drain waits for changes in flight, and changes after it see it.
+		s.drainGate.RLock()
+		defer s.drainGate.RUnlock()
 		if d := s.drained(); d != nil {
 			s.log.Warn("admin change refused: drained", "audit", true, "method", r.Method, "path", r.URL.Path, "admin", auditSubject(r))
 			writeError(w, http.StatusConflict, drainedMessage(d))
@@ -75,6 +79,8 @@ func (s *Server) drain(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("rot: drain reason must be at most %d printable characters", rotapi.MaxDrainReason))
 		return
 	}
+	s.drainGate.Lock() // after every admin change in flight (see refuseWhileDrained)
+	defer s.drainGate.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if d := s.st.Authority.Drained; d != nil {

@@ -167,6 +167,11 @@ func (s *Server) joinInvited(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if s.federatedWith(rec.TrustDomain) {
+		// Checked again under the lock below; here so a refused join does not use the invite.
+		writeError(w, http.StatusConflict, alreadyFederated(rec.TrustDomain))
+		return
+	}
 	if s.knownInvite(inv.ID) == nil {
 		// Another replica may have issued it just now: reload the shared state, as for an Egg
 		// without a record (one reload shared by concurrent callers, at most one per gap).
@@ -177,8 +182,18 @@ func (s *Server) joinInvited(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
+	s.drainGate.RLock() // a drain waits for this join (drain.go)
+	defer s.drainGate.RUnlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.st.Authority.Drained != nil {
+		writeError(w, http.StatusConflict, drainedMessage(s.st.Authority.Drained))
+		return
+	}
+	if _, ok := s.st.Bundles[rec.TrustDomain]; ok {
+		writeError(w, http.StatusConflict, alreadyFederated(rec.TrustDomain))
+		return
+	}
 	if ref := s.redeemInviteLocked(r.Context(), inv, rec.TrustDomain); ref != nil {
 		s.log.Warn("federation join refused", "audit", true, "invite", inv.ID, "trustDomain", in.TrustDomain, "remote", r.RemoteAddr, "err", ref.err)
 		writeError(w, ref.code, ref.err.Error())
@@ -190,6 +205,20 @@ func (s *Server) joinInvited(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("federation join", "audit", true, "invite", inv.ID, "trustDomain", rec.TrustDomain, "endpoint", rec.BundleEndpointURL, "authorities", len(sb.X509Authorities()), "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, rotapi.JoinResponse{TrustDomain: s.td.Name(), Bundle: string(doc), BundleEndpointURL: s.bundleEndpoint()})
+}
+
+// federatedWith reports whether td already has a bundle here.
+func (s *Server) federatedWith(td string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.st.Bundles[td]
+	return ok
+}
+
+// alreadyFederated refuses a join that would replace a federated trust domain's bundle: an
+// invite lets a new trust domain in, it never speaks for one this ROT already trusts.
+func alreadyFederated(td string) string {
+	return fmt.Sprintf("rot: %s is already federated with this ROT; a join never replaces a trust domain's bundle; fix: if %s's keys really changed, its admin exports the new bundle and this ROT's admin imports it (sealctl bundle import)", td, td)
 }
 
 func (s *Server) knownInvite(id string) *store.Invite {

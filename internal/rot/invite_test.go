@@ -164,3 +164,30 @@ func TestFederationInviteRefusals(t *testing.T) {
 		t.Errorf("alpha holds beta's bundle after only refused joins: %+v", b)
 	}
 }
+
+// TestFederationInviteCannotReplace: an invite lets a new trust domain in; it never replaces the
+// bundle of one the ROT already trusts, on either side, and a refused join leaves the invite
+// unused.
+func TestFederationInviteCannotReplace(t *testing.T) {
+	alpha := rottest.Start(t, rottest.WithTrustDomain("alpha.example"))
+	beta := rottest.Start(t, rottest.WithTrustDomain("beta.example"))
+	if _, err := join(t, beta, issueInvite(t, alpha, "")); err != nil {
+		t.Fatal(err)
+	}
+	impostor := rottest.Start(t, rottest.WithTrustDomain("beta.example")) // another CA claiming beta
+	text := issueInvite(t, alpha, "")
+	for name, r := range map[string]*rottest.ROT{"an impostor of a federated trust domain": impostor, "the federated trust domain again": beta} {
+		_, err := join(t, r, text)
+		var se *rotapi.StatusError
+		if !errors.As(err, &se) || se.Code != http.StatusConflict || !strings.Contains(se.Message, "already federated") {
+			t.Errorf("%s joining: %v, want 409 already federated", name, err)
+		}
+	}
+	if b := bundleOf(t, alpha, "beta.example"); b == nil || b.BundleEndpointURL != beta.URL+"/v1/bundle" {
+		t.Errorf("alpha's bundle of beta.example is now %+v, want beta's, unchanged", b)
+	}
+	gamma := rottest.Start(t, rottest.WithTrustDomain("gamma.example"))
+	if _, err := join(t, gamma, text); err != nil {
+		t.Errorf("the invite after refused joins: %v, want it still unused", err)
+	}
+}

@@ -43,6 +43,10 @@ func (s *Server) joinAdmin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if s.federatedWith(inv.TrustDomain) { // before the invite is spent at the other ROT
+		writeError(w, http.StatusConflict, alreadyFederated(inv.TrustDomain))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*fetchTimeout)
 	defer cancel()
 	td := spiffeid.RequireTrustDomainFromString(inv.TrustDomain)
@@ -78,6 +82,10 @@ func (s *Server) joinAdmin(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.st.Bundles[rec.TrustDomain]; ok {
+		writeError(w, http.StatusConflict, alreadyFederated(rec.TrustDomain))
+		return
+	}
 	if err := s.storeBundleLocked(r.Context(), rec); err != nil {
 		writeError(w, storeStatus(err), err.Error())
 		return
