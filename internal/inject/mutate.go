@@ -103,6 +103,12 @@ func checkConflicts(pod *corev1.Pod) error {
 				return refuse("container name", c.Name, "is a name Seal adds", "rename the container")
 			}
 			for j := range c.VolumeMounts {
+				// The token and the TPM are for seal-init only: a container of the pod that names
+				// them would get the pod's ServiceAccount token or the node's TPM (admission would
+				// accept it, as Seal adds both volumes).
+				if n := c.VolumeMounts[j].Name; n == TokenVolumeName || n == TPMVolumeName {
+					return refuse("container "+c.Name+" volumeMount", n, "names a volume only seal-init may mount", "remove the mount: the pod's ServiceAccount token and the node's TPM are for seal-init")
+				}
 				if mp := strings.TrimRight(c.VolumeMounts[j].MountPath, "/"); mp == MountPath {
 					return refuse("container "+c.Name+" volumeMount", c.VolumeMounts[j].MountPath, "is where Seal mounts its volume", "mount the volume elsewhere")
 				}

@@ -84,6 +84,17 @@ func TestMutateToken(t *testing.T) {
 			t.Errorf("volumes %+v, seal-init mounts %+v; want only the seal volume", got.Spec.Volumes, got.Spec.InitContainers[0].VolumeMounts)
 		}
 	})
+	for _, v := range []string{TokenVolumeName, TPMVolumeName} {
+		t.Run("an app container mounting "+v+" is refused", func(t *testing.T) {
+			p := pod(map[string]string{AnnotationWorkload: "payments", "seal.dev/attest": "tpm2"}, "app", "shop/app:1")
+			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: v, MountPath: "/dev/tpmrm0"}}
+			cfg := testConfig
+			_, err := Mutate(p, enabledNS, &cfg)
+			if err == nil || !strings.Contains(err.Error(), "names a volume only seal-init may mount") {
+				t.Errorf("got %v, want a refusal naming the mount", err)
+			}
+		})
+	}
 	t.Run("a pod volume named seal-token is refused", func(t *testing.T) {
 		p := pod(map[string]string{AnnotationWorkload: "payments"}, "app", "shop/app:1")
 		p.Spec.Volumes = []corev1.Volume{{Name: TokenVolumeName}}
