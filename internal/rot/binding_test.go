@@ -16,6 +16,7 @@ import (
 
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/podtoken/podtokentest"
+	"github.com/seal-dev/seal/internal/rot"
 	"github.com/seal-dev/seal/internal/rot/rottest"
 	"github.com/seal-dev/seal/internal/rotapi"
 )
@@ -203,5 +204,30 @@ func TestClusterAdmin(t *testing.T) {
 	var list []rotapi.Cluster
 	if err := r.Admin.Do(ctx(t), http.MethodGet, rotapi.PathClusters, nil, &list); err != nil || len(list) != 3 || list[2].Name != "prod" || len(list[2].BoundBy) != 1 {
 		t.Errorf("list = %+v, %v; want edge, other, prod (bound by payments)", list, err)
+	}
+}
+
+// TestTokenlessFloodLeavesTheEggsBudget: requests with a bound workload's Egg but no pod token
+// are refused before the Egg's rate limit is charged, so a leaked Egg alone cannot make the
+// real pods wait (429). Found in review.
+func TestTokenlessFloodLeavesTheEggsBudget(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	r := rottest.Start(t, rottest.WithClock(clk.Now), rottest.WithRedeemLimits(rot.RedeemLimits{PerEgg: rot.RateLimit{Rate: 0.001, Burst: 3}}))
+	prod := podtokentest.New(t, "https://kubernetes.default.svc.cluster.local", jose.RS256)
+	addCluster(t, r, "prod", prod)
+	r.CreateWorkload(t, rotapi.Workload{Name: "payments", Bindings: []rotapi.Binding{{Cluster: "prod", Namespace: "payments", ServiceAccount: "api"}}})
+	eggText := r.MintEgg(t, "payments", rotapi.MintRequest{})
+	c := r.Client(t, nil)
+	csr := csrFor(t, p256(t), nil)
+	for i := 0; i < 10; i++ {
+		body, _ := json.Marshal(rotapi.RedeemRequest{Egg: eggText, CSR: csr})
+		if code, msg := post(t, c, rotapi.PathRedeem, body); code != http.StatusUnauthorized {
+			t.Fatalf("request %d without a token: %d %s, want 401", i, code, msg)
+		}
+	}
+	for i := 0; i < 3; i++ { // the burst is still whole
+		if _, err := c.Redeem(ctx(t), &rotapi.RedeemRequest{Egg: eggText, CSR: csr, Token: prod.Token(t, clk.Now(), "payments", "api", "p")}); err != nil {
+			t.Fatalf("redemption %d of the bound pod after the flood: %v", i, err)
+		}
 	}
 }

@@ -121,10 +121,6 @@ func (s *Server) issueForEgg(ctx context.Context, req *rotapi.RedeemRequest) (*r
 	default:
 		return nil, nil, &refusal{http.StatusBadRequest, "malformed", err, 0}
 	}
-	if wait, ok := s.redeemSt.perEgg.take(c.ID, now); !ok {
-		return nil, c, &refusal{http.StatusTooManyRequests, "rate_limited_egg",
-			fmt.Errorf("egg %s is redeemed too often: retry in %ss", c.ID, retryAfter(wait)), wait}
-	}
 	if !v.eggs[c.ID] {
 		// Minted by another ROT replica a moment ago, or its record is lost: look once more.
 		s.reloadForMissingEgg(ctx)
@@ -153,6 +149,13 @@ func (s *Server) issueForEgg(ctx context.Context, req *rotapi.RedeemRequest) (*r
 	}
 	if ref := s.checkAttestation(v, wv, c, req.Evidence); ref != nil {
 		return nil, c, ref
+	}
+	// The Egg's bucket is charged only now, once the second factors passed: someone holding a
+	// leaked Egg of a bound or attested workload, but not a pod's token or a TPM, must not spend
+	// the real pods' budget (the refusals above are cheap, and the per-client limit covers them).
+	if wait, ok := s.redeemSt.perEgg.take(c.ID, now); !ok {
+		return nil, c, &refusal{http.StatusTooManyRequests, "rate_limited_egg",
+			fmt.Errorf("egg %s is redeemed too often: retry in %ss", c.ID, retryAfter(wait)), wait}
 	}
 	csr, err := ca.ParseCSR([]byte(req.CSR))
 	if err != nil {
