@@ -21,8 +21,10 @@ type NonceOptions struct {
 	// Max is the most nonces held at once (default 10000); when full, expired ones are
 	// dropped and then the request is refused with ErrBusy.
 	Max int
-	// PerEgg is the most outstanding nonces of one Egg (default 4): asking for more drops
-	// that Egg's oldest.
+	// PerEgg is the most outstanding nonces of one Egg (default 64: every replica of an image
+	// shares its Egg, and they may all start at once). Asking for more is refused with ErrBusy
+	// until one is used or expires; nothing issued is dropped, so someone holding a leaked Egg
+	// cannot void the real pods' challenges.
 	PerEgg int
 	Now    func() time.Time
 	Rand   io.Reader
@@ -55,7 +57,7 @@ func NewNonces(o NonceOptions) *Nonces {
 		o.Max = 10000
 	}
 	if o.PerEgg <= 0 {
-		o.PerEgg = 4
+		o.PerEgg = 64
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -78,9 +80,8 @@ func (n *Nonces) Issue(egg string) ([]byte, time.Time, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.sweep(now)
-	if old := n.byEgg[egg]; len(old) >= n.o.PerEgg {
-		delete(n.m, old[0])
-		n.byEgg[egg] = old[1:]
+	if out := len(n.byEgg[egg]); out >= n.o.PerEgg {
+		return nil, time.Time{}, fmt.Errorf("%w: %d challenges of this Egg outstanding, retry in %s", ErrBusy, out, n.o.TTL)
 	}
 	if len(n.m) >= n.o.Max {
 		return nil, time.Time{}, fmt.Errorf("%w: %d challenges outstanding, retry in %s", ErrBusy, len(n.m), n.o.TTL)
@@ -103,7 +104,7 @@ func (n *Nonces) Consume(egg string, nonce []byte) error {
 	case !ok && len(nonce) == NonceSize && uint64(now.UnixNano()) >= binary.BigEndian.Uint64(nonce):
 		return fmt.Errorf("%w: it expired; ask for a new challenge right before redeeming", ErrNonceExpired)
 	case !ok:
-		return fmt.Errorf("%w: this ROT did not issue it (or restarted since, or dropped it for a newer challenge of the same Egg)", ErrNonceUnknown)
+		return fmt.Errorf("%w: this ROT did not issue it (or restarted since, or another replica issued it)", ErrNonceUnknown)
 	case e.used:
 		return fmt.Errorf("%w: every redemption needs a fresh challenge", ErrNonceReused)
 	case !now.Before(e.expires):

@@ -60,13 +60,13 @@ func TestNonces(t *testing.T) {
 		{"never issued", func(n *attest.Nonces, c *clock) error {
 			return n.Consume("egg-a", bytes.Repeat([]byte{0xff}, attest.NonceSize))
 		}, attest.ErrNonceUnknown},
-		{"dropped for newer challenges of the same Egg", func(n *attest.Nonces, c *clock) error {
+		{"kept through newer challenges of the same Egg", func(n *attest.Nonces, c *clock) error {
 			b, _, _ := n.Issue("egg-a")
-			for range 4 {
-				_, _, _ = n.Issue("egg-a")
+			for range 100 {
+				_, _, _ = n.Issue("egg-a") // the last 37 are refused as busy
 			}
 			return n.Consume("egg-a", b)
-		}, attest.ErrNonceUnknown},
+		}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,14 +116,25 @@ func TestNoncesBounded(t *testing.T) {
 	if got := n.Len(); got != 1 {
 		t.Errorf("after expiry: %d nonces held, want 1 (expired ones swept)", got)
 	}
-	// One Egg asking again and again holds at most PerEgg nonces.
+	// One Egg asking again and again holds at most PerEgg nonces; the rest are refused as busy,
+	// and the first ones stay good (a leaked Egg cannot void the real pods' challenges).
+	first, _, err := n.Issue("egg-greedy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := 0
 	for range 1000 {
-		if _, _, err := n.Issue("egg-greedy"); err != nil {
+		if _, _, err := n.Issue("egg-greedy"); errors.Is(err, attest.ErrBusy) {
+			refused++
+		} else if err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := n.Len(); got != 1+4 {
-		t.Errorf("after 1000 challenges of one Egg: %d nonces held, want 5", got)
+	if got := n.Len(); got != 1+64 || refused != 1000-63 {
+		t.Errorf("after 1001 challenges of one Egg: %d nonces held, %d refused; want 65 and 937", got, refused)
+	}
+	if err := n.Consume("egg-greedy", first); err != nil {
+		t.Errorf("the Egg's first nonce after the flood: %v, want it still good", err)
 	}
 }
 

@@ -95,7 +95,7 @@ type Server struct {
 
 	admins    atomic.Pointer[adminSet]
 	draining  atomic.Pointer[store.Drain] // non-nil while drained (drain.go)
-	drainGate sync.RWMutex // admin changes in flight hold it shared; a drain takes it (drain.go)
+	drainGate sync.RWMutex                // admin changes in flight hold it shared; a drain takes it (drain.go)
 	serving   atomic.Pointer[tls.Certificate]
 	servingMu sync.Mutex
 
