@@ -26,7 +26,18 @@ func (s *Store) PutInvite(ctx context.Context, i *store.Invite) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.putKey(ctx, InvitesSecret, "invites", i.ID, b)
+	if i.Used == nil {
+		return s.putKey(ctx, InvitesSecret, "invites", i.ID, b)
+	}
+	// Marking an invite used is the single use: another ROT replica may have used it a moment
+	// ago (each checks its own copy of the state), so the write checks the stored record.
+	return s.putKeyIf(ctx, InvitesSecret, "invites", i.ID, b, func(old []byte) error {
+		var prev store.Invite
+		if old != nil && json.Unmarshal(old, &prev) == nil && prev.Used != nil {
+			return fmt.Errorf("%w: invite %s was used by %s at another ROT replica", store.ErrConflict, i.ID, prev.UsedBy)
+		}
+		return nil
+	})
 }
 
 // loadInvites reads Secret seal-rot-invites into st (none: no invites).

@@ -229,10 +229,22 @@ func (s *Store) putEgg(ctx context.Context, e *store.Egg) error {
 
 // putKey sets key to value in the Secret name, creating it, retrying on conflicts.
 func (s *Store) putKey(ctx context.Context, name, kind, key string, value []byte) error {
+	return s.putKeyIf(ctx, name, kind, key, value, nil)
+}
+
+// putKeyIf is putKey that first asks check about the key's current value (nil when absent), in
+// the same read-modify-write: an error from check stops the write, as a concurrent writer's
+// change it is checked against cannot slip in between (the update carries the version read).
+func (s *Store) putKeyIf(ctx context.Context, name, kind, key string, value []byte, check func(old []byte) error) error {
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var sec corev1.Secret
 		err := s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: name}, &sec)
 		if apierrors.IsNotFound(err) {
+			if check != nil {
+				if err := check(nil); err != nil {
+					return err
+				}
+			}
 			err = s.c.Create(ctx, s.secret(name, kind, map[string][]byte{key: value}))
 			if apierrors.IsAlreadyExists(err) {
 				return apierrors.NewConflict(corev1.Resource("secrets"), name, err)
@@ -241,6 +253,11 @@ func (s *Store) putKey(ctx context.Context, name, kind, key string, value []byte
 		}
 		if err != nil {
 			return err
+		}
+		if check != nil {
+			if err := check(sec.Data[key]); err != nil {
+				return err
+			}
 		}
 		size := len(value)
 		for k, v := range sec.Data {
