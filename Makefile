@@ -64,6 +64,10 @@ images: ## Build seal-rot, seal-webhook, seal-init images (linux/amd64+arm64) an
 test: k8s-tools node-tools test-tools verify $(HELM) ## Everything: generated-code drift check, unit, integration and e2e tests on a real control plane, with -race
 	go test $(GO_TEST_FLAGS) -timeout 25m ./...
 
+.PHONY: chaos
+chaos: ## Fault drills at full length (issue #25): kill -9 during state writes, 200 times; make test runs 40
+	SEAL_CHAOS_ROUNDS=200 go test $(GO_TEST_FLAGS) -run 'TestKillDuringWrites' ./internal/store/
+
 .PHONY: e2e-long
 e2e-long: k8s-tools node-tools test-tools ## Real-node tests that wait for real lifetimes (a projected token's 10 minutes): about 15 minutes
 	SEAL_E2E_LONG=1 go test $(GO_TEST_FLAGS) -timeout 30m -run 'Long$$' ./test/e2e/
