@@ -17,6 +17,11 @@ import (
 // Leeway is the clock skew allowed on exp, nbf and iat.
 const Leeway = 30 * time.Second
 
+// MaxLifetime bounds how long a token may still be valid when it is presented: seal-webhook's
+// projected tokens live 10 minutes, a TokenRequest 1 hour by default; a token good for days
+// (kubectl create token --duration 8760h) is a long-lived bearer credential and is refused.
+const MaxLifetime = 24 * time.Hour
+
 // MaxTokenBytes bounds the token the ROT parses (kube-apiserver's are about 1 KiB).
 const MaxTokenBytes = 8 << 10
 
@@ -30,6 +35,7 @@ var (
 	ErrAudience        = errors.New("wrong audience")
 	ErrExpired         = errors.New("token expired")
 	ErrNotYetValid     = errors.New("token not yet valid")
+	ErrTooLong         = errors.New("token lives too long")
 	ErrNotBound        = errors.New("namespace or service account not bound")
 )
 
@@ -212,6 +218,10 @@ verify:
 		return nil, fail(ErrNotYetValid, "the token is not valid before %s (now %s); fix: check the clocks of the cluster and the ROT", claimTime(claims.NotBefore, claims.IssuedAt), now.UTC().Format(time.RFC3339))
 	default:
 		return nil, fail(ErrMalformed, "%v", err)
+	}
+	if left := claims.Expiry.Time().Sub(now); left > MaxLifetime {
+		return nil, fail(ErrTooLong, "the token is valid until %s, more than %s from now; fix: use the short-lived projected token seal-webhook mounts (or kubectl create token --duration 1h)",
+			claims.Expiry.Time().UTC().Format(time.RFC3339), MaxLifetime)
 	}
 	p := &Pod{Cluster: signer.Name, Namespace: kc.K8s.Namespace, ServiceAccount: kc.K8s.ServiceAccount.Name}
 	if kc.K8s.Pod != nil {

@@ -125,6 +125,8 @@ func TestVerify(t *testing.T) {
 		{name: "wrong audience", token: prod.token(t, "payments", "api", "p", func(c *podClaims) { c.Audience = jwt.Audience{"https://kubernetes.default.svc"} }), want: podtoken.ErrAudience, wantMsg: `is not "seal-rot"`},
 		{name: "expired", token: prod.token(t, "payments", "api", "p"), at: t0.Add(11 * time.Minute), want: podtoken.ErrExpired, wantMsg: "expired at 2026-11-29T12:09:00Z"},
 		{name: "no exp", token: prod.token(t, "payments", "api", "p", func(c *podClaims) { c.Expiry = nil }), want: podtoken.ErrExpired, wantMsg: "no exp"},
+		{name: "valid for a year", token: prod.token(t, "payments", "api", "p", func(c *podClaims) { c.Expiry = jwt.NewNumericDate(t0.Add(365 * 24 * time.Hour)) }), want: podtoken.ErrTooLong, wantMsg: "more than 24h0m0s from now"},
+		{name: "valid for a day, just", token: prod.token(t, "payments", "api", "p", func(c *podClaims) { c.Expiry = jwt.NewNumericDate(t0.Add(24 * time.Hour)) }), wantPod: podtoken.Pod{Cluster: "prod", Namespace: "payments", ServiceAccount: "api", Name: "p", UID: "uid-p"}},
 		{name: "not yet valid", token: prod.token(t, "payments", "api", "p"), at: t0.Add(-5 * time.Minute), want: podtoken.ErrNotYetValid},
 		{name: "namespace not bound", token: prod.token(t, "default", "api", "intruder"), want: podtoken.ErrNotBound, wantMsg: "pod intruder runs as prod/default/api"},
 		{name: "service account not bound", token: prod.token(t, "payments", "default", "p"), want: podtoken.ErrNotBound, wantMsg: "prod/payments/default"},

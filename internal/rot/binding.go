@@ -93,6 +93,7 @@ func tokenResult(err error) string {
 		{podtoken.ErrClusterNotBound, "token_cluster_not_bound"}, {podtoken.ErrSignature, "token_bad_signature"},
 		{podtoken.ErrAudience, "token_wrong_audience"}, {podtoken.ErrExpired, "token_expired"},
 		{podtoken.ErrNotYetValid, "token_not_yet_valid"}, {podtoken.ErrNotBound, "not_bound"},
+		{podtoken.ErrTooLong, "token_too_long"},
 	} {
 		if errors.Is(err, r.err) {
 			return r.result
