@@ -56,9 +56,14 @@ func TestFederationInvites(t *testing.T) {
 		}
 	}
 
-	// Refusals, each named.
-	if code, _, errOut := sealctl(rots[tds[2]], "federation", "join", first); code != 1 || !strings.Contains(errOut, "already used") || !strings.Contains(errOut, tds[1]) {
+	// Refusals, each named. A used invite, by a newcomer; by a trust domain already federated,
+	// the join is refused before the invite is even presented.
+	delta := fedStartROT(t, "delta.invite.example")
+	if code, _, errOut := sealctl(delta, "federation", "join", first); code != 1 || !strings.Contains(errOut, "already used") || !strings.Contains(errOut, tds[1]) {
 		t.Errorf("joining with a used invite: exit %d, %q; want 1, \"already used\" by %s", code, errOut, tds[1])
+	}
+	if code, _, errOut := sealctl(rots[tds[2]], "federation", "join", inviteFile(tds[0])); code != 1 || !strings.Contains(errOut, "already federated") {
+		t.Errorf("joining a trust domain already federated: exit %d, %q; want 1, \"already federated\"", code, errOut)
 	}
 	edited := inviteFile(tds[0])
 	b, _ := os.ReadFile(edited)

@@ -363,13 +363,17 @@ func TestMigrateROT(t *testing.T) {
 	_, c = migServe(t, rotBin, addr, adminDir, nil, "--state-dir", dstDir)
 	pod("back in a directory")
 	// Federation moved with it: the partner's bundle and endpoint are there, and the invite
-	// issued before the first move still lets the partner join (same URL, same pinned CA).
+	// issued before the first move still lets a newcomer join (same URL, same pinned CA).
 	if b := tools.bundle(t, rotRef, partner.td); b.BundleEndpointURL != partner.url()+"/v1/bundle" || b.EndpointProfile != "https_spiffe" {
 		t.Errorf("the moved ROT holds for %s: %+v; want the endpoint imported before the move", partner.td, b)
 	}
-	tools.sealctl(t, partner, "federation", "join", inviteFile)
-	if b := tools.bundle(t, partner, migTD); b.BundleEndpointURL != "https://"+addr+"/v1/bundle" {
-		t.Errorf("the partner, joined with an invite issued before the moves, holds %+v", b)
+	newcomer := fedStartROT(t, "newcomer.migrate.example")
+	tools.sealctl(t, newcomer, "federation", "join", inviteFile)
+	if b := tools.bundle(t, newcomer, migTD); b.BundleEndpointURL != "https://"+addr+"/v1/bundle" {
+		t.Errorf("the newcomer, joined with an invite issued before the moves, holds %+v", b)
+	}
+	if b := tools.bundle(t, rotRef, newcomer.td); b.BundleEndpointURL != newcomer.url()+"/v1/bundle" {
+		t.Errorf("the moved ROT holds for the newcomer %+v, want its endpoint", b)
 	}
 	// The moved ROT's next bundle goes on from the sequence it had.
 	if err := c.Do(ctx, http.MethodPost, rotapi.PathRotateROTCA, nil, nil); err != nil {
