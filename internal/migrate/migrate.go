@@ -80,7 +80,7 @@ func Migrate(ctx context.Context, from, to store.Store, o Options) (*Plan, error
 		return nil, fmt.Errorf("migrate: reading the destination: %w", err)
 	}
 	if held := nonEmpty(dst); len(held) > 0 {
-		return nil, fmt.Errorf("%w: it holds %s; migrate only into an empty state directory or namespace", ErrNotEmpty, strings.Join(held, ", "))
+		return nil, fmt.Errorf("%w: it holds %s; fix: migrate into a new state directory, or a namespace of a cluster without Seal state", ErrNotEmpty, strings.Join(held, ", "))
 	}
 	plan := Describe(src)
 	if o.DryRun {

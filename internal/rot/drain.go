@@ -51,7 +51,7 @@ func drainedMessage(d *store.Drain) string {
 	if d.Reason != "" {
 		why = fmt.Sprintf(" (%s)", d.Reason)
 	}
-	return fmt.Sprintf("rot: the ROT is drained since %s%s: admin changes are refused until `sealctl rot resume`; redemption and the bundle endpoint go on",
+	return fmt.Sprintf("rot: the ROT is drained since %s%s: admin changes are refused, redemption and the bundle endpoint go on; fix: sealctl rot resume once the move is done",
 		d.Since.UTC().Format(time.RFC3339), why)
 }
 

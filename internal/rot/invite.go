@@ -106,6 +106,9 @@ func (s *Server) createInvite(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rotapi.InviteResponse{InviteInfo: inviteInfo(rec), Invite: inv.Encode()})
 }
 
+// newInviteFix ends every refusal of an invite the inviting ROT will not take again.
+const newInviteFix = "; fix: ask the inviting ROT's admin for a new invite (sealctl federation invite)"
+
 // joinRefusal is a join refused with a status and one of invite's named reasons.
 type joinRefusal struct {
 	code int
@@ -117,19 +120,19 @@ type joinRefusal struct {
 func (s *Server) redeemInviteLocked(ctx context.Context, inv *invite.Invite, td string) *joinRefusal {
 	rec, ok := s.st.Invites[inv.ID]
 	if !ok {
-		return &joinRefusal{http.StatusNotFound, fmt.Errorf("%w: no invite %s", invite.ErrUnknown, inv.ID)}
+		return &joinRefusal{http.StatusNotFound, fmt.Errorf("%w: no invite %s%s", invite.ErrUnknown, inv.ID, newInviteFix)}
 	}
 	sum := sha256.Sum256(inv.Secret)
 	want, _ := hex.DecodeString(rec.SecretSHA256)
 	if subtle.ConstantTimeCompare(sum[:], want) != 1 || inv.URL != rec.URL || inv.BundleDigest != rec.BundleDigest || !inv.NotAfter.Equal(rec.NotAfter) || inv.TrustDomain != s.td.Name() {
-		return &joinRefusal{http.StatusForbidden, fmt.Errorf("%w: it differs from invite %s as issued", invite.ErrTampered, inv.ID)}
+		return &joinRefusal{http.StatusForbidden, fmt.Errorf("%w: it differs from invite %s as issued%s", invite.ErrTampered, inv.ID, newInviteFix)}
 	}
 	if rec.Used != nil {
-		return &joinRefusal{http.StatusConflict, fmt.Errorf("%w: by %s at %s", invite.ErrUsed, rec.UsedBy, rec.Used.UTC().Format(time.RFC3339))}
+		return &joinRefusal{http.StatusConflict, fmt.Errorf("%w: by %s at %s%s", invite.ErrUsed, rec.UsedBy, rec.Used.UTC().Format(time.RFC3339), newInviteFix)}
 	}
 	now := s.cfg.Now().UTC()
 	if !now.Before(rec.NotAfter) {
-		return &joinRefusal{http.StatusGone, fmt.Errorf("%w at %s", invite.ErrExpired, rec.NotAfter.UTC().Format(time.RFC3339))}
+		return &joinRefusal{http.StatusGone, fmt.Errorf("%w at %s%s", invite.ErrExpired, rec.NotAfter.UTC().Format(time.RFC3339), newInviteFix)}
 	}
 	used := *rec
 	used.Used, used.UsedBy = &now, td

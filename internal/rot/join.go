@@ -40,6 +40,9 @@ func (s *Server) joinAdmin(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("rot: the invite is this ROT's own (trust domain %s): run join with the other ROT's admin", inv.TrustDomain)
 	}
 	if err != nil {
+		if errors.Is(err, invite.ErrMalformed) || errors.Is(err, invite.ErrTampered) || errors.Is(err, invite.ErrExpired) {
+			err = fmt.Errorf("%w%s", err, newInviteFix)
+		}
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -129,7 +132,7 @@ func fetchPinned(ctx context.Context, inv *invite.Invite, td spiffeid.TrustDomai
 		return nil, nil, fmt.Errorf("%w: %v", invite.ErrPinMismatch, err)
 	}
 	if got := invite.Digest(sb.X509Authorities()); got != inv.BundleDigest {
-		return nil, nil, fmt.Errorf("%w: %s serves %s, the invite pins %s (another server, or the ROT CA changed since the invite: ask for a new one)", invite.ErrPinMismatch, inv.BundleURL(), got, inv.BundleDigest)
+		return nil, nil, fmt.Errorf("%w: %s serves %s, the invite pins %s (another server, or the ROT CA changed since the invite); fix: check the URL, or ask the inviting ROT's admin for a new invite", invite.ErrPinMismatch, inv.BundleURL(), got, inv.BundleDigest)
 	}
 	return sb, doc, nil
 }

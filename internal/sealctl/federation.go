@@ -75,7 +75,7 @@ ROTs. On success both hold each other's bundle and refresh it from the other's e
 				err = inv.CheckExpiry(a.now())
 			}
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return fmt.Errorf("%s: %w; fix: ask the inviting ROT's admin for a new invite (sealctl federation invite)", args[0], err)
 			}
 			c, err := a.connect()
 			if err != nil {
