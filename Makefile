@@ -56,9 +56,9 @@ test-tools: ## Install the other real parts tests need when missing (hack/test-t
 	@hack/test-tools.sh
 
 .PHONY: images
-images: ## Build seal-rot, seal-webhook, seal-init images (linux/amd64+arm64) and push: make images REGISTRY=host/seal [VERSION=v0.1.0] [DRY_RUN=1]
+images: ## Build seal-rot, seal-webhook, seal-init images (linux/amd64+arm64) and push: make images REGISTRY=host/seal [VERSION=v0.1.0] [SIGN_KEY=cosign.key] [DRY_RUN=1]
 	@test -n "$(REGISTRY)" || { echo "images: set REGISTRY, e.g. make images REGISTRY=registry.example.com/seal VERSION=v0.1.0"; exit 1; }
-	@go run ./hack/images -registry "$(REGISTRY)" -tag "$(VERSION)" $(if $(DRY_RUN),-dry-run)
+	@go run ./hack/images -registry "$(REGISTRY)" -tag "$(VERSION)" $(if $(SIGN_KEY),-sign-key "$(SIGN_KEY)") $(if $(DRY_RUN),-dry-run)
 
 .PHONY: test
 test: k8s-tools node-tools test-tools verify $(HELM) ## Everything: generated-code drift check, unit, integration and e2e tests on a real control plane, with -race

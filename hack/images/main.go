@@ -1,7 +1,9 @@
 // Command images builds Seal's container images without a container engine.
 //
-//	go run ./hack/images -registry REGISTRY [-tag TAG]     build seal-rot, seal-webhook, seal-init
-//	                                                       for linux/amd64+arm64 and push them
+//	go run ./hack/images -registry REGISTRY [-tag TAG] [-sign-key cosign.key]
+//	                                                       build seal-rot, seal-webhook, seal-init
+//	                                                       for linux/amd64+arm64, push them, and sign
+//	                                                       each with its SPDX SBOM attested
 //	go run ./hack/images -binary FILE -name NAME -path /pause -ref REF -out FILE.tar [-root]
 //	                                                       one static binary as a docker tarball
 //	                                                       for `ctr images import` (the node's pause image)
@@ -40,6 +42,7 @@ func run() error {
 	ref := flag.String("ref", "", "with -binary: tag written into the tarball")
 	out := flag.String("out", "", "with -binary: tarball to write")
 	root := flag.Bool("root", false, "with -binary: run as root instead of 65532")
+	signKey := flag.String("sign-key", "", "cosign private key (password in $COSIGN_PASSWORD): sign every pushed image and attach its SPDX SBOM as a signed attestation")
 	dryRun := flag.Bool("dry-run", false, "print the references -registry and -tag would push, build nothing")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -69,6 +72,11 @@ func run() error {
 	rel := ociimage.Release{
 		ModuleDir: wd, Registry: *registry, Tag: *tag, Source: *source,
 		Remote: []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)},
+	}
+	if *signKey != "" && !*dryRun {
+		if rel.Signer, err = ociimage.LoadSigner(*signKey); err != nil {
+			return err
+		}
 	}
 	if *dryRun {
 		refs, err := rel.Refs()

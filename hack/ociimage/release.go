@@ -7,9 +7,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/sigstore/pkg/signature"
 )
 
 // Program is one of the project's binaries packaged as an image.
@@ -59,10 +62,20 @@ type Release struct {
 	Platforms []v1.Platform
 	// Remote are options for the registry client (auth, transport).
 	Remote []remote.Option
+	// Signer, when set, signs every pushed index as `cosign sign --key` does and attaches a
+	// signed SPDX SBOM of the program as `cosign attest --type spdxjson` does (see Sign).
+	Signer signature.SignerVerifier
 }
 
 // Build compiles every program for every platform and returns one index per program name.
 func (r Release) Build(ctx context.Context) (map[string]v1.ImageIndex, error) {
+	idxs, _, err := r.build(ctx)
+	return idxs, err
+}
+
+// build is Build that also returns each program's SPDX SBOM (from its first platform's binary:
+// the module list is the same for every platform).
+func (r Release) build(ctx context.Context) (map[string]v1.ImageIndex, map[string][]byte, error) {
 	progs, plats := r.Programs, r.Platforms
 	if progs == nil {
 		progs = Programs
@@ -76,43 +89,50 @@ func (r Release) Build(ctx context.Context) (map[string]v1.ImageIndex, error) {
 	}
 	work, err := os.MkdirTemp("", "seal-images-")
 	if err != nil {
-		return nil, fmt.Errorf("ociimage: %w", err)
+		return nil, nil, fmt.Errorf("ociimage: %w", err)
 	}
 	defer os.RemoveAll(work)
-	out := map[string]v1.ImageIndex{}
+	out, sboms := map[string]v1.ImageIndex{}, map[string][]byte{}
 	for _, p := range progs {
 		var imgs []v1.Image
 		for _, pl := range plats {
 			bin := filepath.Join(work, p.Name+"-"+pl.Architecture)
 			ldflags := strings.TrimSpace(p.LDFlags + " -X " + VersionVar + "=" + version)
 			if err := GoBuild(ctx, r.ModuleDir, p.Pkg, pl.Architecture, bin, ldflags); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			spec := Spec{Name: p.Name, Links: p.Links, Platform: pl, Source: r.Source, Version: version}
 			for _, c := range p.Companions {
 				cbin := filepath.Join(work, c.Name+"-"+pl.Architecture)
 				if err := GoBuild(ctx, r.ModuleDir, c.Pkg, pl.Architecture, cbin, strings.TrimSpace(c.LDFlags+" -X "+VersionVar+"="+version)); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				b, err := os.ReadFile(cbin)
 				if err != nil {
-					return nil, fmt.Errorf("ociimage: %w", err)
+					return nil, nil, fmt.Errorf("ociimage: %w", err)
 				}
 				spec.Companions = append(spec.Companions, Companion{Path: "/usr/local/bin/" + c.Name, Binary: b, Links: c.Links})
 			}
+			if _, ok := sboms[p.Name]; !ok {
+				doc, err := SBOM(bin, p.Name, version, time.Now())
+				if err != nil {
+					return nil, nil, err
+				}
+				sboms[p.Name] = doc
+			}
 			img, err := ImageFromFile(spec, bin)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			imgs = append(imgs, img)
 		}
 		idx, err := Index(imgs...)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out[p.Name] = idx
 	}
-	return out, nil
+	return out, sboms, nil
 }
 
 // bareSemver is a version without the v the project tags with (0.1.0, 1.2.3-rc.1).
@@ -138,13 +158,14 @@ func (r Release) Refs() (map[string]string, error) {
 	return refs, nil
 }
 
-// Push builds and pushes every image and returns name → pushed digest reference.
+// Push builds and pushes every image (signed, with its SBOM, when Signer is set) and returns
+// name → pushed digest reference.
 func (r Release) Push(ctx context.Context) (map[string]string, error) {
 	refs, err := r.Refs()
 	if err != nil {
 		return nil, err
 	}
-	idxs, err := r.Build(ctx)
+	idxs, sboms, err := r.build(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +176,16 @@ func (r Release) Push(ctx context.Context) (map[string]string, error) {
 			return nil, err
 		}
 		pushed[n] = d
+		if r.Signer == nil {
+			continue
+		}
+		dig, err := name.NewDigest(d)
+		if err != nil {
+			return nil, fmt.Errorf("ociimage: %w", err)
+		}
+		if err := Sign(ctx, dig, r.Signer, sboms[n], r.Remote...); err != nil {
+			return nil, err
+		}
 	}
 	return pushed, nil
 }
