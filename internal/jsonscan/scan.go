@@ -1,8 +1,10 @@
 package jsonscan
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode"
 	"unicode/utf16"
@@ -25,6 +27,7 @@ type Decoder struct {
 	i     int
 	depth int
 	buf   []byte // unquoted strings with escapes or invalid UTF-8
+	stack []bool // Skip's open containers
 }
 
 // New returns a Decoder reading b. b must not change while it is read.
@@ -216,50 +219,127 @@ func (d *Decoder) Int64() (int64, error) {
 	return v, nil
 }
 
-// Skip validates and consumes the next value.
-func (d *Decoder) Skip() error {
-	switch c := d.Peek(); c {
-	case '{':
-		if err := d.Object(); err != nil {
-			return err
-		}
-		for n := 0; ; n++ {
-			_, ok, err := d.Key(n)
-			if err != nil || !ok {
-				return err
-			}
-			if err := d.Skip(); err != nil {
-				return err
-			}
-		}
-	case '[':
-		if err := d.Array(); err != nil {
-			return err
-		}
-		for n := 0; ; n++ {
-			ok, err := d.Elem(n)
-			if err != nil || !ok {
-				return err
-			}
-			if err := d.Skip(); err != nil {
-				return err
-			}
-		}
-	case '"':
-		_, err := d.skipString()
-		return err
-	case 't':
-		return d.literal("true")
-	case 'f':
-		return d.literal("false")
-	case 'n':
-		return d.literal("null")
-	default:
-		if c == '-' || c >= '0' && c <= '9' {
-			return d.number()
-		}
-		return d.syntax("want a value")
+// SkipArray skips an array, reporting whether it has an element.
+func (d *Decoder) SkipArray() (nonEmpty bool, err error) {
+	if c := d.Peek(); c != '[' {
+		return false, d.typeErr("an array", c)
 	}
+	i := skipWS(d.b, d.i+1)
+	return i < len(d.b) && d.b[i] != ']', d.Skip()
+}
+
+// Skip validates and consumes the next value. It is one loop over the bytes with a stack of
+// the open containers, not a call per token: it is what reads most of a large review.
+func (d *Decoder) Skip() error {
+	b, i := d.b, d.i
+	stack := d.stack[:0] // true: an object
+	fail := func(at int, what string) error { d.i = at; d.stack = stack[:0]; return d.syntax(what) }
+	for {
+		// A value starts at i.
+		i = skipWS(b, i)
+		if i >= len(b) {
+			return fail(i, "want a value")
+		}
+		switch c := b[i]; {
+		case c == '{' || c == '[':
+			if d.depth+len(stack)+1 > maxDepth {
+				return fail(i, "nesting too deep")
+			}
+			stack = append(stack, c == '{')
+			if i = skipWS(b, i+1); i < len(b) && b[i] == c+2 { // {} or []
+				stack = stack[:len(stack)-1]
+				i++
+				break
+			}
+			if c == '[' {
+				continue
+			}
+			var err error
+			if i, err = d.key(i); err != nil {
+				return err
+			}
+			continue
+		case c == '"':
+			end, _, what := scanString(b, i+1)
+			if what != "" {
+				return fail(end, what)
+			}
+			i = end
+		case c == 't' || c == 'f' || c == 'n':
+			lit := "null"
+			if c == 't' {
+				lit = "true"
+			} else if c == 'f' {
+				lit = "false"
+			}
+			if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+				return fail(i, "invalid literal")
+			}
+			i += len(lit)
+		case c == '-' || c >= '0' && c <= '9':
+			d.i = i
+			if err := d.number(); err != nil {
+				return err
+			}
+			i = d.i
+		default:
+			return fail(i, "want a value")
+		}
+		// A value ended at i: close containers until one continues.
+		for {
+			if len(stack) == 0 {
+				d.i, d.stack = i, stack[:0]
+				return nil
+			}
+			obj := stack[len(stack)-1]
+			i = skipWS(b, i)
+			if i >= len(b) {
+				return fail(i, "unterminated object or array")
+			}
+			if c := b[i]; c == ',' {
+				if obj {
+					var err error
+					if i, err = d.key(skipWS(b, i+1)); err != nil {
+						return err
+					}
+				} else {
+					i++
+				}
+				break
+			} else if obj && c == '}' || !obj && c == ']' {
+				stack = stack[:len(stack)-1]
+				i++
+				continue
+			}
+			return fail(i, "want , or the end of the object or array")
+		}
+	}
+}
+
+// key consumes a member name at i and its colon, returning the offset after them.
+func (d *Decoder) key(i int) (int, error) {
+	if i >= len(d.b) || d.b[i] != '"' {
+		d.i = i
+		return 0, d.syntax("want a member name")
+	}
+	end, _, what := scanString(d.b, i+1)
+	if what != "" {
+		d.i = end
+		return 0, d.syntax(what)
+	}
+	i = skipWS(d.b, end)
+	if i >= len(d.b) || d.b[i] != ':' {
+		d.i = i
+		return 0, d.syntax("want : after a member name")
+	}
+	return i + 1, nil
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // number consumes -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
@@ -311,47 +391,60 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
+const lsb, msb = 0x0101010101010101, 0x8080808080808080
+
 // skipString consumes the string at d.i and reports whether its content needs unquoting
 // (escapes or non-ASCII bytes).
 func (d *Decoder) skipString() (special bool, err error) {
-	b, i := d.b, d.i+1
+	end, special, what := scanString(d.b, d.i+1)
+	if what != "" {
+		d.i = end
+		return false, d.syntax(what)
+	}
+	d.i = end
+	return special, nil
+}
+
+// scanString finds the end of the string whose content starts at i: the offset after its
+// closing quote, whether it needs unquoting, or what is wrong with it.
+func scanString(b []byte, i int) (end int, special bool, what string) {
 	for {
-		for i+4 <= len(b) && plain[b[i]] && plain[b[i+1]] && plain[b[i+2]] && plain[b[i+3]] {
-			i += 4
+		// Eight bytes at a time: the first that is '"', '\\', below 0x20 or above 0x7f.
+		for ; i+8 <= len(b); i += 8 {
+			x := binary.LittleEndian.Uint64(b[i : i+8])
+			q, bs := x^(lsb*'"'), x^(lsb*'\\')
+			if m := ((x-lsb*0x20)&^x | (q-lsb)&^q | (bs-lsb)&^bs | x) & msb; m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
 		}
 		for i < len(b) && plain[b[i]] {
 			i++
 		}
 		if i >= len(b) {
-			d.i = i
-			return false, d.syntax("unterminated string")
+			return i, false, "unterminated string"
 		}
 		switch c := b[i]; {
 		case c == '"':
-			d.i = i + 1
-			return special, nil
+			return i + 1, special, ""
 		case c == '\\':
 			special = true
 			if i+1 >= len(b) {
-				d.i = i
-				return false, d.syntax("unterminated string")
+				return i, false, "unterminated string"
 			}
 			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
 				if getu4(b[i:]) < 0 {
-					d.i = i
-					return false, d.syntax("invalid \\u escape")
+					return i, false, "invalid \\u escape"
 				}
 				i += 6
 			default:
-				d.i = i
-				return false, d.syntax("invalid escape")
+				return i, false, "invalid escape"
 			}
 		case c < 0x20:
-			d.i = i
-			return false, d.syntax("control character in a string")
+			return i, false, "control character in a string"
 		default: // non-ASCII: encoding/json takes any byte, and unquotes invalid UTF-8 as U+FFFD
 			special = true
 			i++
