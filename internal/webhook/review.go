@@ -2,17 +2,13 @@ package webhook
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/seal-dev/seal/internal/inject"
@@ -81,27 +77,4 @@ func (h *injectHandler) safeReview(r *http.Request, in *reviewInput, obj *inject
 		}
 	}()
 	return h.count(h.review(r.Context(), in, obj))
-}
-
-// writeReview writes resp as an AdmissionReview of apiVersion (v1 unless the request was
-// v1beta1) answering uid.
-func writeReview(w http.ResponseWriter, apiVersion string, uid types.UID, resp admission.Response) {
-	if apiVersion != "admission.k8s.io/v1beta1" {
-		apiVersion = "admission.k8s.io/v1"
-	}
-	resp.UID = uid
-	if resp.Result == nil {
-		resp.Result = &metav1.Status{Code: http.StatusOK}
-	}
-	out := admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "AdmissionReview"},
-		Response: &resp.AdmissionResponse,
-	}
-	b, err := json.Marshal(&out)
-	if err != nil { // cannot happen: the response is plain data
-		http.Error(w, "seal: cannot encode the answer", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.Copy(w, bytes.NewReader(b))
 }
