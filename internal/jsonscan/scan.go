@@ -36,6 +36,15 @@ func New(b []byte) *Decoder { return &Decoder{b: b} }
 // Offset is the position of the next byte to read.
 func (d *Decoder) Offset() int { return d.i }
 
+// Bytes is the document from start (an Offset, white space skipped) to the current offset:
+// the raw JSON of the values read in between.
+func (d *Decoder) Bytes(start int) []byte {
+	for start < d.i && (d.b[start] == ' ' || d.b[start] == '\t' || d.b[start] == '\r' || d.b[start] == '\n') {
+		start++
+	}
+	return d.b[start:d.i:d.i]
+}
+
 // Rewind goes back to an offset returned by Offset (to skip a value a typed read refused).
 func (d *Decoder) Rewind(off, depth int) { d.i, d.depth = off, depth }
 

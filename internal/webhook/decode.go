@@ -78,7 +78,11 @@ func readRequest(d *jsonscan.Decoder, q *reviewRequest) error {
 		case "dryRun":
 			return inject.BoolPtr(d, &q.DryRun)
 		case "object":
-			// The API server keeps the last object whole (a RawExtension), not merged.
+			// The API server keeps the last object whole (a RawExtension), not merged; a null
+			// leaves it as it was.
+			if null, err := d.Null(); null || err != nil {
+				return err
+			}
 			q.Object, q.ObjectErr = inject.PodJSON{}, nil
 			off, depth := d.Offset(), d.Depth()
 			err := inject.ReadPod(d, &q.Object)

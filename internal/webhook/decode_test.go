@@ -23,6 +23,7 @@ func FuzzReadReview(f *testing.F) {
 	f.Add([]byte(`{"request":{"uid":"x","uid":null,"dryRun":null,"kind":null,"request":1},"request":{"namespace":"n"},"Request":{}}`))
 	f.Add([]byte(`{"request":null}`))
 	f.Add([]byte(`{"request":{"object":{"metadata":{"name":"a"}},"object":{"spec":{}}}}`))
+	f.Add([]byte(`{"request":{"object":{"metadata":{"name":"a"}},"object":null}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var full admissionv1.AdmissionReview
 		if err := k8sjson.UnmarshalCaseSensitivePreserveInts(body, &full); err != nil {
@@ -62,4 +63,37 @@ func boolPtr(b *bool) string {
 		return "nil"
 	}
 	return fmt.Sprint(*b)
+}
+
+// FuzzReadRequestReview: whenever the API server's decoder reads a body as an
+// AdmissionReview, the reader behind Admission (/pin, /verify) reads it too and agrees on
+// every field it copies into the admission.Request, object and oldObject byte for byte.
+func FuzzReadRequestReview(f *testing.F) {
+	f.Add(review(testPod(map[string]string{inject.AnnotationWorkload: "payments"}), "shop"))
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","request":{"uid":"x","kind":{"group":"apps","version":"v1","kind":"Deployment"},"resource":{"group":"apps","version":"v1","resource":"deployments"},"subResource":"scale","name":"d","namespace":"n","operation":"UPDATE","userInfo":{"username":"u","groups":["a"]},"object": {"spec":{}} ,"oldObject":null,"dryRun":false,"options":{}}}`))
+	f.Add([]byte(`{"request":{"object":{"a":1},"object":[1],"kind":null,"dryRun":true,"dryRun":null}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var full admissionv1.AdmissionReview
+		if err := k8sjson.UnmarshalCaseSensitivePreserveInts(body, &full); err != nil {
+			return // the API server would not have sent it
+		}
+		apiVersion, req, err := readRequestReview(body)
+		if err != nil {
+			t.Fatalf("readRequestReview: %v; the API server's decoder read it\n%s", err, body)
+		}
+		if apiVersion != full.APIVersion || (req == nil) != (full.Request == nil) {
+			t.Fatalf("apiVersion %q request %v, want %q %v", apiVersion, req != nil, full.APIVersion, full.Request != nil)
+		}
+		if req == nil {
+			return
+		}
+		q, w := req.AdmissionRequest, *full.Request
+		view := func(r admissionv1.AdmissionRequest) string {
+			return fmt.Sprintf("%q %v %v %q %q %q %q %v %q %q", r.UID, r.Kind, r.Resource, r.SubResource, r.Name, r.Namespace, r.Operation,
+				boolPtr(r.DryRun), r.Object.Raw, r.OldObject.Raw)
+		}
+		if got, want := view(q), view(w); got != want {
+			t.Fatalf("request\n%s\nwant %s", got, want)
+		}
+	})
 }
