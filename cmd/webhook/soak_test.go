@@ -51,7 +51,7 @@ func BenchmarkProcessSoak(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	rss0, g0 := processRSS(b, p.cmd.Process.Pid), goroutines(b, p)
+	rss0, g0 := processRSS(b, p.cmd.Process.Pid), gauge(b, p, "go_goroutines")
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
@@ -77,7 +77,8 @@ func BenchmarkProcessSoak(b *testing.B) {
 	b.ReportMetric(rss0, "RSS-MiB-before")
 	b.ReportMetric(processRSS(b, p.cmd.Process.Pid), "RSS-MiB-after")
 	b.ReportMetric(g0, "goroutines-before")
-	b.ReportMetric(goroutines(b, p), "goroutines-after")
+	b.ReportMetric(gauge(b, p, "go_goroutines"), "goroutines-after")
+	b.ReportMetric(gauge(b, p, "go_memstats_heap_inuse_bytes")/(1<<20), "heap-inuse-MiB-after")
 }
 
 // processRSS is the resident memory of process pid in MiB.
@@ -96,8 +97,8 @@ func processRSS(b *testing.B, pid int) float64 {
 	return 0
 }
 
-// goroutines is the webhook's go_goroutines gauge from its /metrics.
-func goroutines(b *testing.B, p *webhookProc) float64 {
+// gauge is a gauge of the webhook's /metrics (go_goroutines, go_memstats_heap_inuse_bytes).
+func gauge(b *testing.B, p *webhookProc, name string) float64 {
 	resp, err := http.Get(p.metrics + "/metrics")
 	if err != nil {
 		b.Fatal(err)
@@ -105,11 +106,11 @@ func goroutines(b *testing.B, p *webhookProc) float64 {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			n, _ := strconv.ParseFloat(v, 64)
 			return n
 		}
 	}
-	b.Fatal("/metrics lacks go_goroutines")
+	b.Fatal("/metrics lacks " + name)
 	return 0
 }
