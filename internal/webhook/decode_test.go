@@ -97,3 +97,21 @@ func FuzzReadRequestReview(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReadReview: reading what /inject needs of the small and the 76 KB pod's review.
+func BenchmarkReadReview(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{{"small", review(smallPod(), "shop")}, {"large", review(largePod(), "shop")}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(tc.body)))
+			for b.Loop() {
+				if rev, err := readReview(tc.body); err != nil || rev.Request == nil || rev.Request.ObjectErr != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
