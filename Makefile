@@ -84,6 +84,10 @@ e2e: k8s-tools node-tools $(HELM) ## End-to-end tests on the real control plane
 bench: ## Benchmarks (the speed goals of the issues)
 	go test -run '^$$' -bench . -benchmem ./...
 
+.PHONY: soak-webhook
+soak-webhook: k8s-tools ## The real seal-webhook under SEAL_SOAK_REVIEWS reviews (default 1,000,000): RSS, goroutines before/after
+	go test -run '^$$' -bench 'ProcessSoak' -benchtime $${SEAL_SOAK_REVIEWS:-1000000}x -timeout 90m ./cmd/webhook/
+
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 10s)
 	@hack/fuzz.sh $${FUZZTIME:-10s}

@@ -8,7 +8,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/seal-dev/seal/internal/verify"
 	"github.com/seal-dev/seal/internal/webhook"
@@ -66,8 +65,9 @@ func Setup(mgr manager.Manager, o SetupOptions) error {
 		return err
 	}
 	pin, check := New(r, v, o.Options)
-	mgr.GetWebhookServer().Register(PathPin, &admission.Webhook{Handler: pin})
-	mgr.GetWebhookServer().Register(PathVerify, &admission.Webhook{Handler: check})
+	// webhook.Admission reads the review in one pass (the 76 KB pod case of issue 17).
+	mgr.GetWebhookServer().Register(PathPin, webhook.Admission(pin, o.Logger))
+	mgr.GetWebhookServer().Register(PathVerify, webhook.Admission(check, o.Logger))
 	return nil
 }
 

@@ -1,15 +1,15 @@
 package inject
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/seal-dev/seal/internal/jsonscan"
 )
 
 // ErrNotPod is a review object DecodePod cannot read as a Pod.
@@ -24,7 +24,7 @@ var DecodeOptions = json.JoinOptions(
 
 // PodJSON is the part of a Pod's JSON that Mutate (and the webhook's Events) read. Everything
 // else (env values, probes, resources, ...) is skipped by the scanner without being allocated.
-// Unmarshal it with github.com/go-json-experiment/json and DecodeOptions, then call Pod.
+// Read it with ReadPod (or DecodePod), then call Pod. The json tags name the fields.
 type PodJSON struct {
 	Metadata struct {
 		Name            string            `json:"name"`
@@ -75,10 +75,15 @@ type podSecurityJSON struct {
 	FSGroup *int64 `json:"fsGroup"`
 }
 
-// DecodePod reads what Mutate needs from a Pod's JSON (see PodJSON).
+// DecodePod reads what Mutate needs from a Pod's JSON (see PodJSON and ReadPod).
 func DecodePod(raw []byte) (*corev1.Pod, error) {
 	var p PodJSON
-	if err := json.Unmarshal(raw, &p, DecodeOptions); err != nil {
+	d := jsonscan.New(raw)
+	err := ReadPod(d, &p)
+	if err == nil {
+		err = d.End()
+	}
+	if err != nil {
 		return nil, errors.Join(ErrNotPod, err)
 	}
 	return p.Pod(), nil
@@ -137,21 +142,3 @@ func containers(in []containerJSON) []corev1.Container {
 // nonEmptyList is whether a JSON array has an element; the array is scanned (it must be valid
 // JSON) but nothing in it is decoded.
 type nonEmptyList bool
-
-// UnmarshalJSONFrom implements json.UnmarshalerFrom.
-func (l *nonEmptyList) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	v, err := dec.ReadValue()
-	if err != nil {
-		return err
-	}
-	switch v.Kind() {
-	case 'n':
-		*l = false
-	case '[':
-		rest := bytes.TrimLeft(v[1:], " \t\r\n")
-		*l = len(rest) > 0 && rest[0] != ']'
-	default:
-		return fmt.Errorf("inject: want a JSON array, got %s", v.Kind())
-	}
-	return nil
-}

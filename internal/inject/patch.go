@@ -82,6 +82,10 @@ func appendString(b []byte, s string) []byte {
 				b = append(b, '\\', 't')
 			case '\r':
 				b = append(b, '\\', 'r')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
 			default:
 				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 			}
@@ -109,3 +113,7 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// AppendJSONString appends s as a JSON string, as encoding/json writes it (HTML characters,
+// U+2028, U+2029 escaped, invalid UTF-8 as U+FFFD): for hand-built answers.
+func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }

@@ -27,13 +27,22 @@ import (
 // parallel clients (8 per core), of the small pod (3 containers, 1.4 KB) and of issue 17's
 // large pod (1 container with 1,500 env vars, 76 KB). It reports reviews/s and the CPU time
 // per review (server and client together). Goal: large ≤ 300 cpu-µs/review and ≤ 2× small.
+// The transport-only cases post the same bodies to a handler on the same server that reads
+// the body and answers a fixed review: what TLS and HTTP cost both sides, without the review.
 func BenchmarkAdmissionHTTPS(b *testing.B) {
-	r := start(b, nil)
+	const pathTransport = "/transport-only"
+	answer := []byte(`{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","response":{"uid":"u","allowed":true,"status":{"metadata":{},"code":200}}}`)
+	r := start(b, map[string]http.Handler{pathTransport: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(answer)
+	})})
+	small, large := review(smallPod(), "shop"), review(largePod(), "shop")
 	for _, tc := range []struct {
-		name string
-		pod  *corev1.Pod
-	}{{"small", smallPod()}, {"large", largePod()}} {
-		body := review(tc.pod, "shop")
+		name, path string
+		body       []byte
+	}{{"small", PathInject, small}, {"large", PathInject, large}, {"small-transport-only", pathTransport, small}, {"large-transport-only", pathTransport, large}} {
+		body := tc.body
 		b.Run(tc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.SetParallelism(8)
@@ -42,7 +51,7 @@ func BenchmarkAdmissionHTTPS(b *testing.B) {
 			start, cpu0 := time.Now(), cpuTime()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					req, _ := http.NewRequest(http.MethodPost, r.url+PathInject, bytes.NewReader(body))
+					req, _ := http.NewRequest(http.MethodPost, r.url+tc.path, bytes.NewReader(body))
 					req.Header.Set("Content-Type", "application/json")
 					resp, err := r.client.Do(req)
 					if err != nil {

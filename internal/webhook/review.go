@@ -2,52 +2,17 @@ package webhook
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
 
-	jsonv2 "github.com/go-json-experiment/json"
 	admissionv1 "k8s.io/api/admission/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/seal-dev/seal/internal/inject"
 )
-
-// podReview is what /inject reads of an AdmissionReview: the request's identity and the pod's
-// fields Mutate needs (inject.PodJSON). The scanner skips everything else (oldObject, userInfo,
-// the pod's env values, probes, ...) without allocating it, in one pass over the body.
-type podReview struct {
-	APIVersion string `json:"apiVersion"`
-	Request    *struct {
-		UID  types.UID `json:"uid"`
-		Kind struct {
-			Kind string `json:"kind"`
-		} `json:"kind"`
-		Namespace string                `json:"namespace"`
-		Operation admissionv1.Operation `json:"operation"`
-		DryRun    *bool                 `json:"dryRun"`
-		Object    inject.PodJSON        `json:"object"`
-	} `json:"request"`
-}
-
-// envelope is podReview without the object: a review of something that is not a Pod's
-// creation is answered from it.
-type envelope struct {
-	APIVersion string `json:"apiVersion"`
-	Request    *struct {
-		UID  types.UID `json:"uid"`
-		Kind struct {
-			Kind string `json:"kind"`
-		} `json:"kind"`
-		Operation admissionv1.Operation `json:"operation"`
-	} `json:"request"`
-}
 
 var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -77,15 +42,17 @@ func (h *injectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeReview(w, "", "", admission.Errored(int32(code), errors.New("seal: cannot read the review: "+err.Error())))
 		return
 	}
-	var rev podReview
-	if err := jsonv2.Unmarshal(buf.Bytes(), &rev, inject.DecodeOptions); err != nil {
-		// Not a pod: a review of another kind is allowed, as controller-runtime's decoder did.
-		var env envelope
-		if jsonv2.Unmarshal(buf.Bytes(), &env, inject.DecodeOptions) == nil && env.Request != nil &&
-			(env.Request.Kind.Kind != "Pod" || env.Request.Operation != admissionv1.Create) {
-			writeReview(w, env.APIVersion, env.Request.UID, h.count(h.skip()))
+	rev, err := readReview(buf.Bytes())
+	if err == nil && rev.Request != nil && rev.Request.ObjectErr != nil {
+		q := rev.Request
+		if q.Kind != "Pod" || q.Operation != admissionv1.Create {
+			// Not a pod: a review of another kind is allowed, as controller-runtime's decoder did.
+			writeReview(w, rev.APIVersion, q.UID, h.count(h.skip()))
 			return
 		}
+		err = q.ObjectErr
+	}
+	if err != nil {
 		h.metrics.denials.WithLabelValues("bad-request").Inc()
 		writeReview(w, "", "", h.count(counted{admission.Errored(http.StatusBadRequest, errors.New("seal: the review is not an AdmissionReview of a Pod: "+err.Error())), resultError, start}))
 		return
@@ -96,7 +63,7 @@ func (h *injectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := rev.Request
-	in := reviewInput{kind: q.Kind.Kind, operation: q.Operation, namespace: q.Namespace, dryRun: q.DryRun != nil && *q.DryRun}
+	in := reviewInput{kind: q.Kind, operation: q.Operation, namespace: q.Namespace, dryRun: q.DryRun != nil && *q.DryRun}
 	resp := h.safeReview(r, &in, &q.Object)
 	writeReview(w, rev.APIVersion, q.UID, resp)
 }
@@ -110,27 +77,4 @@ func (h *injectHandler) safeReview(r *http.Request, in *reviewInput, obj *inject
 		}
 	}()
 	return h.count(h.review(r.Context(), in, obj))
-}
-
-// writeReview writes resp as an AdmissionReview of apiVersion (v1 unless the request was
-// v1beta1) answering uid.
-func writeReview(w http.ResponseWriter, apiVersion string, uid types.UID, resp admission.Response) {
-	if apiVersion != "admission.k8s.io/v1beta1" {
-		apiVersion = "admission.k8s.io/v1"
-	}
-	resp.UID = uid
-	if resp.Result == nil {
-		resp.Result = &metav1.Status{Code: http.StatusOK}
-	}
-	out := admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: apiVersion, Kind: "AdmissionReview"},
-		Response: &resp.AdmissionResponse,
-	}
-	b, err := json.Marshal(&out)
-	if err != nil { // cannot happen: the response is plain data
-		http.Error(w, "seal: cannot encode the answer", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.Copy(w, bytes.NewReader(b))
 }

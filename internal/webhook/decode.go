@@ -1,0 +1,128 @@
+package webhook
+
+import (
+	"errors"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/seal-dev/seal/internal/inject"
+	"github.com/seal-dev/seal/internal/jsonscan"
+)
+
+// podReview is what /inject reads of an AdmissionReview: the request's identity and the pod's
+// fields Mutate needs (inject.PodJSON). readReview skips everything else (oldObject, userInfo,
+// the pod's env values, probes, ...) without allocating it, in one pass over the body.
+type podReview struct {
+	APIVersion string
+	Request    *reviewRequest
+}
+
+type reviewRequest struct {
+	UID       types.UID
+	Kind      string // kind.kind
+	Namespace string
+	Operation admissionv1.Operation
+	DryRun    *bool
+	Object    inject.PodJSON
+	// ObjectErr is why the object is not a Pod's JSON (then Object is not to be used): a
+	// review of another kind is still answered.
+	ObjectErr error
+}
+
+// readReview reads an AdmissionReview as the API server's decoder would (case-sensitive
+// names, null leaves a string as it was, a repeated name decodes into the same value). An error
+// is a body that is not JSON or whose envelope (apiVersion, request, uid, kind, namespace,
+// operation, dryRun) has the wrong types; an object that is not a Pod's shape is ObjectErr.
+func readReview(body []byte) (*podReview, error) {
+	var rev podReview
+	d := jsonscan.New(body)
+	err := fields(d, func(k []byte) error {
+		switch string(k) {
+		case "apiVersion":
+			return str(d, &rev.APIVersion)
+		case "request":
+			if null, err := d.Null(); null || err != nil {
+				rev.Request = nil
+				return err
+			}
+			if rev.Request == nil {
+				rev.Request = new(reviewRequest)
+			}
+			return readRequest(d, rev.Request)
+		}
+		return d.Skip()
+	})
+	if err == nil {
+		err = d.End()
+	}
+	return &rev, err
+}
+
+func readRequest(d *jsonscan.Decoder, q *reviewRequest) error {
+	return fields(d, func(k []byte) error {
+		switch string(k) {
+		case "uid":
+			return str(d, &q.UID)
+		case "kind":
+			return fields(d, func(k []byte) error {
+				if string(k) == "kind" {
+					return str(d, &q.Kind)
+				}
+				return d.Skip()
+			})
+		case "namespace":
+			return str(d, &q.Namespace)
+		case "operation":
+			return str(d, &q.Operation)
+		case "dryRun":
+			return inject.BoolPtr(d, &q.DryRun)
+		case "object":
+			// The API server keeps the last object whole (a RawExtension), not merged; a null
+			// leaves it as it was.
+			if null, err := d.Null(); null || err != nil {
+				return err
+			}
+			q.Object, q.ObjectErr = inject.PodJSON{}, nil
+			off, depth := d.Offset(), d.Depth()
+			err := inject.ReadPod(d, &q.Object)
+			if errors.Is(err, jsonscan.ErrType) {
+				// Not a Pod's shape: keep why, and skip (validate) the object.
+				q.ObjectErr = err
+				d.Rewind(off, depth)
+				return d.Skip()
+			}
+			return err
+		}
+		return d.Skip()
+	})
+}
+
+// fields reads an object's members with each (which must consume the value); null is a no-op.
+func fields(d *jsonscan.Decoder, each func(name []byte) error) error {
+	if null, err := d.Null(); null || err != nil {
+		return err
+	}
+	if err := d.Object(); err != nil {
+		return err
+	}
+	for n := 0; ; n++ {
+		k, ok, err := d.Key(n)
+		if err != nil || !ok {
+			return err
+		}
+		if err := each(k); err != nil {
+			return err
+		}
+	}
+}
+
+// str reads a string; null leaves it as it was.
+func str[S ~string](d *jsonscan.Decoder, s *S) error {
+	if null, err := d.Null(); null || err != nil {
+		return err
+	}
+	v, err := d.String()
+	*s = S(v)
+	return err
+}
