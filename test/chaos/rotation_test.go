@@ -1,0 +1,211 @@
+package chaos
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/seal-dev/seal/internal/enroll"
+	"github.com/seal-dev/seal/internal/podfiles"
+	"github.com/seal-dev/seal/internal/rotapi"
+	"github.com/seal-dev/seal/internal/testing/testenv"
+	"github.com/seal-dev/seal/pkg/sealtls"
+)
+
+// timeScale is how much faster than real time the peers' renewal clock runs: a 1m
+// certificate, renewed at two thirds of its life (40 s), is renewed every 2 s.
+const timeScale = 20
+
+// drillPeer is one pod: seal-init's renewal loop (internal/enroll, Watch) writing its file set,
+// and an application on pkg/sealtls serving mTLS from those files.
+type drillPeer struct {
+	name    string
+	dir     string
+	src     *sealtls.Source
+	ln      net.Listener
+	renewed atomic.Int64
+}
+
+func startDrillPeer(ctx context.Context, t *testing.T, name, egg string, wg *sync.WaitGroup) *drillPeer {
+	t.Helper()
+	p := &drillPeer{name: name, dir: filepath.Join(t.TempDir(), name)}
+	e, err := enroll.New(egg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Writer = &podfiles.Writer{Dir: p.dir}
+	e.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	// The injected clock of seal-init's loop: every wait is timeScale times shorter.
+	e.Sleep = func(ctx context.Context, d time.Duration) error {
+		t := time.NewTimer(d / timeScale)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return nil
+		}
+	}
+	id, err := e.Enroll(ctx)
+	if err != nil {
+		t.Fatalf("peer %s: first redemption: %v", name, err)
+	}
+	state := &enroll.State{Notify: func(*enroll.Identity) { p.renewed.Add(1) }}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := e.Watch(ctx, id, state, nil); err != nil {
+			t.Errorf("peer %s: renewal stopped: %v", name, err)
+		}
+	}()
+	if p.src, err = sealtls.Load(p.dir, sealtls.WithReloadInterval(0)); err != nil {
+		t.Fatal(err)
+	}
+	if p.ln, err = tls.Listen("tcp", "127.0.0.1:0", sealtls.ServerConfig(p.src, sealtls.AuthorizeSameWorkload())); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.ln.Close() })
+	go func() { <-ctx.Done(); p.ln.Close() }()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := p.ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				if tc := c.(*tls.Conn); tc.HandshakeContext(ctx) == nil {
+					_, _ = c.Write([]byte("ok"))
+				}
+			}()
+		}
+	}()
+	return p
+}
+
+// call makes one new mTLS connection from p to q (a full handshake each time) and reads q's
+// answer.
+func (p *drillPeer) call(q *drillPeer) error {
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 2 * time.Second}, Config: sealtls.ClientConfig(p.src, sealtls.AuthorizeSameWorkload())}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c, err := d.DialContext(ctx, "tcp", q.ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	b := make([]byte, 2)
+	if _, err := io.ReadFull(c, b); err != nil {
+		return fmt.Errorf("reading the answer: %w", err)
+	}
+	return nil
+}
+
+// TestRotationDrill: the ROT CA, the Workload CA and the egg-sealing key are rotated with the
+// real sealctl while two peers renew their certificates (seal-init's loop on an injected clock:
+// a 1m certificate every 2 s) and call each other every 100 ms over mTLS (pkg/sealtls, a full
+// handshake each call). No handshake may fail.
+func TestRotationDrill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos: runs seal-rot and sealctl processes; run without -short")
+	}
+	cycles := size(1, 5)
+	state := t.TempDir()
+	rot := startROT(t, "seal-rot", testenv.Binary(t, "./cmd/rot"), nil, "--state-dir", state, "--trust-domain", "drill.example")
+	sealctl := testenv.Binary(t, "./cmd/sealctl")
+	testenv.Eventually(t, 60*time.Second, func() error {
+		_, err := os.Stat(filepath.Join(state, "admin", "tls.key"))
+		return err
+	})
+	admin := adminDirClient(t, rot.addr, filepath.Join(state, "admin"))
+	rot.waitReady(t, admin)
+	run := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(sealctl, args...)
+		cmd.Env = append(os.Environ(), "SEAL_ROT=https://"+rot.addr, "SEAL_ADMIN="+filepath.Join(state, "admin"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("sealctl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("workload", "create", "drill", "--peer", "a", "--peer", "b", "--cert-ttl", "1m")
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	peers := [2]*drillPeer{}
+	for i, name := range []string{"a", "b"} {
+		peers[i] = startDrillPeer(ctx, t, name, string(mintEgg(ctx, t, admin, "drill", name)), &wg)
+	}
+
+	var calls, fails atomic.Int64
+	var failMu sync.Mutex
+	var failMsgs []string
+	for i := range peers {
+		from, to := peers[i], peers[1-i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				calls.Add(1)
+				if err := from.call(to); err != nil && ctx.Err() == nil {
+					fails.Add(1)
+					failMu.Lock()
+					failMsgs = append(failMsgs, fmt.Sprintf("%s→%s at %s: %v", from.name, to.name, time.Now().Format("15:04:05.000"), err))
+					failMu.Unlock()
+				}
+			}
+		}()
+	}
+	// Each rotation, then long enough for both peers to renew several times under it.
+	settle := 3 * 40 * time.Second / timeScale
+	time.Sleep(settle)
+	var done []string
+	for c := range cycles {
+		for _, r := range [][]string{{"rotate", "workload-ca", "drill"}, {"rotate", "rot-ca"}, {"rotate", "egg-key"}} {
+			run(r...)
+			done = append(done, fmt.Sprintf("%s (cycle %d) at %s", strings.Join(r[1:], " "), c+1, time.Now().Format("15:04:05.000")))
+			time.Sleep(settle)
+		}
+	}
+	cancel()
+	wg.Wait()
+	la, _ := os.ReadFile("/proc/loadavg")
+	t.Logf("FIGURES rotation-drill: %d rotations (%s); renewals: a %d, b %d; mTLS calls %d, failed handshakes %d; load average %s",
+		len(done), strings.Join(done, ", "), peers[0].renewed.Load(), peers[1].renewed.Load(), calls.Load(), fails.Load(), strings.TrimSpace(string(la)))
+	if n := fails.Load(); n > 0 {
+		t.Errorf("%d of %d calls failed, want 0; first: %s", n, calls.Load(), strings.Join(failMsgs[:min(len(failMsgs), 5)], "\n"))
+	}
+	if peers[0].renewed.Load() < int64(3*len(done)) || peers[1].renewed.Load() < int64(3*len(done)) {
+		t.Errorf("renewals a %d, b %d: want at least 3 per rotation", peers[0].renewed.Load(), peers[1].renewed.Load())
+	}
+}
+
+func mintEgg(ctx context.Context, t *testing.T, c *rotapi.Client, workload, peer string) string {
+	t.Helper()
+	var m rotapi.MintResponse
+	if err := c.Do(ctx, "POST", rotapi.Path(rotapi.PathEggs, workload), rotapi.MintRequest{Peer: peer}, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m.Egg
+}
