@@ -31,8 +31,8 @@ type retryLog struct {
 }
 
 func (l *retryLog) Enabled(context.Context, slog.Level) bool { return true }
-func (l *retryLog) WithAttrs([]slog.Attr) slog.Handler      { return l }
-func (l *retryLog) WithGroup(string) slog.Handler           { return l }
+func (l *retryLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *retryLog) WithGroup(string) slog.Handler            { return l }
 func (l *retryLog) Handle(_ context.Context, r slog.Record) error {
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == "cause" {
