@@ -115,9 +115,10 @@ func TestHAROTUnderLoad(t *testing.T) {
 	eggs := make([]string, clients)
 	for i := range eggs {
 		var m rotapi.MintResponse
-		if err := p.admins[i%2].Do(ctx, http.MethodPost, rotapi.Path(rotapi.PathEggs, "ha"), rotapi.MintRequest{Peer: "api"}, &m); err != nil {
-			t.Fatalf("minting Egg %d on replica %d: %v", i, i%2, err)
-		}
+		// A 409 (the other replica wrote the workload first) is retried, as the admin API says.
+		testenv.Eventually(t, 30*time.Second, func() error {
+			return p.admins[i%2].Do(ctx, http.MethodPost, rotapi.Path(rotapi.PathEggs, "ha"), rotapi.MintRequest{Peer: "api"}, &m)
+		})
 		eggs[i], minted = m.Egg, append(minted, m.ID)
 	}
 
