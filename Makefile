@@ -65,8 +65,9 @@ test: k8s-tools node-tools test-tools verify $(HELM) ## Everything: generated-co
 	go test $(GO_TEST_FLAGS) -timeout 25m ./...
 
 .PHONY: chaos
-chaos: ## Fault drills at full length (issue #25): kill -9 during state writes, 200 times; make test runs 40
+chaos: k8s-tools ## Fault drills at full length (issue #25): kill -9 during state writes 200 times, HA ROT 10,000 redemptions with a kill -9, store faults, rotation drill (test/chaos; make test runs short forms)
 	SEAL_CHAOS_ROUNDS=200 go test $(GO_TEST_FLAGS) -run 'TestKillDuringWrites' ./internal/store/
+	set -o pipefail; SEAL_CHAOS_FULL=1 go test $(GO_TEST_FLAGS) -timeout 40m -v -run 'TestHAROTUnderLoad|TestAPIServerOutage|TestStateDirFull|TestRotationDrill' ./test/chaos/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|FIGURES'
 
 .PHONY: e2e-long
 e2e-long: k8s-tools node-tools test-tools ## Real-node tests that wait for real lifetimes (a projected token's 10 minutes): about 15 minutes

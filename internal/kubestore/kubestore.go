@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"sync"
 	"time"
 
@@ -127,12 +128,27 @@ func (s *Store) Namespace() string { return s.ns }
 // Close releases nothing: the background work of Changed ends with its context.
 func (s *Store) Close() error { return nil }
 
-// conflict maps the API server's conflict answers to ErrConflict.
+// ErrUnreachable: the API server did not answer (stopped, restarting, unreachable). The
+// change was not made; the ROT goes on redeeming from memory and answers admin changes 503.
+var ErrUnreachable = fmt.Errorf("kubestore: the Kubernetes API server is unreachable; redemption goes on from memory, retry the change once it answers: %w", store.ErrUnavailable)
+
+// conflict maps the API server's conflict answers to ErrConflict, and its silence to
+// ErrUnreachable.
 func conflict(err error, what string) error {
 	if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("%w: %s: %v", ErrConflict, what, err)
 	}
+	if unreachable(err) {
+		return fmt.Errorf("%w: %s: %v", ErrUnreachable, what, err)
+	}
 	return fmt.Errorf("kubestore: %s: %w", what, err)
+}
+
+// unreachable reports whether err says the API server did not answer: no connection, or a
+// timeout or 503 of a server shutting down.
+func unreachable(err error) bool {
+	var ue *url.Error
+	return errors.As(err, &ue) || apierrors.IsServiceUnavailable(err) || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err)
 }
 
 func (s *Store) labels(kind string) map[string]string {

@@ -275,7 +275,7 @@ func (s *Store) putKeyIf(ctx context.Context, name, kind, key string, value []by
 		return s.c.Update(ctx, &sec)
 	})
 	if err != nil {
-		return fmt.Errorf("kubestore: writing %s into secret %s/%s: %w", key, s.ns, name, err)
+		return conflict(err, fmt.Sprintf("writing %s into secret %s/%s", key, s.ns, name))
 	}
 	return nil
 }

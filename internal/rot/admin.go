@@ -36,7 +36,7 @@ func (s *Server) listWorkloads(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getWorkload(w http.ResponseWriter, r *http.Request) {
-	wv, ok := s.v.Load().workloads[r.PathValue("name")]
+	wv, ok := s.lookupWorkload(r.Context(), r.PathValue("name"))
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", r.PathValue("name")))
 		return
@@ -129,6 +129,7 @@ func (s *Server) deleteWorkload(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.knowWorkloadLocked(r.Context(), name)
 	wv, ok := s.v.Load().workloads[name]
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", name))
@@ -171,6 +172,7 @@ func (s *Server) externalCert(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, err.Error())
 		return
 	}
+	s.lookupWorkload(r.Context(), name)
 	v := s.v.Load()
 	wv, peer, ok := v.workloadPeer(w, name, req.Peer)
 	if !ok {
@@ -207,7 +209,7 @@ func (s *Server) externalCert(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) currentKey(w http.ResponseWriter, r *http.Request) {
-	wv, ok := s.v.Load().workloads[r.PathValue("name")]
+	wv, ok := s.lookupWorkload(r.Context(), r.PathValue("name"))
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", r.PathValue("name")))
 		return
@@ -238,6 +240,7 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.knowWorkloadLocked(r.Context(), name)
 	wv, ok := s.v.Load().workloads[name]
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", name))

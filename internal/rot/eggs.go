@@ -38,6 +38,7 @@ func (s *Server) mintEgg(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.knowWorkloadLocked(r.Context(), name)
 	// The workload is looked up under the lock: a delete that ran while this request waited
 	// has revoked the workload's Eggs and must not be followed by a new, live one.
 	wv, peer, ok := s.v.Load().workloadPeer(w, name, req.Peer)

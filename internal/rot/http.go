@@ -166,10 +166,14 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 }
 
 // storeStatus is the HTTP status of a failed change: 409 when another ROT replica changed the
-// shared state first (the store's Notifier makes this ROT reload; the admin retries), else 500.
+// shared state first (the store's Notifier makes this ROT reload; the admin retries), 503 when
+// the store did not answer (the API server is down: retry later), else 500.
 func storeStatus(err error) int {
-	if errors.Is(err, store.ErrConflict) {
+	switch {
+	case errors.Is(err, store.ErrConflict):
 		return http.StatusConflict
+	case errors.Is(err, store.ErrUnavailable):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }

@@ -109,6 +109,7 @@ func (s *Server) rotateWorkloadCA(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.knowWorkloadLocked(r.Context(), name)
 	if _, ok := s.v.Load().workloads[name]; !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", name))
 		return

@@ -146,6 +146,10 @@ func (s *Server) background(ctx context.Context) {
 func (s *Server) Reload(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.reloadLocked(ctx)
+}
+
+func (s *Server) reloadLocked(ctx context.Context) error {
 	st, err := s.cfg.Store.Load(ctx)
 	if err != nil {
 		return fmt.Errorf("rot: reloading state: %w", err)

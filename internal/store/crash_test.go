@@ -3,10 +3,13 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -101,6 +104,9 @@ func TestKillDuringWrites(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: reopening after kill -9: %v", i, err)
 		}
+		if left := tempLeftovers(t, dir); len(left) > 0 {
+			t.Fatalf("round %d: after reopening, temporary files of killed writes are left: %v", i, left)
+		}
 		s, err := st.Load(context.Background())
 		st.Close()
 		if err != nil {
@@ -120,4 +126,20 @@ func TestKillDuringWrites(t *testing.T) {
 	if last < uint64(rounds) {
 		t.Errorf("after %d rounds the writer stored only %d rounds of writes: were the kills too early to test anything?", rounds, last)
 	}
+}
+
+// tempLeftovers lists the temporary files (".NAME.tmp-*") under dir.
+func tempLeftovers(t *testing.T, dir string) []string {
+	t.Helper()
+	var left []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), ".") && strings.Contains(d.Name(), ".tmp-") {
+			left = append(left, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return left
 }

@@ -64,7 +64,32 @@ func OpenFile(dir string) (*File, error) {
 		}
 		return nil, fmt.Errorf("store: locking %s: %w", dir, err)
 	}
+	if err := removeTempFiles(dir); err != nil {
+		lf.Close()
+		return nil, err
+	}
 	return &File{dir: dir, lock: lf}, nil
+}
+
+// removeTempFiles deletes the temporary files (".NAME.tmp-*", atomicfile) that writes killed
+// mid-way left under dir. Load ignores them, but they would pile up and take space on every
+// crash. Only the holder of the lock calls it, so no write of another process is running.
+func removeTempFiles(dir string) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasPrefix(d.Name(), ".") && strings.Contains(d.Name(), ".tmp-") {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: removing temporary files of interrupted writes: %w", err)
+	}
+	return nil
 }
 
 // Dir is the state directory.

@@ -19,6 +19,9 @@ var (
 	// ErrConflict: another process changed the state since this one loaded it (another ROT
 	// replica sharing a Kubernetes store). The change was not made; reload and retry.
 	ErrConflict = errors.New("store: the state changed under another process")
+	// ErrUnavailable: the store did not answer (the Kubernetes API server is down or
+	// restarting). The change was not made; retry once it is back.
+	ErrUnavailable = errors.New("store: the state store is unreachable")
 )
 
 // Store is where the ROT keeps its State. See the package documentation for the contract.

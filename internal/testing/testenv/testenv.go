@@ -45,6 +45,8 @@ type Env struct {
 	signing *signingCA
 	kcmLog  string
 	stopKCM func()
+	apiArgs []string       // kube-apiserver's command line once StopAPIServer ran (apiserver.go)
+	apiProc *apiServerProc // the kube-apiserver StartAPIServer restarted
 }
 
 // Options tune Start.
@@ -180,6 +182,7 @@ func (e *Env) Stop() error {
 		e.stopKCM()
 		e.stopKCM = nil
 	}
+	e.stopAPIServerProc()
 	if e.env == nil {
 		return nil
 	}
