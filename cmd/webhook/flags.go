@@ -52,10 +52,12 @@ type cliOptions struct {
 	pullPolicy, cpuRequest, memRequest, memLimit                      string
 	shutdownGrace                                                     time.Duration
 
-	imagePolicy        bool   // serve /pin and /verify (package imageadmission)
-	imagePolicyNoMatch string // verify.NoMatchAction
-	passthroughRoutes  bool   // run the passthrough-Route controller (package route)
-	routeHostsAllowed  string // route.Options.HostsAllowed, a comma list
+	imagePolicy        bool          // serve /pin and /verify (package imageadmission)
+	imagePolicyNoMatch string        // verify.NoMatchAction
+	policyReports      bool          // write wgpolicyk8s.io PolicyReports
+	scanInterval       time.Duration // scan running pods this often (0: never)
+	passthroughRoutes  bool          // run the passthrough-Route controller (package route)
+	routeHostsAllowed  string        // route.Options.HostsAllowed, a comma list
 }
 
 func newFlagSet(o *cliOptions) *flag.FlagSet {
@@ -90,6 +92,8 @@ func newFlagSet(o *cliOptions) *flag.FlagSet {
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 5*time.Second, "on SIGTERM, keep serving this `duration` before draining (endpoints catch up)")
 	fs.BoolVar(&o.imagePolicy, "image-policy", true, "serve /pin and /verify: only images an ImagePolicy or ApprovedImage approves run in enforced namespaces")
 	fs.StringVar(&o.imagePolicyNoMatch, "image-policy-no-match", string(verify.NoMatchDeny), "`action` for images no ImagePolicy matches in enforced namespaces: deny, warn or allow")
+	fs.BoolVar(&o.policyReports, "policy-reports", false, "write the warn-mode and denied images of each enforced namespace to its wgpolicyk8s.io/v1alpha2 PolicyReport seal-image-policy (Kyverno's Policy Reporter reads them; the CRD must be installed)")
+	fs.DurationVar(&o.scanInterval, "scan-interval", 0, "check the images of running pods in enforced namespaces this `often` against the policies in force, into the PolicyReports (needs --policy-reports; 0: never)")
 	fs.BoolVar(&o.passthroughRoutes, "passthrough-routes", true, "create OpenShift passthrough Routes for Services annotated "+route.AnnotationHost)
 	fs.StringVar(&o.routeHostsAllowed, "route-hosts-allowed", "", "comma list of `hosts` that Services of opted-in namespaces (seal.dev/routes=enabled or seal.dev/inject=enabled) may get passthrough Routes for, besides the routeHosts of Workloads; * and ? match within one DNS label, e.g. *.apps.example.com")
 	return fs
@@ -113,6 +117,9 @@ func printUsage(fs *flag.FlagSet, w io.Writer) {
 func (o *cliOptions) complete(fs *flag.FlagSet) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.scanInterval < 0 || (o.scanInterval > 0 && !o.policyReports) {
+		return fmt.Errorf("--scan-interval %v: want a positive duration, with --policy-reports (the scan writes PolicyReports)", o.scanInterval)
 	}
 	o.inject.PullPolicy = corev1.PullPolicy(o.pullPolicy)
 	res, err := inject.ParseResources(o.cpuRequest, o.memRequest, o.memLimit)

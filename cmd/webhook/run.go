@@ -73,8 +73,9 @@ func setup(mgr manager.Manager, o *cliOptions, log *slog.Logger) error {
 	}
 	if o.imagePolicy {
 		if err := imageadmission.Setup(mgr, imageadmission.SetupOptions{
-			Options: imageadmission.Options{SealNamespace: o.namespace, Logger: log},
-			NoMatch: verify.NoMatchAction(o.imagePolicyNoMatch),
+			Options:       imageadmission.Options{SealNamespace: o.namespace, Logger: log},
+			NoMatch:       verify.NoMatchAction(o.imagePolicyNoMatch),
+			PolicyReports: o.policyReports, ScanInterval: o.scanInterval,
 		}); err != nil {
 			return err
 		}

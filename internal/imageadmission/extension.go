@@ -3,6 +3,7 @@ package imageadmission
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -28,6 +29,12 @@ type SetupOptions struct {
 	// NoMatch is what happens to images no ImagePolicy matches in enforced namespaces
 	// (seal-webhook's --image-policy-no-match; default deny).
 	NoMatch verify.NoMatchAction
+	// PolicyReports writes each enforced namespace's warn-mode and denied images to its
+	// wgpolicyk8s.io/v1alpha2 PolicyReport seal-image-policy (the CRD must be installed).
+	PolicyReports bool
+	// ScanInterval, when positive, checks the running pods of the enforced namespaces this
+	// often and reports what the policies in force would deny (needs PolicyReports).
+	ScanInterval time.Duration
 }
 
 // Setup serves /pin and /verify on mgr's webhook server (which must come from
@@ -64,6 +71,28 @@ func Setup(mgr manager.Manager, o SetupOptions) error {
 	if err := (&PolicyStatus{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	var reports *Reports
+	if o.PolicyReports {
+		reports = NewReports(ReportsOptions{Client: mgr.GetClient(), Logger: o.Logger})
+		if err := mgr.Add(reports); err != nil {
+			return err
+		}
+	}
+	audit := NewAudit(AuditOptions{Events: o.Events, Reports: reports, Reader: mgr.GetAPIReader(),
+		Registerer: crmetrics.Registry, Logger: o.Logger})
+	if err := mgr.Add(audit); err != nil {
+		return err
+	}
+	o.Audit = audit
+	if o.ScanInterval > 0 {
+		if reports == nil {
+			return fmt.Errorf("imageadmission: the scan of running pods (--scan-interval) writes PolicyReports: it needs --policy-reports")
+		}
+		if err := mgr.Add(&Scanner{Client: r, Verifier: v, Reports: reports, Interval: o.ScanInterval,
+			SealNamespace: o.SealNamespace, Logger: o.Logger}); err != nil {
+			return err
+		}
+	}
 	pin, check := New(r, v, o.Options)
 	// webhook.Admission reads the review in one pass (the 76 KB pod case of issue 17).
 	mgr.GetWebhookServer().Register(PathPin, webhook.Admission(pin, o.Logger))
@@ -79,7 +108,8 @@ type uncachedSecrets struct {
 
 func (r uncachedSecrets) reader(obj any) client.Reader {
 	switch obj.(type) {
-	case *corev1.Secret, *corev1.SecretList, *corev1.ServiceAccount, *corev1.ServiceAccountList:
+	case *corev1.Secret, *corev1.SecretList, *corev1.ServiceAccount, *corev1.ServiceAccountList,
+		*corev1.PodList: // the scan lists Pods a namespace at a time: no cluster-wide Pod informer
 		return r.direct
 	}
 	return r.cached

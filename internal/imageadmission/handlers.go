@@ -30,6 +30,9 @@ type Options struct {
 	// Events, when set, records a Warning Event when images are denied: on a Pod's controlling
 	// owner (a ReplicaSet stuck without pods is where people look), or on the updated object.
 	Events record.EventRecorder
+	// Audit, when set, receives every warn-mode and denied image (never for dry runs): it
+	// records ImagePolicyWarn Events and feeds the PolicyReports, off the admission path.
+	Audit  *Audit
 	Logger *slog.Logger
 }
 
@@ -215,7 +218,7 @@ func (h *handlers) verify(ctx context.Context, req admission.Request) admission.
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = h.verifier.Verify(ctx, verify.Request{Image: image, NamespaceLabels: sc.labels,
+			results[i] = h.verifier.Verify(ctx, verify.Request{Image: image, Namespace: req.Namespace, NamespaceLabels: sc.labels,
 				Keychain: kc, KeychainID: kcID, RequireDigest: true})
 		})
 	}
@@ -226,8 +229,13 @@ func (h *handlers) verify(ctx context.Context, req admission.Request) admission.
 	}
 
 	var denials, warnings []string
+	dryRun := req.DryRun != nil && *req.DryRun
 	for _, c := range cs {
 		d := decisions[c.image]
+		if h.opts.Audit != nil && !dryRun && (!d.Allowed || d.Warning) {
+			h.opts.Audit.Record(Finding{Object: objectRef(req, w), Owner: owner(req.Namespace, w),
+				Container: c.name, Image: c.image, Decision: d})
+		}
 		switch {
 		case !d.Allowed:
 			denials = append(denials, fmt.Sprintf("%s image %q: %s", c.describe(), c.image, d.Message))
@@ -239,7 +247,6 @@ func (h *handlers) verify(ctx context.Context, req admission.Request) admission.
 		msg := "seal image policy: " + strings.Join(denials, "; ")
 		h.log.Info("image denied", "namespace", req.Namespace, "kind", req.Kind.Kind, "name", objectName(req, w), "reason", msg)
 		// A dry run must have no side effects (the webhook declares sideEffects: None).
-		dryRun := req.DryRun != nil && *req.DryRun
 		if target := eventTarget(req, w); target != nil && h.opts.Events != nil && !dryRun {
 			h.opts.Events.Event(target, corev1.EventTypeWarning, ReasonImageDenied, trim(msg))
 		}
@@ -283,6 +290,29 @@ func eventTarget(req admission.Request, w *workload) *corev1.ObjectReference {
 		}
 		return &corev1.ObjectReference{APIVersion: apiVersion, Kind: req.Kind.Kind,
 			Name: w.meta.Name, UID: w.meta.UID, Namespace: req.Namespace}
+	}
+	return nil
+}
+
+// objectRef is the admitted object (no UID while it is being created).
+func objectRef(req admission.Request, w *workload) corev1.ObjectReference {
+	apiVersion := req.Kind.Version
+	if req.Kind.Group != "" {
+		apiVersion = req.Kind.Group + "/" + apiVersion
+	}
+	name := req.Name
+	if name == "" {
+		name = w.meta.Name
+	}
+	return corev1.ObjectReference{APIVersion: apiVersion, Kind: req.Kind.Kind, Name: name, UID: w.meta.UID, Namespace: req.Namespace}
+}
+
+// owner is the object's controlling owner, or nil.
+func owner(ns string, w *workload) *corev1.ObjectReference {
+	for _, o := range w.meta.OwnerReferences {
+		if o.Controller != nil && *o.Controller {
+			return &corev1.ObjectReference{APIVersion: o.APIVersion, Kind: o.Kind, Name: o.Name, UID: o.UID, Namespace: ns}
+		}
 	}
 	return nil
 }

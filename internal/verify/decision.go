@@ -1,5 +1,12 @@
 package verify
 
+import (
+	"strings"
+	"unicode"
+
+	sealv1 "github.com/seal-dev/seal/pkg/apis/seal/v1alpha1"
+)
+
 // Reason says why a Decision was made; it is the `result` label of the verification metric.
 type Reason string
 
@@ -44,6 +51,39 @@ type Decision struct {
 	Message string
 	// Cached is true when a cached verification approved the image.
 	Cached bool
+	// Mode is how the matching ImagePolicies treat an unapproved image: ModeEnforce when one of
+	// them enforces, ModeWarn when all are in warn mode, "" when none matches (the no-match
+	// action applies) or an ApprovedImage decided.
+	Mode sealv1.PolicyMode
+	// Failed names the matching ImagePolicies that did not approve the image, enforce-mode ones
+	// first.
+	Failed []string
+}
+
+// DecidingPolicy is the ImagePolicy (or ApprovedImage) a decision is attributed to: the first
+// that failed when the image is denied or warned about, else the one that approved it; "" when
+// none matched.
+func (d Decision) DecidingPolicy() string {
+	if len(d.Failed) > 0 && (!d.Allowed || d.Warning) {
+		return d.Failed[0]
+	}
+	return d.Policy
+}
+
+// Label is the reason in snake_case, as in metric labels and policy reports
+// (NoMatchingPolicy → no_matching_policy).
+func (r Reason) Label() string {
+	var b strings.Builder
+	for i, c := range string(r) {
+		if unicode.IsUpper(c) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			c = unicode.ToLower(c)
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 func (d Decision) allow(r Reason, msg string) Decision {

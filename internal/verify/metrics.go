@@ -18,8 +18,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "seal", Subsystem: "image",
 			Name: "verifications_total",
-			Help: "Image policy decisions by result (the decision's reason).",
-		}, []string{"result"}),
+			Help: "Image policy decisions by result (the decision's reason in snake_case), decision (allow, warn, deny), policy (the ImagePolicy or ApprovedImage that decided; empty when none matched), mode (enforce, warn, none) and namespace.",
+		}, []string{"result", "decision", "policy", "mode", "namespace"}),
 		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "seal", Subsystem: "image",
 			Name: "verification_cache_hits_total",

@@ -125,6 +125,8 @@ func New(o Options) (*Verifier, error) {
 type Request struct {
 	// Image as written in the pod spec; a tag is resolved to its digest.
 	Image string
+	// Namespace the image runs in; only the metrics' namespace label uses it.
+	Namespace string
 	// NamespaceLabels select the policies whose namespaceSelector matches.
 	NamespaceLabels map[string]string
 	// Keychain authenticates to registries (the pod's pull secrets); nil is anonymous.
@@ -139,13 +141,30 @@ type Request struct {
 	// it would be warned about. Admission sets it: the kubelet resolves a tag again at pull
 	// time, so only a digest makes what runs what was verified. CLI checks of tags leave it off.
 	RequireDigest bool
+	// Background marks a check that admits nothing (the scan of running pods): it is not
+	// counted in seal_image_verifications_total, so scans never look like denial spikes.
+	Background bool
 }
 
 // Verify decides on one image. It never panics and always returns a Decision; a Decision that
 // is not Allowed carries the reason in Message.
 func (v *Verifier) Verify(ctx context.Context, req Request) Decision {
 	d := v.verify(ctx, req)
-	v.metrics.verifications.WithLabelValues(string(d.Reason)).Inc()
+	if req.Background {
+		return d
+	}
+	mode := string(d.Mode)
+	if mode == "" {
+		mode = "none"
+	}
+	decision := "allow"
+	switch {
+	case !d.Allowed:
+		decision = "deny"
+	case d.Warning:
+		decision = "warn"
+	}
+	v.metrics.verifications.WithLabelValues(d.Reason.Label(), decision, d.DecidingPolicy(), mode, req.Namespace).Inc()
 	return d
 }
 
@@ -163,6 +182,7 @@ func (v *Verifier) verify(ctx context.Context, req Request) Decision {
 	unpinned := ""
 	if _, pinned := ref.(name.Digest); !pinned && req.RequireDigest {
 		act, why := v.enforcement(policies, tagName(ref), nsLabels)
+		dec.Mode, dec.Failed = matchingModes(policies, tagName(ref), nsLabels)
 		msg := fmt.Sprintf("image %s must be an image digest (%s@sha256:…), not a tag: the kubelet would resolve the tag again at pull time (%s)", ref.Name(), ref.Name(), why)
 		switch act {
 		case NoMatchDeny:
@@ -272,6 +292,10 @@ func (v *Verifier) decide(ctx context.Context, dec Decision, req Request, ref na
 	if len(dec.Approvals) > 0 {
 		dec.Policy, dec.Authority = dec.Approvals[0].Policy, dec.Approvals[0].Authority
 	}
+	dec.Mode, dec.Failed = modeOf(matching), nil
+	for _, p := range append(failedEnforce, failedWarn...) {
+		dec.Failed = append(dec.Failed, p.name)
+	}
 	switch {
 	case len(failedEnforce) > 0:
 		return dec.deny(sr.reason, sr.message(todo, failedEnforce, dec.Approvals))
@@ -301,6 +325,36 @@ func (v *Verifier) cachedApproval(ctx context.Context, digest string, p *policy)
 		}
 	}
 	return "", false
+}
+
+// modeOf is ModeEnforce when one of the policies enforces, ModeWarn when all warn, "" for none.
+func modeOf(ps []*policy) sealv1.PolicyMode {
+	var m sealv1.PolicyMode
+	for _, p := range ps {
+		if p.mode != sealv1.ModeWarn {
+			return sealv1.ModeEnforce
+		}
+		m = sealv1.ModeWarn
+	}
+	return m
+}
+
+// matchingModes is the mode of the policies matching an unresolved image, and their names (none
+// of them approved it: it was not verified), enforce-mode ones first.
+func matchingModes(policies []*policy, rn refName, nsLabels labels.Set) (sealv1.PolicyMode, []string) {
+	var matching []*policy
+	var enforce, warn []string
+	for _, p := range policies {
+		if p.matches(rn, nsLabels) {
+			matching = append(matching, p)
+			if p.mode == sealv1.ModeWarn {
+				warn = append(warn, p.name)
+			} else {
+				enforce = append(enforce, p.name)
+			}
+		}
+	}
+	return modeOf(matching), append(enforce, warn...)
 }
 
 // tagName is the policy-matching name of an image that was not resolved to a digest.
@@ -351,6 +405,7 @@ func (v *Verifier) Enforces(ctx context.Context, image string, nsLabels map[stri
 // policies only mean to warn about.
 func (v *Verifier) unresolved(dec Decision, ref name.Reference, policies []*policy, nsLabels labels.Set, err error) Decision {
 	msg := err.Error()
+	dec.Mode, dec.Failed = matchingModes(policies, tagName(ref), nsLabels)
 	switch act, _ := v.enforcement(policies, tagName(ref), nsLabels); act {
 	case NoMatchWarn:
 		return dec.warn(ReasonRegistry, msg)
