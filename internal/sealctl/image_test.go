@@ -1,0 +1,244 @@
+package sealctl
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+
+	"github.com/seal-dev/seal/internal/rot/rottest"
+	"github.com/seal-dev/seal/internal/testing/testenv"
+	"github.com/seal-dev/seal/internal/verify"
+	"github.com/seal-dev/seal/internal/verify/verifytest"
+)
+
+// pushImage pushes a random image running as user to ref.
+func pushImage(t *testing.T, ref, user string) v1.Image {
+	t.Helper()
+	img, err := random.Image(512, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf.Config.User = user
+	cf.OS, cf.Architecture = "linux", "amd64"
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(mustRef(t, ref), img); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func mustRef(t *testing.T, s string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// cosignKeys writes a cosign key pair (as cosign generate-key-pair does) and returns the paths.
+func cosignKeys(t *testing.T, password string) (priv, pub string) {
+	t.Helper()
+	kb, err := cosign.GenerateKeyPair(func(bool) ([]byte, error) { return []byte(password), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	priv, pub = filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
+	if err := os.WriteFile(priv, kb.PrivateBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pub, kb.PublicBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return priv, pub
+}
+
+// eggFile returns the header and content of the file at p in the image's last layer.
+func eggFile(t *testing.T, img v1.Image, p string) (*tar.Header, string) {
+	t.Helper()
+	ls, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := ls[len(ls)-1].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no %s in the last layer: %v", p, err)
+		}
+		if "/"+h.Name == p {
+			b, _ := io.ReadAll(tr)
+			return h, string(b)
+		}
+	}
+}
+
+func TestImageSeal(t *testing.T) {
+	r := rottest.Start(t)
+	env := envFor(r)
+	reg := verifytest.NewRegistry(t)
+	ok(t, env, "", "workload", "create", "payments", "--peer", "api")
+	src := reg.Host + "/team/app:1.0"
+	pushImage(t, src, "1000:2000")
+	priv, pub := cosignKeys(t, "s3cret")
+	t.Setenv(EnvCosignPassword, "s3cret")
+
+	res := ok(t, env, "", "image", "seal", src, reg.Host+"/team/app-sealed", "--workload", "payments", "--peer", "api", "--sign-key", priv)
+	digest := strings.TrimSpace(res.stdout)
+	d, err := name.NewDigest(digest)
+	if err != nil || d.Context().String() != reg.Host+"/team/app-sealed" {
+		t.Fatalf("stdout %q, want %s/team/app-sealed@sha256:... (%v)", res.stdout, reg.Host, err)
+	}
+	img, err := remote.Image(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, egg := eggFile(t, img, "/etc/seal/egg")
+	if h.Mode != 0o400 || h.Uid != 1000 || h.Gid != 2000 || h.Typeflag != tar.TypeReg {
+		t.Errorf("egg file mode %o uid %d gid %d type %c, want 0400 1000 2000 regular", h.Mode, h.Uid, h.Gid, h.Typeflag)
+	}
+	if _, err := redeem(t, r, strings.TrimSpace(egg)); err != nil {
+		t.Errorf("the Egg in the image does not redeem: %v", err)
+	}
+	cf, _ := img.ConfigFile()
+	if n := len(cf.RootFS.DiffIDs); n != 3 {
+		t.Errorf("sealed image has %d layers, want 3 (2 + the Egg)", n)
+	}
+
+	// Seal's own image policy admits the digest, with either signature format alone.
+	pubPEM, _ := os.ReadFile(pub)
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	_ = os.WriteFile(policy, []byte(`apiVersion: seal.dev/v1alpha1
+kind: ImagePolicy
+metadata: {name: team}
+spec:
+  images: [{glob: "`+reg.Host+`/team/**"}]
+  authorities:
+  - name: ci
+    key:
+      data: |
+        `+strings.ReplaceAll(strings.TrimSpace(string(pubPEM)), "\n", "\n        ")+`
+`), 0o600)
+	admitted := func(what string) {
+		t.Helper()
+		dec, err := verify.CheckFile(context.Background(), digest, policy)
+		if err != nil || !dec.Allowed {
+			t.Errorf("%s: Seal's verify: allowed %v %s %s (%v), want admitted", what, dec.Allowed, dec.Reason, dec.Message, err)
+		}
+	}
+	admitted("both signatures")
+
+	// The real cosign CLI verifies both formats.
+	t.Run("cosign verify", func(t *testing.T) {
+		cos := testenv.Cosign(t)
+		for _, extra := range [][]string{nil, {"--new-bundle-format"}} {
+			args := append([]string{"verify", "--key", pub, "--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry"}, extra...)
+			out, err := exec.Command(cos, append(args, digest)...).CombinedOutput()
+			if err != nil {
+				t.Errorf("cosign %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		}
+	})
+
+	// The bundle alone (classic signature tag deleted) still admits.
+	sigTag := d.Context().Tag(strings.Replace(d.DigestStr(), ":", "-", 1) + ".sig")
+	if err := remote.Delete(sigTag); err != nil {
+		t.Fatalf("deleting %s: %v", sigTag, err)
+	}
+	admitted("bundle only")
+
+}
+
+func TestImageSealIndexPerPlatform(t *testing.T) {
+	r := rottest.Start(t)
+	env := envFor(r)
+	reg := verifytest.NewRegistry(t)
+	ok(t, env, "", "workload", "create", "payments")
+	idx, err := random.Index(256, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, _ := idx.IndexManifest()
+	plats := []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64", Variant: "v8"}}
+	var out = mutate.IndexMediaType(idx, im.MediaType)
+	out = mutate.RemoveManifests(out, func(v1.Descriptor) bool { return true })
+	for i, m := range im.Manifests {
+		img, _ := idx.Image(m.Digest)
+		cf, _ := img.ConfigFile()
+		cf.Config.User = "65532"
+		img, _ = mutate.ConfigFile(img, cf)
+		out = mutate.AppendManifests(out, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &plats[i]}})
+	}
+	att, _ := random.Image(64, 1)
+	out = mutate.AppendManifests(out, mutate.IndexAddendum{Add: att, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "unknown", Architecture: "unknown"}}})
+	src := reg.Host + "/team/multi:1.0"
+	if err := remote.WriteIndex(mustRef(t, src), out); err != nil {
+		t.Fatal(err)
+	}
+
+	res := ok(t, env, "", "image", "seal", src, reg.Host+"/team/multi-sealed:1.0", "--workload", "payments", "-o", "json")
+	var got imageSealResult
+	if err := json.Unmarshal([]byte(res.stdout), &got); err != nil {
+		t.Fatalf("-o json: %v in %q", err, res.stdout)
+	}
+	if strings.Join(got.Platforms, ",") != "linux/amd64,linux/arm64/v8" || got.EggID == "" || got.Signed {
+		t.Errorf("result %+v, want platforms linux/amd64,linux/arm64/v8, an Egg id, unsigned", got)
+	}
+	sealed, err := remote.Index(mustRef(t, got.Digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tagged, _ := remote.Head(mustRef(t, reg.Host+"/team/multi-sealed:1.0"))
+	if tagged == nil || got.Digest != reg.Host+"/team/multi-sealed@"+tagged.Digest.String() {
+		t.Errorf("tag 1.0 is %v, want the sealed index %s", tagged, got.Digest)
+	}
+	sm, _ := sealed.IndexManifest()
+	if len(sm.Manifests) != 2 {
+		t.Fatalf("sealed index has %d manifests, want 2 (the attestation manifest dropped)", len(sm.Manifests))
+	}
+	for _, m := range sm.Manifests {
+		img, _ := sealed.Image(m.Digest)
+		h, egg := eggFile(t, img, "/etc/seal/egg")
+		if h.Mode != 0o400 || h.Uid != 65532 || h.Gid != 0 || egg == "" {
+			t.Errorf("%s: egg mode %o uid %d gid %d (%d bytes), want 0400 65532 0", m.Platform, h.Mode, h.Uid, h.Gid, len(egg))
+		}
+	}
+}
+
+func TestImageSealRefusals(t *testing.T) {
+	r := rottest.Start(t)
+	env := envFor(r)
+	reg := verifytest.NewRegistry(t)
+	ok(t, env, "", "workload", "create", "payments")
+	pushImage(t, reg.Host+"/team/named:1", "app")
+	refused(t, env, `image user is not numeric: "app"`, "image", "seal", reg.Host+"/team/named:1", reg.Host+"/team/out", "--workload", "payments")
+	refused(t, env, `unused: sealctl egg revoke`, "image", "seal", reg.Host+"/team/named:1", reg.Host+"/team/out", "--workload", "payments")
+	ok(t, env, "", "image", "seal", reg.Host+"/team/named:1", reg.Host+"/team/out", "--workload", "payments", "--owner", "10:10")
+	refused(t, env, `has a digest`, "image", "seal", reg.Host+"/team/named:1", reg.Host+"/team/out@sha256:"+strings.Repeat("a", 64), "--workload", "payments")
+	refused(t, env, `workload "nope"`, "image", "seal", reg.Host+"/team/named:1", reg.Host+"/team/out", "--workload", "nope")
+	if res := run(t, env, "", "image", "seal", "a", "b"); res.code != ExitUsage || !strings.Contains(res.stderr, "--workload") {
+		t.Errorf("without --workload: exit %d %q, want usage error naming --workload", res.code, res.stderr)
+	}
+}
