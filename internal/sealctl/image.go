@@ -97,14 +97,15 @@ it can be revoked.`,
 				return err
 			}
 			ctx := cmd.Context()
-			var enc sealimage.Encrypter
 			res := imageSealResult{Workload: workload, EggPath: eggPath, Encrypted: encrypt}
+			// The image key first: a workload without attestation policy is refused before an
+			// Egg is minted.
+			var key rotapi.ImageKey
 			if encrypt {
-				e, id, err := a.imageEncrypter(ctx, c, workload)
-				if err != nil {
+				if err := c.do(ctx, http.MethodPost, rotapi.Path(rotapi.PathImageKeys, workload), rotapi.ImageKeyCreate{}, &key); err != nil {
 					return err
 				}
-				enc, res.ImageKey = e, id
+				res.ImageKey = key.ID
 			}
 			req := rotapi.MintRequest{Peer: peer}
 			if ttl > 0 {
@@ -115,6 +116,12 @@ it can be revoked.`,
 				return err
 			}
 			res.EggID, res.Peer = egg.ID, egg.Peer
+			var enc sealimage.Encrypter
+			if encrypt {
+				if enc, err = sealimage.NewEncrypter(key.ID, key.Key, egg.Egg); err != nil {
+					return err
+				}
+			}
 			kc := remote.WithAuthFromKeychain(authn.DefaultKeychain)
 			out, err := sealimage.Seal(ctx, args[0], args[1], sealimage.Options{
 				Egg: egg.Egg, EggPath: eggPath, Owner: owner, Encrypt: enc, Remote: []remote.Option{kc}, Now: a.now,
@@ -132,8 +139,9 @@ it can be revoked.`,
 			if a.output == "json" {
 				return a.show(res, nil)
 			}
-			a.hint("Sealed Egg %s (workload %q peer %q) at %s into %s%s%s.", egg.ID, workload, egg.Peer, eggPath, out.Digest,
-				platformsNote(out.Platforms), map[bool]string{true: ", signed", false: ""}[res.Signed])
+			a.hint("Sealed Egg %s (workload %q peer %q) at %s into %s%s%s%s.", egg.ID, workload, egg.Peer, eggPath, out.Digest,
+				platformsNote(out.Platforms), map[bool]string{true: ", layers encrypted under image key " + res.ImageKey, false: ""}[encrypt],
+				map[bool]string{true: ", signed", false: ""}[res.Signed])
 			_, err = fmt.Fprintln(a.stdout, out.Digest.String())
 			return err
 		},

@@ -242,3 +242,43 @@ func TestImageSealRefusals(t *testing.T) {
 		t.Errorf("without --workload: exit %d %q, want usage error naming --workload", res.code, res.stderr)
 	}
 }
+
+func TestImageSealEncrypt(t *testing.T) {
+	r := rottest.Start(t)
+	env := envFor(r)
+	reg := verifytest.NewRegistry(t)
+	ok(t, env, "", "attestation", "policy", "set", "prod", "--pcr", "7="+strings.Repeat("ab", 32))
+	ok(t, env, "", "workload", "create", "vault", "--attest", "prod")
+	ok(t, env, "", "workload", "create", "plain")
+	src := reg.Host + "/team/app:1.0"
+	pushImage(t, src, "1000")
+
+	// A workload without attestation policy: refused before an Egg is minted.
+	refused(t, env, `workload "plain" has no attestation policy`, "image", "seal", src, reg.Host+"/team/plain", "--workload", "plain", "--encrypt")
+	if res := ok(t, env, "", "egg", "list", "plain", "-o", "json"); strings.TrimSpace(res.stdout) != "[]" {
+		t.Errorf("an Egg was minted for a refused seal: %s", res.stdout)
+	}
+
+	res := ok(t, env, "", "image", "seal", src, reg.Host+"/team/vault", "--workload", "vault", "--encrypt", "-o", "json")
+	var got imageSealResult
+	if err := json.Unmarshal([]byte(res.stdout), &got); err != nil || !got.Encrypted || len(got.ImageKey) != 32 {
+		t.Fatalf("-o json: %q (%v), want encrypted with an image key id", res.stdout, err)
+	}
+	img, err := remote.Image(mustRef(t, got.Digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := img.Manifest()
+	if len(m.Layers) != 3 {
+		t.Fatalf("%d layers, want 3", len(m.Layers))
+	}
+	for i, l := range m.Layers[:2] {
+		if !strings.HasSuffix(string(l.MediaType), "+encrypted") || l.Annotations["org.opencontainers.image.enc.keys.provider.seal"] == "" {
+			t.Errorf("layer %d: %s %v, want +encrypted with the seal provider's wrapped key", i, l.MediaType, l.Annotations)
+		}
+	}
+	h, egg := eggFile(t, img, "/etc/seal/egg")
+	if h.Mode != 0o400 || h.Uid != 1000 || strings.TrimSpace(egg) == "" {
+		t.Errorf("Egg layer: mode %o uid %d, want a clear 0400 file of uid 1000", h.Mode, h.Uid)
+	}
+}

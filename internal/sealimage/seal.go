@@ -43,9 +43,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Encrypter turns an image's layers into encrypted ones.
+// Encrypter turns an image's layers into encrypted ones (LayerEncrypter).
 type Encrypter interface {
-	EncryptImage(ctx context.Context, img v1.Image, skip v1.Hash) (v1.Image, error)
+	EncryptImage(ctx context.Context, img v1.Image) (v1.Image, error)
 }
 
 // Result is what was pushed.
@@ -233,13 +233,9 @@ func sealImage(ctx context.Context, img v1.Image, o Options) (v1.Image, error) {
 		return nil, fmt.Errorf("sealimage: building the Egg layer: %w", err)
 	}
 	if o.Encrypt != nil {
-		eggDigest, err := layer.Digest()
-		if err != nil {
-			return nil, err
-		}
-		// Encrypt first (the Egg layer is added below, never encrypted: seal-init reads it
-		// from the unpacked image only after the node decrypted the rest).
-		if img, err = o.Encrypt.EncryptImage(ctx, img, eggDigest); err != nil {
+		// The image's layers only: the Egg layer is added below in clear (the Egg is also in
+		// every encrypted layer's annotation, which the node needs to ask for the key).
+		if img, err = o.Encrypt.EncryptImage(ctx, img); err != nil {
 			return nil, err
 		}
 	}
