@@ -29,7 +29,8 @@ keyunwrap request on stdin, gets the image key from the ROT with this node's TPM
 writes the layer's key on stdout. A refusal goes to stderr with exit code 1.
 
 Usage:
-  seal-keyprovider --rot URL --rot-ca FILE [--tpm /dev/tpmrm0] [--ak-handle 0x81010002] [--timeout 30s]
+  seal-keyprovider --rot URL --rot-ca FILE [--tpm /dev/tpmrm0] [--ak-handle 0x81010002]
+                   [--token-file FILE] [--timeout 30s]
 
 ocicrypt keyprovider configuration (JSON):
   {"key-providers": {"seal": {"cmd": {"path": "/usr/local/bin/seal-keyprovider",
@@ -47,6 +48,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	caFile := fs.String("rot-ca", "", "PEM file of the ROT's CA certificate (the trust anchor of its TLS)")
 	tpm := fs.String("tpm", attest.DefaultDevice, "the node's TPM: a device or tcp:HOST:PORT (a simulator)")
 	akHandle := fs.String("ak-handle", fmt.Sprintf("%#x", attest.DefaultAKHandle), "persistent handle of the node's attestation key")
+	tokenFile := fs.String("token-file", "", "a ServiceAccount token file sent with each request, for workloads bound to clusters")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up on the ROT and the TPM after this long")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -75,7 +77,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	src := &ROT{Client: c, TPM: *tpm, AKHandle: uint32(h)}
+	src := &ROT{Client: c, TPM: *tpm, AKHandle: uint32(h), TokenFile: *tokenFile}
 	if err := Serve(ctx, stdin, stdout, src); err != nil {
 		fmt.Fprintf(stderr, "seal-keyprovider: %s\n", strings.TrimPrefix(err.Error(), "keyprovider: "))
 		return ExitFailed

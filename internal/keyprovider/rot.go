@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/seal-dev/seal/internal/attest"
 	"github.com/seal-dev/seal/internal/rotapi"
@@ -16,6 +18,9 @@ type ROT struct {
 	// persistent handle of its registered attestation key (seal-init attest enroll).
 	TPM      string
 	AKHandle uint32
+	// TokenFile, when set, is read for every request: a Kubernetes ServiceAccount token sent
+	// as the request's token, for workloads bound to clusters (pod binding).
+	TokenFile string
 }
 
 // ImageKey asks the ROT for a challenge for the annotation's Egg, quotes the PCRs it names,
@@ -41,7 +46,15 @@ func (r *ROT) ImageKey(ctx context.Context, a *Annotation) ([]byte, error) {
 			return nil, fmt.Errorf("keyprovider: %w (enroll the node: seal-init attest enroll, sealctl attestation key add)", err)
 		}
 	}
-	k, err := r.Client.ReleaseImageKey(ctx, &rotapi.ImageKeyRequest{Egg: a.Egg, ImageKey: a.ImageKey, Evidence: ev})
+	req := &rotapi.ImageKeyRequest{Egg: a.Egg, ImageKey: a.ImageKey, Evidence: ev}
+	if r.TokenFile != "" {
+		b, err := os.ReadFile(r.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("keyprovider: reading --token-file: %w", err)
+		}
+		req.Token = strings.TrimSpace(string(b))
+	}
+	k, err := r.Client.ReleaseImageKey(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("keyprovider: the ROT at %s refused image key %s to this node: %w", r.Client.Base, a.ImageKey, err)
 	}
