@@ -150,25 +150,61 @@ spec:
 	}
 	admitted("both signatures")
 
-	// The real cosign CLI verifies both formats.
-	t.Run("cosign verify", func(t *testing.T) {
+	// cosign runs the real cosign CLI verify, offline (no TUF; an empty trusted root: a key
+	// needs no CA, log or TSA). With bundles beside the image it checks them; without, the
+	// classic signature.
+	home := t.TempDir()
+	trustedRoot := filepath.Join(home, "trusted_root.json")
+	_ = os.WriteFile(trustedRoot, []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`), 0o600)
+	cosignVerify := func(t *testing.T, what string) {
+		t.Helper()
 		cos := testenv.Cosign(t)
-		for _, extra := range [][]string{nil, {"--new-bundle-format"}} {
-			args := append([]string{"verify", "--key", pub, "--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry"}, extra...)
-			out, err := exec.Command(cos, append(args, digest)...).CombinedOutput()
-			if err != nil {
-				t.Errorf("cosign %s: %v\n%s", strings.Join(args, " "), err, out)
-			}
+		args := []string{"verify", "--key", pub, "--insecure-ignore-tlog", "--allow-insecure-registry", "--allow-http-registry", "--trusted-root", trustedRoot, digest}
+		cmd := exec.Command(cos, args...)
+		cmd.Env = append(os.Environ(), "HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: cosign %s: %v\n%s", what, strings.Join(args, " "), err, out)
 		}
-	})
+	}
+	t.Run("cosign verify (bundle)", func(t *testing.T) { cosignVerify(t, "bundle") })
 
 	// The bundle alone (classic signature tag deleted) still admits.
 	sigTag := d.Context().Tag(strings.Replace(d.DigestStr(), ":", "-", 1) + ".sig")
+	sigImg, err := remote.Image(sigTag)
+	if err != nil {
+		t.Fatalf("reading %s: %v", sigTag, err)
+	}
 	if err := remote.Delete(sigTag); err != nil {
 		t.Fatalf("deleting %s: %v", sigTag, err)
 	}
 	admitted("bundle only")
 
+	// The classic signature alone (bundle referrers deleted, the tag put back) admits, and
+	// the cosign CLI verifies it.
+	refs, err := remote.Referrers(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, _ := refs.IndexManifest()
+	if len(rm.Manifests) != 1 {
+		t.Fatalf("%d referrers, want 1 bundle", len(rm.Manifests))
+	}
+	if err := remote.Delete(d.Context().Digest(rm.Manifests[0].Digest.String())); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(sigTag, sigImg); err != nil {
+		t.Fatal(err)
+	}
+	admitted("classic signature only")
+	t.Run("cosign verify (classic signature)", func(t *testing.T) { cosignVerify(t, "classic") })
+
+	// With neither, Seal refuses: the checks above saw what they claim.
+	if err := remote.Delete(sigTag); err != nil {
+		t.Fatal(err)
+	}
+	if dec, err := verify.CheckFile(context.Background(), digest, policy); err != nil || dec.Allowed {
+		t.Errorf("unsigned: allowed %v (%v), want refused", dec.Allowed, err)
+	}
 }
 
 func TestImageSealIndexPerPlatform(t *testing.T) {
