@@ -97,7 +97,9 @@ func TestRealNodeEncryptedImage(t *testing.T) {
 	r.CreateWorkload(t, rotapi.Workload{Name: "strict", Attest: "other-boot"})
 
 	// CI: the demo app pushed, then sealed and encrypted per workload by the sealctl binary.
-	img, err := ociimage.ImageFromFile(ociimage.Spec{Name: "demoapp", Version: "e2e"}, testenv.Binary(t, "./test/demoapp"))
+	// Under another name than the demo app nodeImages imports: containerd keys unpacked layers
+	// by the plain layers' digests, so an identical layer would never be decrypted here.
+	img, err := ociimage.ImageFromFile(ociimage.Spec{Name: "demoapp-sealed", Version: "e2e"}, testenv.Binary(t, "./test/demoapp"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,19 +121,10 @@ func TestRealNodeEncryptedImage(t *testing.T) {
 	}
 	vaultImage, strictImage := seal("vault"), seal("strict")
 
-	t.Run("an attesting node pulls, decrypts and runs the encrypted image", func(t *testing.T) {
-		ns := env.Namespace(t, map[string]string{inject.LabelInject: inject.NamespaceEnabled})
-		eggSecret(t, env, ns, "egg-vault", r.MintEgg(t, "vault", rotapi.MintRequest{}))
-		d := demoDeployment(ns, "vault", 1, "vault", "any", "egg-vault", map[string]string{inject.AnnotationAttest: "tpm2"},
-			"serve", "--listen", "127.0.0.1:"+fmt.Sprint(freeLoopbackPort(t)))
-		d.Spec.Template.Spec.Containers[0].Image = vaultImage
-		if err := env.Client.Create(ctx, d); err != nil {
-			t.Fatal(err)
-		}
-		pod := runningPod(t, env, ns, "vault")
-		logEventually(t, node, ns, pod.Name, "app", time.Minute, `serving mTLS`)
-	})
-
+	// The refusal first: containerd keys unpacked layers by the plain layers' digests, so a
+	// node that decrypted the vault image would have these layers (the same demo app) and run
+	// the strict image without asking; this order also shows that the vault image's layers
+	// come from the decryption (the refused pull left nothing on the node).
 	t.Run("a node whose PCRs do not match is refused at the pull with the provider's message", func(t *testing.T) {
 		ns := env.Namespace(t, nil)
 		pod := testenv.NodePod(ns, "strict", corev1.Container{Name: "app", Image: strictImage, Args: []string{"serve"}})
@@ -146,11 +139,23 @@ func TestRealNodeEncryptedImage(t *testing.T) {
 			}
 			for _, s := range p.Status.ContainerStatuses {
 				if w := s.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "CreateContainerError") {
-					msg = w.Message
+					msg = w.Reason + ": " + w.Message
 					return nil
 				}
-				if s.State.Running != nil {
+				if s.State.Running != nil || s.State.Terminated != nil {
 					return fmt.Errorf("the refused image runs")
+				}
+			}
+			// The waiting state turns to ImagePullBackOff between pulls; the kubelet's Failed
+			// event keeps the pull's error.
+			var evs corev1.EventList
+			if err := env.Client.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+				return err
+			}
+			for _, e := range evs.Items {
+				if e.InvolvedObject.Name == "strict" && e.Reason == "Failed" && strings.Contains(e.Message, "image") {
+					msg = "event Failed: " + e.Message
+					return nil
 				}
 			}
 			return fmt.Errorf("no pull refusal yet: %s", testenv.PodStatusSummary([]corev1.Pod{p}))
@@ -159,6 +164,23 @@ func TestRealNodeEncryptedImage(t *testing.T) {
 			t.Errorf("waiting message %q, want the provider's refusal naming PCR 7", msg)
 		}
 		t.Logf("what kubectl describe pod shows: %s", msg)
+		// It retries the pull with back-off, and the simulated TPM serves one client at a time.
+		if err := env.Client.Delete(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("an attesting node pulls, decrypts and runs the encrypted image", func(t *testing.T) {
+		ns := env.Namespace(t, map[string]string{inject.LabelInject: inject.NamespaceEnabled})
+		eggSecret(t, env, ns, "egg-vault", r.MintEgg(t, "vault", rotapi.MintRequest{}))
+		d := demoDeployment(ns, "vault", 1, "vault", "any", "egg-vault", map[string]string{inject.AnnotationAttest: "tpm2"},
+			"serve", "--listen", "127.0.0.1:"+fmt.Sprint(freeLoopbackPort(t)))
+		d.Spec.Template.Spec.Containers[0].Image = vaultImage
+		if err := env.Client.Create(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		pod := runningPod(t, env, ns, "vault")
+		logEventually(t, node, ns, pod.Name, "app", time.Minute, `serving mTLS`)
 	})
 }
 
