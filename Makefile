@@ -32,12 +32,13 @@ help: ## Show the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z0-9_-]+:.*## /{printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build seal-rot, seal-webhook, seal-init, seal-agent and sealctl into bin/ (--version prints VERSION)
+build: ## Build seal-rot, seal-webhook, seal-init, seal-agent, sealctl and seal-keyprovider into bin/ (--version prints VERSION)
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(BIN)/seal-rot ./cmd/rot
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(BIN)/seal-webhook ./cmd/webhook
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $(VERSION_LDFLAGS)" -o $(BIN)/seal-init ./cmd/init
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $(VERSION_LDFLAGS)" -o $(BIN)/seal-agent ./cmd/agent
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(BIN)/sealctl ./cmd/sealctl
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $(VERSION_LDFLAGS)" -o $(BIN)/seal-keyprovider ./cmd/keyprovider
 
 .PHONY: build-pkcs11
 build-pkcs11: ## Build bin/seal-rot with cgo for this machine, for --key-provider pkcs11 (docs/key-custody.md)

@@ -54,6 +54,9 @@ func Reseal(st *store.State, from, to Keys) error {
 		}
 		out.Workloads[name] = &nw
 	}
+	if err := resealImageKeys(&out, from, to); err != nil {
+		return err
+	}
 	*st = out
 	return nil
 }

@@ -26,5 +26,5 @@ func ExampleMigrate() {
 		panic(err)
 	}
 	fmt.Println(plan.TrustDomain, plan.Counts)
-	// Output: conformance.example [{authority 1} {clusters 0} {attestation keys 0} {attestation policies 0} {workloads 1} {secrets 0} {egg records 0} {bundles 0} {federation invites 0}]
+	// Output: conformance.example [{authority 1} {clusters 0} {attestation keys 0} {attestation policies 0} {workloads 1} {secrets 0} {egg records 0} {bundles 0} {federation invites 0} {image keys 0}]
 }

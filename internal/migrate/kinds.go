@@ -35,6 +35,7 @@ var Kinds = []Kind{
 	{"egg records", func(st *store.State) int { return len(st.Eggs) }, copyEggs},
 	{"bundles", func(st *store.State) int { return len(st.Bundles) }, copyBundles},
 	{"federation invites", func(st *store.State) int { return len(st.Invites) }, copyInvites},
+	{"image keys", func(st *store.State) int { return len(st.ImageKeys) }, copyImageKeys},
 }
 
 // Check is one value that must be the same in the source and the copy.
@@ -62,6 +63,7 @@ var Checks = []Check{
 	{"revoked eggs", revokedEggs},
 	{"federated domains", federated},
 	{"used invites", usedInvites},
+	{"image keys", imageKeys},
 }
 
 func countAuthority(st *store.State) int {

@@ -82,6 +82,9 @@ func Migrate(ctx context.Context, from, to store.Store, o Options) (*Plan, error
 	if held := nonEmpty(dst); len(held) > 0 {
 		return nil, fmt.Errorf("%w: it holds %s; fix: migrate into a new state directory, or a namespace of a cluster without Seal state", ErrNotEmpty, strings.Join(held, ", "))
 	}
+	if _, ok := to.(store.ImageKeyStore); !ok && len(src.ImageKeys) > 0 {
+		return nil, fmt.Errorf("migrate: %w", errNoImageKeys)
+	}
 	plan := Describe(src)
 	if o.DryRun {
 		return plan, nil

@@ -34,6 +34,7 @@ func source(t *testing.T) (string, store.Store) {
 		st.PutInvite(ctx, inv), st.PutCluster(ctx, storetest.Cluster()),
 		st.PutAttestationKey(ctx, storetest.AttestationKey()), st.PutAttestationPolicy(ctx, storetest.AttestationPolicy()),
 		st.PutSecret(ctx, storetest.Secret("db-password")),
+		st.PutImageKey(ctx, &store.ImageKey{ID: "0123456789abcdef0123456789abcdef", Workload: "payments", Key: "c2VjcmV0"}),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -98,6 +99,9 @@ func TestMigrateCopiesEverythingAndLeavesTheSource(t *testing.T) {
 	}
 	if err := migrate.Verify(want, got); err != nil {
 		t.Error(err)
+	}
+	if k := got.ImageKeys["0123456789abcdef0123456789abcdef"]; k == nil || k.Key != "c2VjcmV0" || k.Workload != "payments" {
+		t.Errorf("copied image key %+v, want the source's", k)
 	}
 	if got.Authority.BundleSequence != 7 || got.Eggs["egg-revoked"] == nil || !got.Eggs["egg-revoked"].Revoked {
 		t.Errorf("copy: sequence %d, revoked egg %+v; want 7 and revoked", got.Authority.BundleSequence, got.Eggs["egg-revoked"])
@@ -232,5 +236,22 @@ func TestFailedCopySaysWhatIsLeft(t *testing.T) {
 				t.Errorf("Migrate() = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// noImageKeys is a store that does not keep image keys (as the Kubernetes store).
+type noImageKeys struct{ store.Store }
+
+func TestMigrateRefusesAStoreWithoutImageKeys(t *testing.T) {
+	_, src := source(t)
+	dstDir := filepath.Join(t.TempDir(), "dst")
+	dst := open(t, dstDir)
+	before := digest(t, dstDir)
+	_, err := migrate.Migrate(context.Background(), src, noImageKeys{dst}, migrate.Options{})
+	if err == nil || !strings.Contains(err.Error(), "does not keep image keys") || !strings.Contains(err.Error(), "nothing was written") {
+		t.Fatalf("Migrate() = %v, want a refusal naming image keys and that nothing was written", err)
+	}
+	if digest(t, dstDir) != before {
+		t.Error("the destination changed")
 	}
 }

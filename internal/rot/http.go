@@ -68,6 +68,7 @@ func (s *Server) routes() http.Handler {
 	s.secretsRoutes(mux, admin)
 	s.federationRoutes(mux, admin)
 	s.attestRoutes(mux, admin)
+	s.imageKeyRoutes(mux, admin)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: no route %s %s", r.Method, r.URL.Path))
 	})

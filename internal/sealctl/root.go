@@ -112,7 +112,7 @@ Results go to stdout (tables, or JSON with -o json); hints go to stderr. Exit co
 	root.AddCommand(a.clusterCommand())
 	root.AddCommand(a.secretCommand())
 	root.AddCommand(a.rotCommand(), a.federationCommand())
-	root.AddCommand(a.attestationCommand())
+	root.AddCommand(a.attestationCommand(), a.imageCommand())
 	a.addInjectCommands(root)
 	root.Version = version.Get()
 	root.SetVersionTemplate(version.String("sealctl") + "\n")

@@ -173,6 +173,9 @@ func (f *File) Load(ctx context.Context) (*State, error) {
 	if err := f.loadAttestation(st); err != nil {
 		return nil, err
 	}
+	if err := f.loadImageKeys(st); err != nil {
+		return nil, err
+	}
 	if st.Authority == nil && (len(st.Workloads) > 0 || len(st.Eggs) > 0) {
 		return nil, fmt.Errorf("%w: %s holds workloads or eggs but no %s; refusing to create a new ROT CA over them", ErrCorrupt, f.dir, authorityFile)
 	}

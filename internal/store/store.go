@@ -80,6 +80,8 @@ type State struct {
 	Invites map[string]*Invite // federation invites by id
 	// Attestation holds the registered attestation keys and policies.
 	Attestation Attestation
+	// ImageKeys are the keys of encrypted images, by id (stores implementing ImageKeyStore).
+	ImageKeys map[string]*ImageKey
 }
 
 // Authority is the trust domain's root of trust.
@@ -194,5 +196,6 @@ func NewState() *State {
 		Invites:   map[string]*Invite{},
 
 		Attestation: NewAttestation(),
+		ImageKeys:   map[string]*ImageKey{},
 	}
 }

@@ -110,6 +110,9 @@ func (p *nodeProcs) startContainerd() error {
 	if err != nil {
 		return err
 	}
+	if f := n.env.NodeContainerdConfig; f != nil {
+		cfg = f(n.Dir, cfg)
+	}
 	cfgFile := filepath.Join(n.Dir, "containerd.toml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		return fmt.Errorf("testenv: %w", err)

@@ -40,6 +40,9 @@ type Env struct {
 	// SigningCA is the PEM cluster signing CA with Options.CSRSigning (nil otherwise): it
 	// signs approved kubernetes.io/kube-apiserver-client CSRs and the API server trusts it.
 	SigningCA []byte
+	// NodeContainerdConfig, when set, rewrites the TOML config of a node's containerd (in
+	// nodeDir) before it starts: a test's stream processors or registry mirrors.
+	NodeContainerdConfig func(nodeDir, config string) string
 
 	env     *envtest.Environment
 	signing *signingCA

@@ -1,0 +1,16 @@
+// Package keyprovider is Seal's side of the ocicrypt keyprovider protocol, with which
+// containerd's imgcrypt stream processor (ctd-decoder) and other ocicrypt users have a layer's
+// key unwrapped by an external program (seal-keyprovider): one JSON request on stdin
+// ({"op":"keyunwrap","keyunwrapparams":{"dc":...,"annotation":...}}), one JSON answer on stdout
+// ({"keyunwrapresults":{"optsdata":...}}), a refusal on stderr with a non-zero exit.
+//
+// The annotation (org.opencontainers.image.enc.keys.provider.seal) is a Seal envelope: the
+// id of the image's key at the ROT, the Egg sealed into the image, and the layer's ocicrypt
+// options (its symmetric key) under AES-256-GCM with the image key. To open it, a node asks
+// the ROT for a nonce for that Egg, has its TPM quote the PCRs the ROT names over it, and
+// asks POST /v1/image-key for the image key with the evidence: the ROT releases it only to a
+// node whose quote satisfies the workload's attestation policy.
+//
+// sealctl image seal --encrypt wraps with Wrap in-process (the KeyWrapper registered by
+// Register); the keywrap operation of the protocol is not served.
+package keyprovider
