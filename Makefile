@@ -85,7 +85,7 @@ bench: ## Benchmarks (the speed goals of the issues)
 	go test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: fuzz
-fuzz: ## Run every fuzz target for FUZZTIME each (default 10s)
+fuzz: ## Run every fuzz target for FUZZTIME each (default 10s), to the end; per-target summary, exit 1 if any failed (FUZZPARALLEL=1 for one worker)
 	@hack/fuzz.sh $${FUZZTIME:-10s}
 
 $(CONTROLLER_GEN):
