@@ -68,6 +68,12 @@ test: k8s-tools node-tools test-tools verify $(HELM) ## Everything: generated-co
 chaos: ## Fault drills at full length (issue #25): kill -9 during state writes, 200 times; make test runs 40
 	SEAL_CHAOS_ROUNDS=200 go test $(GO_TEST_FLAGS) -run 'TestKillDuringWrites' ./internal/store/
 
+.PHONY: soak soak-redeem
+soak: soak-webhook soak-redeem ## Soak tests (issue #25): long runs checking that RSS and goroutines stay flat
+
+soak-redeem: ## Soak: 200,000 redemptions against a real seal-rot (SEAL_SOAK_REDEMPTIONS); make test runs 5,000
+	SEAL_SOAK_REDEMPTIONS=$${SEAL_SOAK_REDEMPTIONS:-200000} go test $(GO_TEST_FLAGS) -timeout 60m -run '^TestSoakRedeem$$' -v ./test/e2e/
+
 .PHONY: e2e-long
 e2e-long: k8s-tools node-tools test-tools ## Real-node tests that wait for real lifetimes (a projected token's 10 minutes): about 15 minutes
 	SEAL_E2E_LONG=1 go test $(GO_TEST_FLAGS) -timeout 30m -run 'Long$$' ./test/e2e/
