@@ -65,8 +65,13 @@ test: k8s-tools node-tools test-tools verify $(HELM) ## Everything: generated-co
 	go test $(GO_TEST_FLAGS) -timeout 25m ./...
 
 .PHONY: chaos
+chaos: chaos-webhook
 chaos: ## Fault drills at full length (issue #25): kill -9 during state writes, 200 times; make test runs 40
 	SEAL_CHAOS_ROUNDS=200 go test $(GO_TEST_FLAGS) -run 'TestKillDuringWrites' ./internal/store/
+
+.PHONY: chaos-webhook
+chaos-webhook: k8s-tools ## Webhook outages at full rate (SEAL_OUTAGE_RATE pod creations/s, default 500, 30 s each); make test runs 40/s for 6 s
+	SEAL_OUTAGE_RATE=$${SEAL_OUTAGE_RATE:-500} go test $(GO_TEST_FLAGS) -timeout 20m -run '^TestWebhookOutage$$' -v ./test/e2e/
 
 .PHONY: soak soak-redeem
 soak: soak-webhook soak-redeem ## Soak tests (issue #25): long runs checking that RSS and goroutines stay flat
