@@ -29,7 +29,7 @@ import (
 // with the real API server by the chart's webhook configurations (failurePolicy: Fail), and
 // breaks things under a stream of pod creations:
 //
-//  1. while pods are created at SEAL_OUTAGE_RATE a second (default 40, for 6 s; make
+//  1. while pods are created at SEAL_OUTAGE_RATE a second (default 30, for 4 s; make
 //     chaos-webhook: 500 for 30 s), the replica the API server is calling stops on SIGTERM (a
 //     rolling update, an eviction): no create fails; then it is killed (SIGKILL): only reviews
 //     in flight on it fail, with the API server's "failed calling webhook"; every admitted pod
@@ -44,7 +44,7 @@ func TestWebhookOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs seal-webhook processes against a real API server")
 	}
-	rate, dur := 40, 6*time.Second
+	rate, dur := 30, 4*time.Second
 	if v := os.Getenv("SEAL_OUTAGE_RATE"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
