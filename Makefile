@@ -70,7 +70,7 @@ chaos: ## Fault drills at full length (issue #25): kill -9 during state writes, 
 	SEAL_CHAOS_ROUNDS=200 go test $(GO_TEST_FLAGS) -run 'TestKillDuringWrites' ./internal/store/
 
 .PHONY: chaos-webhook
-chaos-webhook: k8s-tools ## Webhook outages at full rate (SEAL_OUTAGE_RATE pod creations/s, default 500, 30 s each); make test runs 30/s for 4 s
+chaos-webhook: k8s-tools ## Webhook outages at full rate (SEAL_OUTAGE_RATE pod creations/s, default 500, 30 s each); make test runs 30/s for 6 s
 	SEAL_OUTAGE_RATE=$${SEAL_OUTAGE_RATE:-500} go test $(GO_TEST_FLAGS) -timeout 20m -run '^TestWebhookOutage$$' -v ./test/e2e/
 
 .PHONY: soak soak-redeem

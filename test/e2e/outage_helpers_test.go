@@ -257,11 +257,18 @@ func splitLines(s string) []string {
 type loadResult struct {
 	sent, ok int
 	failures map[string]int // error text → count
-	took     time.Duration
+	// late counts the failed creates that started more than faultWindow after the fault began:
+	// those never met the faulty replica.
+	late int
+	took time.Duration
 }
 
+// faultWindow is how long after a replica dies a create may still meet it (a review already
+// on its way, a connection the API server has not seen close yet).
+const faultWindow = 3 * time.Second
+
 func (r loadResult) String() string {
-	return fmt.Sprintf("%d creates in %s (%.0f/s), %d failed", r.sent, r.took.Round(100*time.Millisecond), float64(r.sent)/r.took.Seconds(), r.sent-r.ok)
+	return fmt.Sprintf("%d creates in %s (%.0f/s), %d failed (%d started over %s after the fault)", r.sent, r.took.Round(100*time.Millisecond), float64(r.sent)/r.took.Seconds(), r.sent-r.ok, r.late, faultWindow)
 }
 
 // createAtRate calls create(i) rate times a second for d (at most 256 in flight), calling
@@ -276,17 +283,19 @@ func createAtRate(rate int, d time.Duration, create func(ctx context.Context, i 
 	n := int(float64(rate) * d.Seconds())
 	start := time.Now()
 	faulted := false
+	var faultAt time.Time
 	for i := range n {
 		if at := start.Add(time.Duration(i) * time.Second / time.Duration(rate)); time.Until(at) > 0 {
 			time.Sleep(time.Until(at))
 		}
 		if !faulted && during != nil && time.Since(start) >= d/3 {
-			faulted = true
+			faulted, faultAt = true, time.Now()
 			wg.Add(1)
 			go func() { defer wg.Done(); during() }()
 		}
 		sem <- struct{}{}
 		wg.Add(1)
+		late := faulted && time.Since(faultAt) > faultWindow
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
@@ -298,6 +307,9 @@ func createAtRate(rate int, d time.Duration, create func(ctx context.Context, i 
 				res.ok++
 			} else {
 				res.failures[err.Error()]++
+				if late {
+					res.late++
+				}
 			}
 		}()
 	}
