@@ -66,9 +66,20 @@ test: k8s-tools node-tools test-tools verify $(HELM) ## Everything: generated-co
 	go test $(GO_TEST_FLAGS) -timeout 25m ./...
 
 .PHONY: chaos
-chaos: k8s-tools ## Fault drills at full length (issue #25): kill -9 during state writes 200 times, HA ROT 10,000 redemptions with a kill -9, store faults, rotation drill (test/chaos; make test runs short forms)
+chaos: chaos-webhook
+chaos: k8s-tools ## Fault drills at full length (issue #25): kill -9 during state writes 200 times, HA ROT 10,000 redemptions with a kill -9, store faults, rotation drill (test/chaos), webhook outages (chaos-webhook); make test runs short forms
 	SEAL_CHAOS_ROUNDS=200 go test $(GO_TEST_FLAGS) -run 'TestKillDuringWrites' ./internal/store/
 	set -o pipefail; SEAL_CHAOS_FULL=1 go test $(GO_TEST_FLAGS) -timeout 40m -v -run 'TestHAROTUnderLoad|TestAPIServerOutage|TestStateDirFull|TestRotationDrill' ./test/chaos/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|FIGURES'
+
+.PHONY: chaos-webhook
+chaos-webhook: k8s-tools ## Webhook outages at full rate (SEAL_OUTAGE_RATE pod creations/s, default 500, 30 s each); make test runs 30/s for 6 s
+	SEAL_OUTAGE_RATE=$${SEAL_OUTAGE_RATE:-500} go test $(GO_TEST_FLAGS) -timeout 20m -run '^TestWebhookOutage$$' -v ./test/e2e/
+
+.PHONY: soak soak-redeem
+soak: soak-webhook soak-redeem ## Soak tests (issue #25): long runs checking that RSS and goroutines stay flat
+
+soak-redeem: ## Soak: 200,000 redemptions against a real seal-rot (SEAL_SOAK_REDEMPTIONS); make test runs 5,000
+	SEAL_SOAK_REDEMPTIONS=$${SEAL_SOAK_REDEMPTIONS:-200000} go test $(GO_TEST_FLAGS) -timeout 60m -run '^TestSoakRedeem$$' -v ./test/e2e/
 
 .PHONY: e2e-long
 e2e-long: k8s-tools node-tools test-tools ## Real-node tests that wait for real lifetimes (a projected token's 10 minutes): about 15 minutes
@@ -91,7 +102,7 @@ soak-webhook: k8s-tools ## The real seal-webhook under SEAL_SOAK_REVIEWS reviews
 	go test -run '^$$' -bench 'ProcessSoak' -benchtime $${SEAL_SOAK_REVIEWS:-1000000}x -timeout 90m ./cmd/webhook/
 
 .PHONY: fuzz
-fuzz: ## Run every fuzz target for FUZZTIME each (default 10s)
+fuzz: ## Run every fuzz target for FUZZTIME each (default 10s), to the end; per-target summary, exit 1 if any failed (FUZZPARALLEL=1 for one worker)
 	@hack/fuzz.sh $${FUZZTIME:-10s}
 
 $(CONTROLLER_GEN):

@@ -27,8 +27,10 @@ func (c *Config) resourcesJSON() []byte {
 func appendContainer(b []byte, c *corev1.Container, cfg *Config) []byte {
 	b = append(b, `{"name":`...)
 	b = appendString(b, c.Name)
-	b = append(b, `,"image":`...)
-	b = appendString(b, c.Image)
+	if c.Image != "" { // omitempty: with seal.dev/egg: image:..., an app container without image
+		b = append(b, `,"image":`...)
+		b = appendString(b, c.Image)
+	}
 	b = append(b, `,"command":`...)
 	b = appendStrings(b, c.Command)
 	if len(c.Args) > 0 {
