@@ -3,7 +3,6 @@ package ociimage
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/cosign/attestation"
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
@@ -19,21 +17,14 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/types"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
-	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
+
+	"github.com/seal-dev/seal/internal/sealimage"
 )
 
 // LoadSigner reads a cosign private key (`cosign generate-key-pair`'s cosign.key, encrypted
 // with the password in $COSIGN_PASSWORD, as the cosign CLI reads it).
 func LoadSigner(path string) (signature.SignerVerifier, error) {
-	pemBytes, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("ociimage: signing key: %w", err)
-	}
-	sv, err := cosign.LoadPrivateKey(pemBytes, []byte(os.Getenv("COSIGN_PASSWORD")), nil)
-	if err != nil {
-		return nil, fmt.Errorf("ociimage: signing key %s (password from $COSIGN_PASSWORD): %w", path, err)
-	}
-	return sv, nil
+	return sealimage.LoadKey(path, []byte(os.Getenv("COSIGN_PASSWORD")))
 }
 
 // Sign attaches to the image d what `cosign sign --key` and `cosign attest --key --type
@@ -43,24 +34,8 @@ func LoadSigner(path string) (signature.SignerVerifier, error) {
 // `cosign verify-attestation --type spdxjson ...` check them, as does Seal's own verification.
 func Sign(ctx context.Context, d name.Digest, sv signature.SignerVerifier, sbom []byte, opts ...remote.Option) error {
 	ro := ociremote.WithRemoteOptions(append([]remote.Option{remote.WithContext(ctx)}, opts...)...)
-	payload, err := (&sigpayload.Cosign{Image: d}).MarshalJSON()
-	if err != nil {
+	if err := sealimage.SignLegacy(d, sv, ro); err != nil {
 		return fmt.Errorf("ociimage: signing %s: %w", d, err)
-	}
-	raw, err := sv.SignMessage(bytes.NewReader(payload))
-	if err != nil {
-		return fmt.Errorf("ociimage: signing %s: %w", d, err)
-	}
-	sig, err := static.NewSignature(payload, base64.StdEncoding.EncodeToString(raw))
-	if err != nil {
-		return fmt.Errorf("ociimage: signing %s: %w", d, err)
-	}
-	se, err := mutate.AttachSignatureToEntity(ociremote.SignedUnknown(d, ro), sig)
-	if err != nil {
-		return fmt.Errorf("ociimage: signing %s: %w", d, err)
-	}
-	if err := ociremote.WriteSignatures(d.Repository, se, ro); err != nil {
-		return fmt.Errorf("ociimage: pushing the signature of %s: %w", d, err)
 	}
 	if len(sbom) == 0 {
 		return nil

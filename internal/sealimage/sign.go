@@ -41,7 +41,7 @@ func LoadKey(path string, password []byte) (signature.SignerVerifier, error) {
 // cosign sign predicate) as an OCI referrer (cosign sign --new-bundle-format). Neither is
 // uploaded to a transparency log: verify with --insecure-ignore-tlog, or Seal's key policy.
 func Sign(d name.Digest, sv signature.SignerVerifier, opts ...ociremote.Option) error {
-	if err := signLegacy(d, sv, opts); err != nil {
+	if err := SignLegacy(d, sv, opts...); err != nil {
 		return fmt.Errorf("sealimage: signing %s: %w", d, err)
 	}
 	if err := signBundle(d, sv, opts); err != nil {
@@ -50,7 +50,11 @@ func Sign(d name.Digest, sv signature.SignerVerifier, opts ...ociremote.Option) 
 	return nil
 }
 
-func signLegacy(d name.Digest, sv signature.SignerVerifier, opts []ociremote.Option) error {
+// SignLegacy attaches only the legacy cosign signature of d (the "sha256-<hex>.sig" tag, what
+// `cosign sign --key` writes without --new-bundle-format). Releases that also attach legacy
+// attestations (`cosign attest`) sign this way: cosign 2.6 reads only bundles once an image
+// has OCI referrers.
+func SignLegacy(d name.Digest, sv signature.SignerVerifier, opts ...ociremote.Option) error {
 	payload, err := (&sigpayload.Cosign{Image: d}).MarshalJSON()
 	if err != nil {
 		return err
