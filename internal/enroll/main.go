@@ -155,13 +155,14 @@ func run(ctx context.Context, o *options, getenv func(string) string, log *slog.
 		defer stop()
 		state.Notify = notify
 	}
-	state.Set(id)
+	// The ready file first, then /readyz: whoever sees the process ready finds the file.
 	if o.readyFile != "" {
 		if err := writeReadyFile(o.readyFile, id); err != nil {
 			return &Failure{Err: err, What: fmt.Sprintf("cannot write the ready file %s (%s)", o.readyFile, cause(err)),
 				Check: "check --ready-file"}
 		}
 	}
+	state.Set(id)
 	if !o.watch {
 		return nil
 	}
