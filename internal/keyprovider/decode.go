@@ -62,12 +62,15 @@ const decodeUsage = `seal-keyprovider decode: containerd's stream processor for 
 containerd runs it for every layer with an +encrypted media type (a stream_processors entry):
 the encrypted layer on stdin, the plain layer on stdout, the layer's descriptor on fd 3 (an
 io.containerd.ocicrypt.v1.Payload), the media type in STREAM_PROCESSOR_MEDIATYPE. It replaces
-imgcrypt's ctd-decoder. With --rot and --rot-ca it unwraps Seal's layer keys in-process (the
-node's TPM evidence to the ROT, as the keyprovider mode does); other keyproviders come from
-the ocicrypt configuration in OCICRYPT_KEYPROVIDER_CONFIG, keys from --decryption-keys-path.
+imgcrypt's ctd-decoder, whose module (github.com/containerd/imgcrypt/v2/cmd) the Go module proxy
+does not serve; a node that already runs ctd-decoder can keep it and name seal-keyprovider
+(without decode) as its ocicrypt keyprovider instead. With --rot and --rot-ca it unwraps
+Seal's layer keys in-process (the node's TPM evidence to the ROT, as the keyprovider mode
+does); other keyproviders come from the ocicrypt configuration in OCICRYPT_KEYPROVIDER_CONFIG,
+keys from --decryption-keys-path.
 A refusal goes to stderr with exit code 1, which containerd reports as the pull's error.
 
-containerd configuration (config.toml, version 3):
+containerd configuration (config.toml; its default has these entries, naming ctd-decoder):
   [stream_processors."io.containerd.ocicrypt.decoder.v1.tar.gzip"]
     accepts = ["application/vnd.oci.image.layer.v1.tar+gzip+encrypted"]
     returns = "application/vnd.oci.image.layer.v1.tar+gzip"
