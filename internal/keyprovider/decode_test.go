@@ -3,13 +3,21 @@ package keyprovider_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/containerd/imgcrypt/v2"
 	"github.com/containerd/typeurl/v2"
+	"github.com/containers/ocicrypt"
+	"github.com/containers/ocicrypt/config"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"google.golang.org/protobuf/proto"
@@ -171,4 +179,50 @@ func FuzzParsePayload(f *testing.F) {
 			t.Fatalf("payload %v and error %v: want exactly one", p, err)
 		}
 	})
+}
+
+// TestDecodeKeysPath: as with ctd-decoder, --decryption-keys-path adds private keys for
+// ocicrypt's other schemes, here a JWE layer and its RSA key in a file; without the directory
+// the same layer is refused naming the missing key.
+func TestDecodeKeysPath(t *testing.T) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	cc, err := config.EncryptWithJwe([][]byte{pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := bytes.Repeat([]byte("a plain layer "), 1000)
+	desc := ocispec.Descriptor{MediaType: "application/vnd.oci.image.layer.v1.tar", Digest: digest.FromBytes(plain), Size: int64(len(plain))}
+	r, fin, err := ocicrypt.EncryptLayer(cc.EncryptConfig, bytes.NewReader(plain), desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if desc.Annotations, err = fin(); err != nil {
+		t.Fatal(err)
+	}
+	desc.MediaType += "+encrypted"
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "node.pem"), pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(priv)}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	decode := func(args ...string) (int, []byte, string) {
+		var stdout, stderr bytes.Buffer
+		code := keyprovider.Decode(t.Context(), args, bytes.NewReader(enc), &stdout, &stderr, func(string) string { return "" }, bytes.NewReader(payloadBytes(t, desc)))
+		return code, stdout.Bytes(), stderr.String()
+	}
+	code, got, stderr := decode("--decryption-keys-path", dir)
+	if code != keyprovider.ExitOK || !bytes.Equal(got, plain) {
+		t.Fatalf("with the key: exit %d, %d bytes (stderr %q), want exit 0 and the %d plain bytes", code, len(got), stderr, len(plain))
+	}
+	code, _, stderr = decode("--decryption-keys-path", filepath.Join(dir, "none"))
+	if code != keyprovider.ExitFailed || !strings.Contains(stderr, "missing private key") {
+		t.Errorf("without the key: exit %d, stderr %q, want exit 1 naming the missing private key", code, stderr)
+	}
 }
