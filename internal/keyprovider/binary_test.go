@@ -38,11 +38,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestKeyProviderBinary drives the real seal-keyprovider as ocicrypt does (its keyprovider
-// KeyWrapper running the command from a keyprovider configuration), against a real ROT and a
-// swtpm: the layers of an image encrypted for a workload whose policy the TPM satisfies
-// decrypt; those of a workload whose PCR policy it does not are refused with the ROT's reason.
-func TestKeyProviderBinary(t *testing.T) {
+// sealed is a real ROT, a swtpm enrolled as a node, and two images encrypted with sealctl's
+// code: good for a workload whose PCR policy the TPM satisfies, refused for one whose policy
+// it does not.
+type sealed struct {
+	sw            *swtpm.TPM
+	r             *rottest.ROT
+	caFile, bin   string
+	plain         v1.Image
+	good, refused v1.Image
+}
+
+func newSealed(t *testing.T) *sealed {
 	sw := swtpm.Start(t)
 	tp, err := attest.OpenTPM(sw.Spec())
 	if err != nil {
@@ -110,7 +117,54 @@ func TestKeyProviderBinary(t *testing.T) {
 	if err := os.WriteFile(caFile, r.CAPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	bin := testenv.Binary(t, "./cmd/keyprovider")
+	return &sealed{sw: sw, r: r, caFile: caFile, bin: testenv.Binary(t, "./cmd/keyprovider"), plain: plain, good: good, refused: refused}
+}
+
+// layer returns layer i of img: its OCI descriptor (with the wrapped keys' annotations) and
+// its encrypted bytes.
+func layer(t *testing.T, img v1.Image, i int) (ocispec.Descriptor, []byte) {
+	t.Helper()
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := m.Layers[i]
+	ls, _ := img.Layers()
+	rc, err := ls[i].Compressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ocispec.Descriptor{MediaType: string(d.MediaType), Digest: digest.Digest(d.Digest.String()), Size: d.Size, Annotations: d.Annotations}, b
+}
+
+// checkPlain checks that got is layer i of the plain image.
+func (s *sealed) checkPlain(t *testing.T, i int, got []byte) {
+	t.Helper()
+	if _, err := gzip.NewReader(bytes.NewReader(got)); err != nil {
+		t.Errorf("layer %d decrypted to something that is not gzip: %v", i, err)
+	}
+	pls, _ := s.plain.Layers()
+	want, _ := pls[i].Digest()
+	if h, _, _ := v1.SHA256(bytes.NewReader(got)); h != want {
+		t.Errorf("layer %d decrypted to %s, want %s", i, h, want)
+	}
+}
+
+// TestKeyProviderBinary drives the real seal-keyprovider as ocicrypt does (its keyprovider
+// KeyWrapper running the command from a keyprovider configuration), against a real ROT and a
+// swtpm: the layers of an image encrypted for a workload whose policy the TPM satisfies
+// decrypt; those of a workload whose PCR policy it does not are refused with the ROT's reason.
+func TestKeyProviderBinary(t *testing.T) {
+	s := newSealed(t)
+	r, sw, caFile, bin, good, refused := s.r, s.sw, s.caFile, s.bin, s.good, s.refused
+	// ocicrypt's registry is global: give sealimage's wrapper back for the next test's sealing.
+	prev := ocicrypt.GetKeyWrapper("provider.seal")
+	t.Cleanup(func() { ocicrypt.RegisterKeyWrapper("provider.seal", prev) })
 	ocicrypt.RegisterKeyWrapper("provider.seal", ocikp.NewKeyWrapper("seal", kpconfig.KeyProviderAttrs{Command: &kpconfig.Command{
 		Path: bin, Args: []string{"--rot", r.URL, "--rot-ca", caFile, "--tpm", sw.Spec()},
 	}}))
@@ -119,13 +173,8 @@ func TestKeyProviderBinary(t *testing.T) {
 	// (the provider gets the key), and checks the result is the plain layer.
 	decrypt := func(img v1.Image, i int) error {
 		t.Helper()
-		m, _ := img.Manifest()
-		d := m.Layers[i]
-		ls, _ := img.Layers()
-		rc, _ := ls[i].Compressed()
-		defer rc.Close()
-		od := ocispec.Descriptor{MediaType: string(d.MediaType), Digest: digest.Digest(d.Digest.String()), Size: d.Size, Annotations: d.Annotations}
-		pr, _, err := ocicrypt.DecryptLayer(&config.DecryptConfig{}, rc, od, false)
+		od, enc := layer(t, img, i)
+		pr, _, err := ocicrypt.DecryptLayer(&config.DecryptConfig{}, bytes.NewReader(enc), od, false)
 		if err != nil {
 			return err
 		}
@@ -133,14 +182,7 @@ func TestKeyProviderBinary(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if _, err := gzip.NewReader(bytes.NewReader(got)); err != nil {
-			t.Errorf("layer %d decrypted to something that is not gzip: %v", i, err)
-		}
-		pls, _ := plain.Layers()
-		want, _ := pls[i].Digest()
-		if h, _, _ := v1.SHA256(bytes.NewReader(got)); h != want {
-			t.Errorf("layer %d decrypted to %s, want %s", i, h, want)
-		}
+		s.checkPlain(t, i, got)
 		return nil
 	}
 	for i := 0; i < 2; i++ {
@@ -148,7 +190,7 @@ func TestKeyProviderBinary(t *testing.T) {
 			t.Fatalf("attested node, workload vault, layer %d: %v", i, err)
 		}
 	}
-	err = decrypt(refused, 0)
+	err := decrypt(refused, 0)
 	t.Logf("refusal as ocicrypt reports it: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "refused image key") || !strings.Contains(err.Error(), "PCR 7 mismatch") {
 		t.Fatalf("PCR policy not satisfied: %v, want the provider's refusal naming PCR 7", err)

@@ -11,6 +11,11 @@
 // asks POST /v1/image-key for the image key with the evidence: the ROT releases it only to a
 // node whose quote satisfies the workload's attestation policy.
 //
+// Decode ("seal-keyprovider decode") is containerd's stream processor for encrypted layers, in
+// place of imgcrypt's ctd-decoder (whose module the Go module proxy does not serve): the layer
+// on stdin, the plain layer on stdout, the layer's descriptor (an imgcrypt.Payload) on fd 3; it
+// unwraps the seal annotation in-process with the same ROT client as the protocol mode.
+//
 // sealctl image seal --encrypt wraps with Wrap in-process (the KeyWrapper registered by
 // Register); the keywrap operation of the protocol is not served.
 package keyprovider

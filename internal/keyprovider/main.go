@@ -23,12 +23,16 @@ const (
 
 const usage = `seal-keyprovider: the ocicrypt keyprovider protocol for Seal-encrypted images.
 
-containerd's imgcrypt stream processor (ctd-decoder) runs it, through ocicrypt's keyprovider
-configuration (OCICRYPT_KEYPROVIDER_CONFIG), for every encrypted layer it unpacks: it reads one
+Two modes. "seal-keyprovider decode ..." is containerd's stream processor for encrypted layers
+(in place of imgcrypt's ctd-decoder): the simplest node setup, one binary named in containerd's
+config.toml; see "seal-keyprovider decode --help". Without "decode" it is an ocicrypt keyprovider:
+an ocicrypt stream processor runs it, through ocicrypt's keyprovider configuration
+(OCICRYPT_KEYPROVIDER_CONFIG), for every encrypted layer it unpacks: it reads one
 keyunwrap request on stdin, gets the image key from the ROT with this node's TPM evidence, and
 writes the layer's key on stdout. A refusal goes to stderr with exit code 1.
 
 Usage:
+  seal-keyprovider decode --rot URL --rot-ca FILE [flags]     (containerd's stream processor)
   seal-keyprovider --rot URL --rot-ca FILE [--tpm /dev/tpmrm0] [--ak-handle 0x81010002]
                    [--token-file FILE] [--timeout 30s]
 
@@ -44,43 +48,64 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs := flag.NewFlagSet("seal-keyprovider", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	rot := fs.String("rot", getenv("SEAL_ROT"), "base URL of the ROT (env SEAL_ROT)")
-	caFile := fs.String("rot-ca", "", "PEM file of the ROT's CA certificate (the trust anchor of its TLS)")
-	tpm := fs.String("tpm", attest.DefaultDevice, "the node's TPM: a device or tcp:HOST:PORT (a simulator)")
-	akHandle := fs.String("ak-handle", fmt.Sprintf("%#x", attest.DefaultAKHandle), "persistent handle of the node's attestation key")
-	tokenFile := fs.String("token-file", "", "a ServiceAccount token file sent with each request, for workloads bound to clusters")
-	timeout := fs.Duration("timeout", 30*time.Second, "give up on the ROT and the TPM after this long")
+	rf := addROTFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return ExitOK
 		}
 		return ExitUsage
 	}
-	if *rot == "" || *caFile == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "seal-keyprovider: --rot and --rot-ca are required (and no arguments); see --help")
+	if fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "seal-keyprovider: no arguments (but the mode decode); see --help")
 		return ExitUsage
 	}
-	h, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(*akHandle), "0x"), 16, 32)
-	if err != nil || h>>24 != 0x81 {
-		fmt.Fprintf(stderr, "seal-keyprovider: --ak-handle %q is not a persistent TPM handle (0x81000000-0x81ffffff)\n", *akHandle)
-		return ExitUsage
-	}
-	caPEM, err := os.ReadFile(*caFile)
+	src, err := rf.source()
 	if err != nil {
-		fmt.Fprintf(stderr, "seal-keyprovider: reading --rot-ca: %v\n", err)
+		fmt.Fprintf(stderr, "seal-keyprovider: %s\n", strings.TrimPrefix(err.Error(), "keyprovider: "))
 		return ExitUsage
 	}
-	c, err := rotapi.NewClient(strings.TrimSuffix(*rot, "/"), caPEM, nil)
-	if err != nil {
-		fmt.Fprintf(stderr, "seal-keyprovider: %v\n", err)
-		return ExitUsage
-	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, *rf.timeout)
 	defer cancel()
-	src := &ROT{Client: c, TPM: *tpm, AKHandle: uint32(h), TokenFile: *tokenFile}
 	if err := Serve(ctx, stdin, stdout, src); err != nil {
 		fmt.Fprintf(stderr, "seal-keyprovider: %s\n", strings.TrimPrefix(err.Error(), "keyprovider: "))
 		return ExitFailed
 	}
 	return ExitOK
+}
+
+// rotFlags are the flags that say how to reach the ROT and the node's TPM.
+type rotFlags struct {
+	rot, caFile, tpm, akHandle, tokenFile *string
+	timeout                               *time.Duration
+}
+
+func addROTFlags(fs *flag.FlagSet, getenv func(string) string) *rotFlags {
+	return &rotFlags{
+		rot:       fs.String("rot", getenv("SEAL_ROT"), "base URL of the ROT (env SEAL_ROT)"),
+		caFile:    fs.String("rot-ca", "", "PEM file of the ROT's CA certificate (the trust anchor of its TLS)"),
+		tpm:       fs.String("tpm", attest.DefaultDevice, "the node's TPM: a device or tcp:HOST:PORT (a simulator)"),
+		akHandle:  fs.String("ak-handle", fmt.Sprintf("%#x", attest.DefaultAKHandle), "persistent handle of the node's attestation key"),
+		tokenFile: fs.String("token-file", "", "a ServiceAccount token file sent with each request, for workloads bound to clusters"),
+		timeout:   fs.Duration("timeout", 30*time.Second, "give up on the ROT and the TPM after this long"),
+	}
+}
+
+// source checks the flags and returns the ROT they name.
+func (f *rotFlags) source() (*ROT, error) {
+	if *f.rot == "" || *f.caFile == "" {
+		return nil, fmt.Errorf("keyprovider: --rot and --rot-ca are required; see --help")
+	}
+	h, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(*f.akHandle), "0x"), 16, 32)
+	if err != nil || h>>24 != 0x81 {
+		return nil, fmt.Errorf("keyprovider: --ak-handle %q is not a persistent TPM handle (0x81000000-0x81ffffff)", *f.akHandle)
+	}
+	caPEM, err := os.ReadFile(*f.caFile)
+	if err != nil {
+		return nil, fmt.Errorf("keyprovider: reading --rot-ca: %v", err)
+	}
+	c, err := rotapi.NewClient(strings.TrimSuffix(*f.rot, "/"), caPEM, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &ROT{Client: c, TPM: *f.tpm, AKHandle: uint32(h), TokenFile: *f.tokenFile}, nil
 }

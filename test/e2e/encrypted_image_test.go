@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -29,32 +28,33 @@ import (
 	"github.com/seal-dev/seal/internal/verify/verifytest"
 )
 
-// nodeDecryption configures the node's containerd the way docs/attestation.md says: imgcrypt's
-// stream processors (ctd-decoder) with an ocicrypt keyprovider config naming seal-keyprovider,
-// and the loopback registry reached over plain HTTP.
-func nodeDecryption(env *testenv.Env, ctd, keyprovider string, kpArgs []string, registry string) {
-	env.NodeContainerdConfig = func(dir, cfg string) string {
-		conf := filepath.Join(dir, "ocicrypt_keyprovider.conf")
-		b, _ := json.Marshal(map[string]any{"key-providers": map[string]any{"seal": map[string]any{
-			"cmd": map[string]any{"path": keyprovider, "args": kpArgs}}}})
-		_ = os.WriteFile(conf, b, 0o600)
-		keys := filepath.Join(dir, "ocicrypt-keys")
-		_ = os.MkdirAll(keys, 0o700)
-		cfg = strings.ReplaceAll(cfg, `path = "ctd-decoder"`, "path = "+strconv.Quote(ctd))
-		cfg = strings.ReplaceAll(cfg, strconv.Quote("/etc/containerd/ocicrypt/keys"), strconv.Quote(keys))
-		cfg = strings.ReplaceAll(cfg, "OCICRYPT_KEYPROVIDER_CONFIG=/etc/containerd/ocicrypt/ocicrypt_keyprovider.conf", "OCICRYPT_KEYPROVIDER_CONFIG="+conf)
+// nodeDecryption configures the node's containerd the way docs/attestation.md says: its two
+// ocicrypt stream processors run "seal-keyprovider decode" with the ROT flags, and the
+// loopback registry is reached over plain HTTP.
+func nodeDecryption(t *testing.T, env *testenv.Env, keyprovider string, kpArgs []string, registry string) {
+	args := append([]string{"decode"}, kpArgs...)
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = strconv.Quote(a)
+	}
+	env.NodeContainerdConfig = func(_, cfg string) string {
+		cfg = strings.ReplaceAll(cfg, `path = "ctd-decoder"`, "path = "+strconv.Quote(keyprovider))
+		cfg = strings.ReplaceAll(cfg, `args = ["--decryption-keys-path", "/etc/containerd/ocicrypt/keys"]`, "args = ["+strings.Join(q, ", ")+"]")
+		cfg = strings.ReplaceAll(cfg, `env = ["OCICRYPT_KEYPROVIDER_CONFIG=/etc/containerd/ocicrypt/ocicrypt_keyprovider.conf"]`, "env = []")
+		if !strings.Contains(cfg, `"decode"`) {
+			t.Errorf("containerd's default config has no ctd-decoder stream processors to point at seal-keyprovider decode:\n%s", cfg)
+		}
 		return cfg + fmt.Sprintf("\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.%q]\n  endpoint = [%q]\n", registry, "http://"+registry)
 	}
 }
 
 // TestRealNodeEncryptedImage: an image sealed with sealctl image seal --encrypt, pulled by a
-// real kubelet whose containerd decrypts through imgcrypt's ctd-decoder and seal-keyprovider,
+// real kubelet whose containerd decrypts through "seal-keyprovider decode" (its stream processor),
 // with a software TPM (swtpm) as the node's TPM. The image of a workload whose policy the node
 // satisfies pulls and runs (and its seal-init redeems); the image of a workload whose PCR
 // policy the node does not satisfy is refused at the pull, and the pod's waiting message
 // carries the provider's reason.
 func TestRealNodeEncryptedImage(t *testing.T) {
-	ctd := testenv.CtdDecoder(t)
 	tpm := swtpm.Start(t)
 	env := testenv.Start(t)
 	reg := verifytest.NewRegistry(t)
@@ -64,7 +64,7 @@ func TestRealNodeEncryptedImage(t *testing.T) {
 	if err := os.WriteFile(caFile, r.CAPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	nodeDecryption(env, ctd, testenv.Binary(t, "./cmd/keyprovider"), []string{"--rot", r.URL, "--rot-ca", caFile, "--tpm", tpm.Spec()}, reg.Host)
+	nodeDecryption(t, env, testenv.Binary(t, "./cmd/keyprovider"), []string{"--rot", r.URL, "--rot-ca", caFile, "--tpm", tpm.Spec()}, reg.Host)
 	node := env.StartNode(t)
 	injectionWebhook(t, env, r.TrustDomain, func(c *inject.Config) { c.TPM = tpm.Spec() })
 	nodeImages(t, node)
