@@ -141,6 +141,11 @@ func testRoundTrip(t *testing.T, env *testenv.Env) {
 	}
 	a, root := authority(t)
 	w := workloadRec(t, root, "payments", store.WorkloadSpec{Peers: []string{"api", "db"}, CertTTL: "2h", FederatesWith: []string{"other.example"}, RouteHosts: []string{"pay.example.org"}})
+	// A rotated Workload CA published but not signing yet (rot: activation.go): its ActiveFrom
+	// must survive, and the status must keep naming the CA that signs.
+	next := workloadRec(t, root, "payments", store.WorkloadSpec{}).CAs[0]
+	next.ActiveFrom = time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	w.CAs = append(w.CAs, next)
 	e := &store.Egg{ID: "egg-1", Workload: "payments", Peer: "api", Revoked: true, NotAfter: time.Unix(3e9, 0).UTC()}
 	now := time.Unix(2e9, 0).UTC()
 	b := &store.Bundle{TrustDomain: "other.example", Bundle: bundleDoc(t, "other.example", 7), SequenceNumber: 7, LastRefreshed: &now}
@@ -162,6 +167,9 @@ func testRoundTrip(t *testing.T, env *testenv.Env) {
 	}
 	if fmt.Sprint(gw.Spec) != fmt.Sprint(w.Spec) || gw.CAs[0] != w.CAs[0] || len(gw.DataKeys) != 2 {
 		t.Errorf("workload spec = %+v\nwant %+v", gw.Spec, w.Spec)
+	}
+	if len(gw.CAs) != 2 || !gw.CAs[1].ActiveFrom.Equal(next.ActiveFrom) || !gw.CAs[0].ActiveFrom.IsZero() {
+		t.Errorf("workload CAs' activation times = %+v, want zero and %s", gw.CAs, next.ActiveFrom)
 	}
 	if g := got.Eggs["egg-1"]; g == nil || !g.Revoked || g.Workload != "payments" {
 		t.Errorf("egg = %+v, want revoked egg-1", g)

@@ -80,10 +80,14 @@ func checkSpec(cr *sealv1.Workload, ownTD string) error {
 	return rot.CheckWorkloadSpec(&w, td)
 }
 
-// current returns the fingerprint of the current Workload CA and the current data key index.
+// current returns the fingerprint of the current Workload CA (the one that signs: a published
+// CA waiting for its ActiveFrom is not current yet) and the current data key index.
 func current(rec *store.Workload, now time.Time) (string, int32) {
 	var all []*ca.CA
 	for _, kp := range rec.CAs {
+		if kp.ActiveFrom.After(now) {
+			continue
+		}
 		if certs, err := ca.ParseCerts([]byte(kp.Cert)); err == nil { // the fingerprint needs no key
 			all = append(all, &ca.CA{Cert: certs[0]})
 		}

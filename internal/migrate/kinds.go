@@ -286,7 +286,7 @@ func drained(st *store.State) string {
 func workloadCAs(st *store.State) string {
 	var out []string
 	for _, name := range sorted(st.Workloads) {
-		out = append(out, name+"="+fingerprints(st.Workloads[name].CAs))
+		out = append(out, name+"="+fingerprints(st.Workloads[name].CAs)+activations(st.Workloads[name].CAs))
 	}
 	return strings.Join(out, " ")
 }
@@ -335,4 +335,19 @@ func sorted[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// activations are the times published Workload CAs start signing (rot: activation.go), empty
+// when every CA signs or signed already: a copy that lost them would switch CAs at once.
+func activations(kps []store.KeyPair) string {
+	var out []string
+	for _, kp := range kps {
+		if !kp.ActiveFrom.IsZero() {
+			out = append(out, fingerprints([]store.KeyPair{kp})[:12]+"@"+kp.ActiveFrom.UTC().Format(time.RFC3339))
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return " signing from " + strings.Join(out, ",")
 }

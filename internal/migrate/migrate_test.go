@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/seal-dev/seal/internal/migrate"
 	"github.com/seal-dev/seal/internal/store"
@@ -173,6 +174,11 @@ func TestDryRunWritesNothing(t *testing.T) {
 // that saw it.
 func TestVerifyNamesTheDifference(t *testing.T) {
 	_, src := source(t)
+	w := storetest.Workload()
+	w.CAs[0].ActiveFrom = time.Unix(2e9, 0).UTC() // a published Workload CA's activation time
+	if err := src.PutWorkload(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
 	want, _ := src.Load(context.Background())
 	for name, tc := range map[string]struct {
 		change func(st *store.State)
@@ -186,6 +192,7 @@ func TestVerifyNamesTheDifference(t *testing.T) {
 		"unrevoked egg":       {func(st *store.State) { st.Eggs["egg-revoked"].Revoked = false }, "revoked eggs"},
 		"invite unused again": {func(st *store.State) { st.Invites[storetest.Invite().ID].Used = nil }, "used invites"},
 		"lost bundle":         {func(st *store.State) { st.Bundles = map[string]*store.Bundle{} }, "bundles: source 1, copy 0"},
+		"lost CA activation":  {func(st *store.State) { st.Workloads["payments"].CAs[0].ActiveFrom = time.Time{} }, "Workload CAs"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			got, _ := src.Load(context.Background())

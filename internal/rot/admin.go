@@ -193,7 +193,8 @@ func (s *Server) externalCert(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := spiffeID(v.td, name, peer)
-	iss, err := wv.current.Issue(ca.Leaf{SPIFFEID: id, CommonName: peer, DNSNames: []string{peer}, TTL: ttl}, csr.PublicKey, s.opts)
+	signer, _ := wv.signing(s.cfg.Now())
+	iss, err := signer.Issue(ca.Leaf{SPIFFEID: id, CommonName: peer, DNSNames: []string{peer}, TTL: ttl}, csr.PublicKey, s.opts)
 	if err != nil {
 		writeError(w, storeStatus(err), err.Error())
 		return
@@ -201,7 +202,7 @@ func (s *Server) externalCert(w http.ResponseWriter, r *http.Request) {
 	s.metrics.issuances.WithLabelValues("external").Inc()
 	s.audit(r, "external-cert", "workload", name, "peer", peer, "spiffeID", id.String(), "notAfter", iss.NotAfter)
 	writeJSON(w, http.StatusOK, rotapi.CertResponse{
-		Certificate: string(iss.PEM(wv.current)),
+		Certificate: string(iss.PEM(signer)),
 		TrustBundle: wv.bundlePEM,
 		NotAfter:    iss.NotAfter.UTC(),
 		SPIFFEID:    id.String(),

@@ -140,6 +140,7 @@ func (s *Server) sealCAs(kps []store.KeyPair) ([]store.KeyPair, int, error) {
 		if out[i], err = keyPair(c, s.opts); err != nil {
 			return nil, 0, err
 		}
+		out[i].ActiveFrom = kp.ActiveFrom
 		n++
 	}
 	return out, n, nil

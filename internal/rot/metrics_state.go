@@ -45,9 +45,10 @@ func (m stateMetrics) Collect(ch chan<- prometheus.Metric) {
 			"rot", "", c.Fingerprint(), current(c == v.root))
 	}
 	for name, wv := range v.workloads {
+		cur, _ := wv.signing(m.s.cfg.Now())
 		for _, c := range wv.cas {
 			ch <- prometheus.MustNewConstMetric(caExpiryDesc, prometheus.GaugeValue, float64(c.Cert.NotAfter.Unix()),
-				"workload", name, c.Fingerprint(), current(c == wv.current))
+				"workload", name, c.Fingerprint(), current(c == cur))
 		}
 	}
 	m.s.mu.Lock()

@@ -169,12 +169,13 @@ func (s *Server) issueForEgg(ctx context.Context, req *rotapi.RedeemRequest) (*r
 		TTL:        wv.certTTL,
 		NotAfter:   c.NotAfter, // never past the Egg
 	}
-	iss, err := wv.current.Issue(leaf, csr.PublicKey, s.opts)
+	signer, chainPEM := wv.signing(now)
+	iss, err := signer.Issue(leaf, csr.PublicKey, s.opts)
 	if err != nil {
 		return nil, c, &refusal{http.StatusInternalServerError, "internal", err, 0}
 	}
 	resp := &rotapi.RedeemResponse{
-		Certificate:      string(iss.PEM(nil)) + wv.currentPEM,
+		Certificate:      string(iss.PEM(nil)) + chainPEM,
 		TrustBundle:      wv.bundlePEM,
 		FederatedBundles: federatedFor(v, wv, req.FederatesWith),
 		DataKeys:         wv.dataKeys,

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/rotapi"
@@ -49,7 +50,7 @@ func signer(c *ca.CA, parents []*ca.CA) *ca.CA {
 }
 
 // cas lists every CA of v: ROT CAs first, then Workload CAs by workload, oldest first.
-func (v *view) cas() []rotapi.CA {
+func (v *view) cas(now time.Time) []rotapi.CA {
 	var out []rotapi.CA
 	for _, c := range v.roots {
 		out = append(out, caInfo(rotapi.CAKindROT, "", c, c == v.root, nil))
@@ -60,16 +61,15 @@ func (v *view) cas() []rotapi.CA {
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		wv := v.workloads[n]
-		for _, c := range wv.cas {
-			out = append(out, caInfo(rotapi.CAKindWorkload, n, c, c == wv.current, v.roots))
+		for _, c := range v.workloads[n].cas {
+			out = append(out, v.workloadCAInfo(n, c, now))
 		}
 	}
 	return out
 }
 
 func (s *Server) listCAs(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.v.Load().cas())
+	writeJSON(w, http.StatusOK, s.v.Load().cas(s.cfg.Now()))
 }
 
 // rotateROTCA makes a new ROT CA current and gives every workload a new Workload CA under it,
@@ -85,12 +85,11 @@ func (s *Server) rotateROTCA(w http.ResponseWriter, r *http.Request) {
 	v := s.v.Load()
 	created := []rotapi.CA{caInfo(rotapi.CAKindROT, "", v.root, true, nil)}
 	for _, name := range sortedNames(v) {
-		if err := s.rotateWorkloadCALocked(r.Context(), name, true); err != nil {
+		if err := s.rotateWorkloadCALocked(r.Context(), name, true, immediate(r)); err != nil {
 			writeError(w, storeStatus(err), fmt.Sprintf("%v (the new ROT CA is in place; fix: sealctl rotate workload-ca %s)", err, name))
 			return
 		}
-		wv := s.v.Load().workloads[name]
-		created = append(created, caInfo(rotapi.CAKindWorkload, name, wv.current, true, s.v.Load().roots))
+		created = append(created, s.v.Load().newestCAInfo(name, s.cfg.Now()))
 	}
 	s.audit(r, "rotate-rot-ca", "fingerprint", v.root.Fingerprint(), "workloadCAs", len(created)-1)
 	writeJSON(w, http.StatusOK, rotapi.RotateResponse{Created: created})
@@ -114,14 +113,13 @@ func (s *Server) rotateWorkloadCA(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("rot: workload %q does not exist", name))
 		return
 	}
-	if err := s.rotateWorkloadCALocked(r.Context(), name, true); err != nil {
+	if err := s.rotateWorkloadCALocked(r.Context(), name, true, immediate(r)); err != nil {
 		writeError(w, storeStatus(err), err.Error())
 		return
 	}
-	v := s.v.Load()
-	wv := v.workloads[name]
-	s.audit(r, "rotate-workload-ca", "workload", name, "fingerprint", wv.current.Fingerprint())
-	writeJSON(w, http.StatusOK, rotapi.RotateResponse{Created: []rotapi.CA{caInfo(rotapi.CAKindWorkload, name, wv.current, true, v.roots)}})
+	created := s.v.Load().newestCAInfo(name, s.cfg.Now())
+	s.audit(r, "rotate-workload-ca", "workload", name, "fingerprint", created.Fingerprint, "now", immediate(r))
+	writeJSON(w, http.StatusOK, rotapi.RotateResponse{Created: []rotapi.CA{created}})
 }
 
 func (s *Server) rotateEggKey(w http.ResponseWriter, r *http.Request) {
@@ -144,7 +142,7 @@ func (s *Server) retireCA(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := s.v.Load()
-	all := v.cas()
+	all := v.cas(s.cfg.Now())
 	var match []rotapi.CA
 	if len(fp) >= minFingerprintPrefix {
 		for _, c := range all {
@@ -199,7 +197,7 @@ func (s *Server) retireRootLocked(r *http.Request, v *view, target rotapi.CA) ([
 	}
 	var busy []string
 	for _, name := range sortedNames(v) {
-		if wv := v.workloads[name]; wv.current.Cert.CheckSignatureFrom(root.Cert) == nil {
+		if cur, _ := v.workloads[name].signing(s.cfg.Now()); cur.Cert.CheckSignatureFrom(root.Cert) == nil {
 			busy = append(busy, name)
 		}
 	}
@@ -248,7 +246,11 @@ func (s *Server) retireRootLocked(r *http.Request, v *view, target rotapi.CA) ([
 
 func (s *Server) retireWorkloadCALocked(ctx context.Context, v *view, target rotapi.CA) ([]rotapi.CA, error) {
 	wv := v.workloads[target.Workload]
-	if wv.current.Fingerprint() == target.Fingerprint {
+	if cur, _ := wv.signing(s.cfg.Now()); cur.Fingerprint() == target.Fingerprint {
+		if next := v.newestCAInfo(target.Workload, s.cfg.Now()); next.SignsFrom != nil {
+			return nil, fmt.Errorf("%w the Workload CA %s of %q: it signs until %s, when the published %s takes over; fix: retry after that, once pods have renewed (or sealctl rotate workload-ca %s --now after a compromise)",
+				errRetire, target.Fingerprint, target.Workload, next.SignsFrom.Format(time.RFC3339), next.Fingerprint, target.Workload)
+		}
 		return nil, fmt.Errorf("%w the Workload CA %s of %q: it is the current one and signs; fix: sealctl rotate workload-ca %s first, wait until pods have renewed their certificates, then retire it", errRetire, target.Fingerprint, target.Workload, target.Workload)
 	}
 	var drop []*ca.CA
@@ -276,6 +278,7 @@ func (s *Server) putWorkloadCAsLocked(ctx context.Context, wv *workloadView, dro
 		if err != nil {
 			return err
 		}
+		kp.ActiveFrom = wv.activeFrom(c)
 		rec.CAs = append(rec.CAs, kp)
 	}
 	return s.putWorkloadLocked(ctx, &rec)

@@ -72,7 +72,8 @@ func TestRotateAndRetireCAs(t *testing.T) {
 
 	a.clock.Add(time.Hour) // clients check the serving certificate with the real clock: move little
 	var rotated rotapi.RotateResponse
-	if err := admin.Do(ctx(t), http.MethodPost, rotapi.PathRotateROTCA, nil, &rotated); err != nil {
+	// --now: the new Workload CA signs at once (activation_test.go covers the published step).
+	if err := admin.Do(ctx(t), http.MethodPost, rotapi.PathRotateROTCA+"?now=true", nil, &rotated); err != nil {
 		t.Fatal(err)
 	}
 	if len(rotated.Created) != 2 || rotated.Created[0].Kind != rotapi.CAKindROT || rotated.Created[1].Workload != "pay" || rotated.Created[1].Issuer != rotated.Created[0].Fingerprint {
@@ -187,7 +188,7 @@ func TestRotateWorkloadCAAndEggKeyAPI(t *testing.T) {
 	old := fingerprints(listCAs(t, a.Admin), rotapi.CAKindWorkload, true)
 	a.clock.Add(time.Hour)
 	var rotated rotapi.RotateResponse
-	if err := a.Admin.Do(ctx(t), http.MethodPost, rotapi.Path(rotapi.PathRotateWorkloadCA, "pay"), nil, &rotated); err != nil {
+	if err := a.Admin.Do(ctx(t), http.MethodPost, rotapi.Path(rotapi.PathRotateWorkloadCA, "pay")+"?now=true", nil, &rotated); err != nil {
 		t.Fatal(err)
 	}
 	if len(rotated.Created) != 1 || rotated.Created[0].Fingerprint == old[0] || !rotated.Created[0].Current {

@@ -1,10 +1,12 @@
 package rot
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/seal-dev/seal/internal/ca"
 	"github.com/seal-dev/seal/internal/egg"
@@ -34,8 +36,10 @@ func (s *Server) Rotate(ctx context.Context) error {
 		}
 	}
 	for name, wv := range s.v.Load().workloads {
-		if ca.NeedsRotation(wv.current, now) || len(ca.Unexpired(wv.cas, now)) != len(wv.rec.CAs) {
-			if err := s.rotateWorkloadCALocked(ctx, name, ca.NeedsRotation(wv.current, now)); err != nil {
+		cur, _ := wv.signing(now)
+		addNew := ca.NeedsRotation(cur, now) && !wv.hasPending(now) // a published successor is on its way
+		if addNew || len(ca.Unexpired(wv.cas, now)) != len(wv.rec.CAs) {
+			if err := s.rotateWorkloadCALocked(ctx, name, addNew, false); err != nil {
 				return err
 			}
 		}
@@ -52,15 +56,17 @@ func (s *Server) RotateROTCA(ctx context.Context) error {
 	return s.rotateRootLocked(ctx, true)
 }
 
-// RotateWorkloadCA creates a new Workload CA for name now, keeping the old one in the bundle
-// until it expires.
+// RotateWorkloadCA creates a new Workload CA for name that signs at once (as sealctl rotate
+// workload-ca --now), keeping the old one in the bundle until it expires.
 func (s *Server) RotateWorkloadCA(ctx context.Context, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.rotateWorkloadCALocked(ctx, name, true)
+	return s.rotateWorkloadCALocked(ctx, name, true, true)
 }
 
-func (s *Server) rotateWorkloadCALocked(ctx context.Context, name string, addNew bool) error {
+// rotateWorkloadCALocked drops name's expired Workload CAs and, when addNew, adds a successor:
+// signing at once when immediate, else published now and signing after the activation delay.
+func (s *Server) rotateWorkloadCALocked(ctx context.Context, name string, addNew, immediate bool) error {
 	v := s.v.Load()
 	wv, ok := v.workloads[name]
 	if !ok {
@@ -73,6 +79,10 @@ func (s *Server) rotateWorkloadCALocked(ctx context.Context, name string, addNew
 		if err != nil {
 			return err
 		}
+		kp.ActiveFrom = wv.activeFrom(c)
+		if immediate && addNew {
+			kp.ActiveFrom = time.Time{} // a compromise: nothing published waits for the old CA
+		}
 		rec.CAs = append(rec.CAs, kp)
 	}
 	if addNew {
@@ -84,8 +94,12 @@ func (s *Server) rotateWorkloadCALocked(ctx context.Context, name string, addNew
 		if err != nil {
 			return err
 		}
+		if !immediate {
+			kp.ActiveFrom = s.cfg.Now().Add(s.activationDelay(wv)).UTC()
+		}
 		rec.CAs = append(rec.CAs, kp)
-		s.log.Info("rotated workload CA", "audit", true, "workload", name, "fingerprint", c.Fingerprint(), "notAfter", c.Cert.NotAfter)
+		s.log.Info("rotated workload CA", "audit", true, "workload", name, "fingerprint", c.Fingerprint(), "notAfter", c.Cert.NotAfter,
+			"signsFrom", cmp.Or(kp.ActiveFrom, s.cfg.Now()).UTC())
 	}
 	return s.putWorkloadLocked(ctx, &rec)
 }
@@ -101,7 +115,7 @@ func (s *Server) putWorkloadLocked(ctx context.Context, rec *store.Workload) err
 	}
 	s.st.Workloads[rec.Spec.Name] = rec
 	nv := s.v.Load().clone()
-	wv.currentPEM += nv.chainAbove(wv.current)
+	nv.addChains(wv)
 	nv.workloads[rec.Spec.Name] = wv
 	s.v.Store(nv)
 	s.metrics.workloads.Set(float64(len(s.st.Workloads)))

@@ -386,7 +386,7 @@ func TestPodSecretsAfterCARetired(t *testing.T) {
 			old = ca.Fingerprint
 		}
 	}
-	if err := r.Admin.Do(ctx(t), http.MethodPost, rotapi.Path(rotapi.PathRotateWorkloadCA, "payments"), nil, nil); err != nil {
+	if err := r.Admin.Do(ctx(t), http.MethodPost, rotapi.Path(rotapi.PathRotateWorkloadCA, "payments")+"?now=true", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Admin.Do(ctx(t), http.MethodDelete, rotapi.Path(rotapi.PathCA, old), nil, nil); err != nil {

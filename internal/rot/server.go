@@ -69,6 +69,9 @@ type Config struct {
 	Upstream *ca.CA
 	// AttestNonces bounds the attestation challenges (TTL, Max, PerEgg); zero: the defaults.
 	AttestNonces attest.NonceOptions
+	// CAActivationDelay is how long a rotated Workload CA is only published in trust bundles
+	// before it starts signing (activation.go); zero: the workload's certificate TTL.
+	CAActivationDelay time.Duration
 }
 
 // AdminCredentials are the admin client certificate, its key and the ROT CA bundle (PEM).

@@ -40,7 +40,8 @@ type workloadView struct {
 	rec        *store.Workload
 	cas        []*ca.CA
 	current    *ca.CA
-	currentPEM string // PEM of current, appended to every leaf
+	currentPEM string      // PEM of current, appended to every leaf
+	pending    []pendingCA // CAs published but not yet signing, by activation time (activation.go)
 	bundlePEM  string
 	certTTL    time.Duration
 	peers      map[string]bool
@@ -68,7 +69,7 @@ func buildView(st *store.State, now time.Time, o ca.Options) (*view, error) {
 		if err != nil {
 			return nil, err
 		}
-		wv.currentPEM += v.chainAbove(wv.current)
+		v.addChains(wv)
 		v.workloads[name] = wv
 	}
 	for id, e := range st.Eggs {
@@ -126,16 +127,24 @@ func (v *view) setRoots(a *store.Authority, now time.Time, o ca.Options) error {
 func buildWorkload(w *store.Workload, now time.Time, o ca.Options) (*workloadView, error) {
 	name := w.Spec.Name
 	wv := &workloadView{rec: w, peers: map[string]bool{}, routeHosts: map[string]bool{}}
-	var all []*ca.CA
+	var all, active []*ca.CA
 	for i, kp := range w.CAs {
 		c, err := o.Open(kp.Cert, kp.Key)
 		if err != nil {
 			return nil, fmt.Errorf("rot: workload %q CA %d: %w", name, i, err)
 		}
 		all = append(all, c)
+		if kp.ActiveFrom.After(now) {
+			wv.pending = append(wv.pending, pendingCA{ca: c, from: kp.ActiveFrom})
+		} else {
+			active = append(active, c)
+		}
 	}
 	wv.cas = ca.Unexpired(all, now)
-	wv.current = ca.Current(all, now)
+	wv.current = ca.Current(active, now)
+	if wv.current == nil && len(wv.pending) > 0 { // nothing active is left: the earliest pending signs now
+		wv.current, wv.pending = wv.pending[0].ca, wv.pending[1:]
+	}
 	if wv.current == nil {
 		return nil, fmt.Errorf("rot: workload %q has no valid Workload CA", name)
 	}

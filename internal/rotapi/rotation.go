@@ -32,6 +32,9 @@ type CA struct {
 	// Current is true for the CA that signs new certificates (one per kind and workload);
 	// the others are only in trust bundles, until they expire or are retired.
 	Current bool `json:"current"`
+	// SignsFrom, on a rotated Workload CA that is published but not signing yet, is when it
+	// becomes current (docs/operations.md, rotation).
+	SignsFrom *time.Time `json:"signsFrom,omitempty"`
 }
 
 // RotateResponse answers a rotation: the CAs it created.

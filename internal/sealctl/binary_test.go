@@ -97,7 +97,7 @@ func TestBinaryWalkthrough(t *testing.T) {
 	if res.code != 0 || json.Unmarshal([]byte(res.stdout), &cas) != nil || len(cas) != 2 {
 		t.Fatalf("ca list: %+v", res)
 	}
-	if res := proc(t, env, nil, sealctl, "rotate", "workload-ca", "payments"); res.code != 0 || !strings.Contains(res.stdout, "payments") {
+	if res := proc(t, env, nil, sealctl, "rotate", "workload-ca", "payments", "--now"); res.code != 0 || !strings.Contains(res.stdout, "payments") {
 		t.Errorf("rotate workload-ca: %+v", res)
 	}
 	if res := proc(t, env, nil, sealctl, "ca", "retire", cas[1].Fingerprint); res.code != 0 || !strings.Contains(res.stdout, cas[1].Fingerprint) {

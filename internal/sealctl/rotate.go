@@ -29,21 +29,27 @@ func (a *app) warnAdminExpiry(cert *x509.Certificate, dir string) {
 func (a *app) rotateCommand() *cobra.Command {
 	cmd := group("rotate", "Rotate the ROT CA, a Workload CA, the egg-sealing key or the JWT-SVID key now",
 		`The ROT rotates its CAs by itself when a third of their life is left. These commands rotate
-now (after a suspected compromise, or to test the procedure). A new CA becomes current at once
-and signs every new certificate; the old one stays in trust bundles until it expires or
+now (after a suspected compromise, or to test the procedure). A new Workload CA is first only
+published: it goes into every ca.crt and trust bundle at once, while the old one keeps signing
+for one certificate TTL of the workload (every pod renews in that time, so all of them trust
+the new CA before certificates it signs appear); then it signs every new certificate. --now
+makes it sign at once (a compromised key: pods that have not renewed yet refuse new
+certificates until they do). The old CA stays in trust bundles until it expires or
 "sealctl ca retire" drops it, so certificates it issued keep verifying meanwhile.`)
 	cmd.AddCommand(
 		a.rotateCall("rot-ca", "Make a new ROT CA and a new Workload CA under it for every workload",
 			`Create a new ROT CA and make it current, then give every workload a new Workload CA signed
-by it, so nothing current depends on the old ROT CA. The old ROT CA stays in /v1/bundle until
+by it (published now, signing after the workload's certificate TTL, or at once with --now), so
+nothing current depends on the old ROT CA. The old ROT CA stays in /v1/bundle until
 it expires or is retired: wait until pods have renewed (their certTTL, 24h by default), federated
 peers have refreshed, and Eggs minted before the rotation are replaced, then retire it with
 "sealctl ca retire FINGERPRINT" (sealctl ca list shows it).`,
 			"  sealctl rotate rot-ca", nil, func(_ []string) string { return rotapi.PathRotateROTCA }),
 		a.rotateCall("workload-ca WORKLOAD", "Make a new current Workload CA for a workload",
-			`Create a new Workload CA for WORKLOAD, signed by the current ROT CA, and make it current.
-Pods get both CAs in ca.crt when they next redeem or renew; retire the old one with
-"sealctl ca retire FINGERPRINT" once they all have.`,
+			`Create a new Workload CA for WORKLOAD, signed by the current ROT CA. Pods get both CAs in
+ca.crt when they next redeem or renew; the new one starts signing after the workload's
+certificate TTL (the CURRENT column shows when), or at once with --now. Retire the old one
+with "sealctl ca retire FINGERPRINT" once it no longer signs and pods have renewed.`,
 			"  sealctl rotate workload-ca payments", args("WORKLOAD"), func(args []string) string {
 				return rotapi.Path(rotapi.PathRotateWorkloadCA, args[0])
 			}),
@@ -57,20 +63,32 @@ func (a *app) rotateCall(use, short, long, example string, pos cobra.PositionalA
 	if pos == nil {
 		pos = args()
 	}
-	return &cobra.Command{
-		Use: use, Short: short, Long: long, Example: example, Args: pos,
+	var now bool
+	cmd := &cobra.Command{
+		Use: use, Short: short, Long: long, Example: example + "\n" + example + " --now   # a compromised key", Args: pos,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.connect()
 			if err != nil {
 				return err
 			}
+			p := path(args)
+			if now {
+				p += "?now=true"
+			}
 			var out rotapi.RotateResponse
-			if err := c.do(cmd.Context(), http.MethodPost, path(args), nil, &out); err != nil {
+			if err := c.do(cmd.Context(), http.MethodPost, p, nil, &out); err != nil {
 				return err
+			}
+			for _, ca := range out.Created {
+				if ca.SignsFrom != nil {
+					a.hint("sealctl: the new Workload CA %s of %s is in trust bundles now and starts signing at %s (--now: at once)", ca.Fingerprint[:16], ca.Workload, when(*ca.SignsFrom))
+				}
 			}
 			return a.show(out, func(w io.Writer) { caTable(w, out.Created) })
 		},
 	}
+	cmd.Flags().BoolVar(&now, "now", false, "make new Workload CAs sign at once instead of after the certificate TTL (a compromised key)")
+	return cmd
 }
 
 func (a *app) rotateEggKey() *cobra.Command {
@@ -181,8 +199,11 @@ func caTable(w io.Writer, cas []rotapi.CA) {
 	row(w, "KIND", "WORKLOAD", "FINGERPRINT", "NOT AFTER", "CURRENT")
 	for _, c := range cas {
 		cur := "no"
-		if c.Current {
+		switch {
+		case c.Current:
 			cur = "yes"
+		case c.SignsFrom != nil:
+			cur = "from " + when(*c.SignsFrom)
 		}
 		row(w, c.Kind, orDash(c.Workload), c.Fingerprint, when(c.NotAfter), cur)
 	}

@@ -70,11 +70,18 @@ func TestRotateAndCACommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(ok(t, env, "", "ca", "list", "-o", "json").stdout), &before); err != nil || len(before) != 2 {
 		t.Fatalf("ca list: %v %+v", err, before)
 	}
+	// Without --now the new CA is published and signs one certificate TTL later: the old one
+	// cannot be retired yet.
 	res := ok(t, env, "", "rotate", "workload-ca", "pay")
-	if !strings.Contains(res.stdout, "workload  pay") || !strings.Contains(res.stdout, "yes") {
-		t.Errorf("rotate workload-ca table:\n%s", res.stdout)
+	if !strings.Contains(res.stdout, "workload  pay") || !strings.Contains(res.stdout, "from ") || !strings.Contains(res.stderr, "starts signing at") {
+		t.Errorf("rotate workload-ca: want the CURRENT column and a note saying when it signs:\n%s\n%s", res.stdout, res.stderr)
 	}
 	oldPay := before[1].Fingerprint
+	refused(t, env, "signs until", "ca", "retire", oldPay[:16])
+	res = ok(t, env, "", "rotate", "workload-ca", "pay", "--now")
+	if !strings.Contains(res.stdout, "workload  pay") || !strings.Contains(res.stdout, "yes") {
+		t.Errorf("rotate workload-ca --now table:\n%s", res.stdout)
+	}
 	res = ok(t, env, "", "ca", "retire", oldPay[:16])
 	if !strings.Contains(res.stdout, oldPay) {
 		t.Errorf("ca retire output lacks %s:\n%s", oldPay, res.stdout)

@@ -119,6 +119,10 @@ type AdminCert struct {
 type KeyPair struct {
 	Cert string `json:"cert"`
 	Key  string `json:"key"`
+	// ActiveFrom, on a Workload CA, is when it starts signing: until then it is only published
+	// in trust bundles (SPIRE's prepared CA), so every peer holds it before certificates it
+	// signs appear. Zero: it signs from its NotBefore (CAs made before this field, --now).
+	ActiveFrom time.Time `json:"activeFrom,omitzero"`
 }
 
 // Workload is a workload's spec and secrets.

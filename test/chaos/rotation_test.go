@@ -2,7 +2,12 @@ package chaos
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -141,14 +146,17 @@ func (p *drillPeer) call(q *drillPeer) error {
 // TestRotationDrill: the ROT CA, the Workload CA and the egg-sealing key are rotated with the
 // real sealctl while two peers renew their certificates (seal-init's loop on an injected clock:
 // a 1m certificate every 2 s) and call each other every 100 ms over mTLS (pkg/sealtls, a full
-// handshake each call). No handshake may fail.
+// handshake each call). No handshake may fail, and each new Workload CA must sign the peers'
+// certificates by the next rotation. The ROT runs on the real clock, so its activation delay
+// (one certificate TTL by default) is scaled like the peers' clock: 1m / timeScale = 3 s.
 func TestRotationDrill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos: runs seal-rot and sealctl processes; run without -short")
 	}
 	cycles := size(1, 5)
 	state := t.TempDir()
-	rot := startROT(t, "seal-rot", testenv.Binary(t, "./cmd/rot"), nil, "--state-dir", state, "--trust-domain", "drill.example")
+	rot := startROT(t, "seal-rot", testenv.Binary(t, "./cmd/rot"), nil, "--state-dir", state, "--trust-domain", "drill.example",
+		"--ca-activation-delay", (time.Minute / timeScale).String())
 	sealctl := testenv.Binary(t, "./cmd/sealctl")
 	testenv.Eventually(t, 60*time.Second, func() error {
 		_, err := os.Stat(filepath.Join(state, "admin", "tls.key"))
@@ -156,13 +164,15 @@ func TestRotationDrill(t *testing.T) {
 	})
 	admin := adminDirClient(t, rot.addr, filepath.Join(state, "admin"))
 	rot.waitReady(t, admin)
-	run := func(args ...string) {
+	run := func(args ...string) []byte {
 		t.Helper()
 		cmd := exec.Command(sealctl, args...)
 		cmd.Env = append(os.Environ(), "SEAL_ROT=https://"+rot.addr, "SEAL_ADMIN="+filepath.Join(state, "admin"))
-		if out, err := cmd.CombinedOutput(); err != nil {
+		out, err := cmd.Output()
+		if err != nil {
 			t.Fatalf("sealctl %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
+		return out
 	}
 	run("workload", "create", "drill", "--peer", "a", "--peer", "b", "--cert-ttl", "1m")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -171,6 +181,9 @@ func TestRotationDrill(t *testing.T) {
 	peers := [2]*drillPeer{}
 	for i, name := range []string{"a", "b"} {
 		peers[i] = startDrillPeer(ctx, t, name, string(mintEgg(ctx, t, admin, "drill", name)), &wg)
+		// Half a renewal period apart, so after each rotation one peer renews a second before
+		// the other: with a CA that signed at once, that second is when handshakes failed.
+		time.Sleep(40 * time.Second / timeScale / 2)
 	}
 
 	var calls atomic.Int64
@@ -208,6 +221,14 @@ func TestRotationDrill(t *testing.T) {
 			done = append(done, rotation{kind: r[1], at: time.Now()})
 			run(r...)
 			time.Sleep(settle)
+			if r[1] != "egg-key" {
+				signing := currentWorkloadCA(t, run, "drill")
+				for _, p := range peers {
+					if got := p.issuer(t); got != signing {
+						t.Errorf("%s after rotate %s: peer %s's certificate is signed by %.16s, want the new Workload CA %.16s (activated 3 s after the rotation)", settle, r[1], p.name, got, signing)
+					}
+				}
+			}
 		}
 	}
 	cancel()
@@ -243,11 +264,10 @@ func TestRotationDrill(t *testing.T) {
 	if len(outside) > 0 {
 		t.Errorf("%d handshakes failed outside the window after a CA rotation in which a peer has not renewed yet, want 0: %s", len(outside), strings.Join(outside[:min(len(outside), 5)], "; "))
 	}
-	// The known gap (docs/reliability.md, Rotation drill): a new Workload CA signs at once, so
-	// for up to one renewal period a peer that has not renewed yet refuses the other's new
-	// certificate. make test tolerates failures in that window; make chaos insists on none.
-	if full() && len(failed) > 0 {
-		t.Errorf("%d of %d calls failed, want 0 (the CA-rotation gap in docs/reliability.md is open)", len(failed), calls.Load())
+	// A new Workload CA is published at once and signs one certificate TTL later, when every
+	// peer has renewed and trusts it (docs/operations.md, rotation): no call may fail.
+	if len(failed) > 0 {
+		t.Errorf("%d of %d calls failed, want 0 (a peer was given a certificate from a Workload CA the other did not trust yet)", len(failed), calls.Load())
 	}
 	if peers[0].renewed.Load() < int64(3*len(done)) || peers[1].renewed.Load() < int64(3*len(done)) {
 		t.Errorf("renewals a %d, b %d: want at least 3 per rotation", peers[0].renewed.Load(), peers[1].renewed.Load())
@@ -271,4 +291,48 @@ func mintEgg(ctx context.Context, t *testing.T, c *rotapi.Client, workload, peer
 		t.Fatal(err)
 	}
 	return m.Egg
+}
+
+// currentWorkloadCA is the fingerprint of the Workload CA of workload that signs now
+// (sealctl ca list).
+func currentWorkloadCA(t *testing.T, run func(...string) []byte, workload string) string {
+	t.Helper()
+	var cas []rotapi.CA
+	if err := json.Unmarshal(run("ca", "list", "-o", "json"), &cas); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cas {
+		if c.Kind == rotapi.CAKindWorkload && c.Workload == workload && c.Current {
+			return c.Fingerprint
+		}
+	}
+	t.Fatalf("sealctl ca list: no current Workload CA of %s", workload)
+	return ""
+}
+
+// issuer is the fingerprint of the Workload CA that signed p's certificate now (tls.crt: the
+// leaf, then its CA).
+func (p *drillPeer) issuer(t *testing.T) string {
+	t.Helper()
+	files, err := podfiles.Read(p.dir, "tls.crt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var certs []*x509.Certificate
+	for rest := files["tls.crt"]; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) < 2 {
+		t.Fatalf("peer %s: tls.crt holds %d certificates, want the leaf and its Workload CA", p.name, len(certs))
+	}
+	sum := sha256.Sum256(certs[1].Raw)
+	return hex.EncodeToString(sum[:])
 }

@@ -99,6 +99,7 @@ type serveFlags struct {
 	adminListen, metricsListen                                                 string
 	kube                                                                       bool
 	rootTTL, workloadCATTL                                                     time.Duration
+	caActivationDelay                                                          time.Duration
 	limits                                                                     rot.RedeemLimits
 	keys                                                                       keyFlags
 }
@@ -162,6 +163,7 @@ other keys with a token key (needs a cgo build). --upstream-ca-cert with --upstr
 	fl.StringVar(&f.externalURL, "external-url", "", "ROT URL written into Eggs (default https://<listen address>)")
 	fl.DurationVar(&f.rootTTL, "root-ca-ttl", ca.DefaultRootTTL, "lifetime of a new ROT CA (first start and rotations)")
 	fl.DurationVar(&f.workloadCATTL, "workload-ca-ttl", ca.DefaultWorkloadTTL, "lifetime of a new Workload CA; a successor is made when a third is left")
+	fl.DurationVar(&f.caActivationDelay, "ca-activation-delay", 0, "how long a rotated Workload CA is only in trust bundles before it signs (0: the workload's certificate TTL, by which every pod has renewed and trusts it); sealctl rotate --now skips it")
 	d := rot.DefaultRedeemLimits
 	fl.Float64Var(&f.limits.PerEgg.Rate, "redeem-rate-per-egg", d.PerEgg.Rate, "redemptions a second one Egg id may make on average (0: no per-Egg limit); over it: 429 with Retry-After")
 	fl.IntVar(&f.limits.PerEgg.Burst, "redeem-burst-per-egg", d.PerEgg.Burst, "redemptions one Egg id may make at once (pods sharing the Egg that start together)")
@@ -204,6 +206,9 @@ func serve(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		}
 		ext = "https://" + net.JoinHostPort(host, port)
 	}
+	if f.caActivationDelay < 0 {
+		return fmt.Errorf("--ca-activation-delay %s: want 0 (the certificate TTL) or more", f.caActivationDelay)
+	}
 	if f.rootTTL < 24*time.Hour || f.workloadCATTL < time.Hour || f.workloadCATTL > f.rootTTL {
 		return fmt.Errorf("--root-ca-ttl %s and --workload-ca-ttl %s: want a ROT CA of at least 24h and a Workload CA of at least 1h that does not outlive it", f.rootTTL, f.workloadCATTL)
 	}
@@ -219,7 +224,7 @@ func serve(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	cfg := rot.Config{Upstream: upstream, TrustDomain: f.trustDomain, ExternalURL: ext, Logger: log, RootTTL: f.rootTTL, WorkloadCATTL: f.workloadCATTL, RedeemLimits: &f.limits, Keys: keys}
+	cfg := rot.Config{Upstream: upstream, TrustDomain: f.trustDomain, ExternalURL: ext, Logger: log, RootTTL: f.rootTTL, WorkloadCATTL: f.workloadCATTL, RedeemLimits: &f.limits, Keys: keys, CAActivationDelay: f.caActivationDelay}
 	if f.kube {
 		if KubeStore == nil {
 			return ErrKubeNotBuilt
