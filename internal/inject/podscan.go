@@ -11,7 +11,7 @@ import (
 // pointer, map or list; a repeated name decodes into the same value. Only PodJSON's fields are
 // decoded; the rest is validated and skipped.
 func ReadPod(d *jsonscan.Decoder, p *PodJSON) error {
-	return fields(d, func(k []byte) error {
+	return d.Fields(func(k []byte) error {
 		switch string(k) {
 		case "metadata":
 			return readMeta(d, p)
@@ -24,16 +24,16 @@ func ReadPod(d *jsonscan.Decoder, p *PodJSON) error {
 
 func readMeta(d *jsonscan.Decoder, p *PodJSON) error {
 	m := &p.Metadata
-	return fields(d, func(k []byte) error {
+	return d.Fields(func(k []byte) error {
 		switch string(k) {
 		case "name":
-			return str(d, &m.Name)
+			return jsonscan.StringInto(d, &m.Name)
 		case "generateName":
-			return str(d, &m.GenerateName)
+			return jsonscan.StringInto(d, &m.GenerateName)
 		case "namespace":
-			return str(d, &m.Namespace)
+			return jsonscan.StringInto(d, &m.Namespace)
 		case "uid":
-			return str(d, &m.UID)
+			return jsonscan.StringInto(d, &m.UID)
 		case "labels":
 			return strMap(d, &m.Labels)
 		case "annotations":
@@ -46,16 +46,16 @@ func readMeta(d *jsonscan.Decoder, p *PodJSON) error {
 }
 
 func readOwner(d *jsonscan.Decoder, o *ownerJSON) error {
-	return fields(d, func(k []byte) error {
+	return d.Fields(func(k []byte) error {
 		switch string(k) {
 		case "apiVersion":
-			return str(d, &o.APIVersion)
+			return jsonscan.StringInto(d, &o.APIVersion)
 		case "kind":
-			return str(d, &o.Kind)
+			return jsonscan.StringInto(d, &o.Kind)
 		case "name":
-			return str(d, &o.Name)
+			return jsonscan.StringInto(d, &o.Name)
 		case "uid":
-			return str(d, &o.UID)
+			return jsonscan.StringInto(d, &o.UID)
 		case "controller":
 			return BoolPtr(d, &o.Controller)
 		}
@@ -65,7 +65,7 @@ func readOwner(d *jsonscan.Decoder, o *ownerJSON) error {
 
 func readSpec(d *jsonscan.Decoder, p *PodJSON) error {
 	s := &p.Spec
-	return fields(d, func(k []byte) error {
+	return d.Fields(func(k []byte) error {
 		switch string(k) {
 		case "initContainers":
 			return list(d, &s.InitContainers, readContainer)
@@ -73,9 +73,9 @@ func readSpec(d *jsonscan.Decoder, p *PodJSON) error {
 			return list(d, &s.Containers, readContainer)
 		case "volumes":
 			return list(d, &s.Volumes, func(d *jsonscan.Decoder, v *volumeJSON) error {
-				return fields(d, func(k []byte) error {
+				return d.Fields(func(k []byte) error {
 					if string(k) == "name" {
-						return str(d, &v.Name)
+						return jsonscan.StringInto(d, &v.Name)
 					}
 					return d.Skip()
 				})
@@ -88,7 +88,7 @@ func readSpec(d *jsonscan.Decoder, p *PodJSON) error {
 			s.HostNetwork = v
 			return err
 		case "serviceAccountName":
-			return str(d, &s.ServiceAccountName)
+			return jsonscan.StringInto(d, &s.ServiceAccountName)
 		case "securityContext":
 			if null, err := d.Null(); null || err != nil {
 				s.SecurityContext = nil
@@ -98,7 +98,7 @@ func readSpec(d *jsonscan.Decoder, p *PodJSON) error {
 				s.SecurityContext = new(podSecurityJSON)
 			}
 			sc := s.SecurityContext
-			return fields(d, func(k []byte) error {
+			return d.Fields(func(k []byte) error {
 				if string(k) != "fsGroup" {
 					return d.Skip()
 				}
@@ -116,24 +116,24 @@ func readSpec(d *jsonscan.Decoder, p *PodJSON) error {
 }
 
 func readContainer(d *jsonscan.Decoder, c *containerJSON) error {
-	return fields(d, func(k []byte) error {
+	return d.Fields(func(k []byte) error {
 		switch string(k) {
 		case "name":
-			return str(d, &c.Name)
+			return jsonscan.StringInto(d, &c.Name)
 		case "image":
-			return str(d, &c.Image)
+			return jsonscan.StringInto(d, &c.Image)
 		case "imagePullPolicy":
-			return str(d, &c.ImagePullPolicy)
+			return jsonscan.StringInto(d, &c.ImagePullPolicy)
 		case "env":
 			return readNonEmpty(d, &c.Env)
 		case "volumeMounts":
 			return list(d, &c.VolumeMounts, func(d *jsonscan.Decoder, m *mountJSONField) error {
-				return fields(d, func(k []byte) error {
+				return d.Fields(func(k []byte) error {
 					switch string(k) {
 					case "name":
-						return str(d, &m.Name)
+						return jsonscan.StringInto(d, &m.Name)
 					case "mountPath":
-						return str(d, &m.MountPath)
+						return jsonscan.StringInto(d, &m.MountPath)
 					}
 					return d.Skip()
 				})
@@ -151,35 +151,6 @@ func readNonEmpty(d *jsonscan.Decoder, l *nonEmptyList) error {
 	}
 	v, err := d.SkipArray()
 	*l = nonEmptyList(v)
-	return err
-}
-
-// fields reads an object's members with each (which must consume the value); null is a no-op.
-func fields(d *jsonscan.Decoder, each func(name []byte) error) error {
-	if null, err := d.Null(); null || err != nil {
-		return err
-	}
-	if err := d.Object(); err != nil {
-		return err
-	}
-	for n := 0; ; n++ {
-		k, ok, err := d.Key(n)
-		if err != nil || !ok {
-			return err
-		}
-		if err := each(k); err != nil {
-			return err
-		}
-	}
-}
-
-// str reads a string; null leaves it as it was.
-func str[S ~string](d *jsonscan.Decoder, s *S) error {
-	if null, err := d.Null(); null || err != nil {
-		return err
-	}
-	v, err := d.String()
-	*s = S(v)
 	return err
 }
 
@@ -218,7 +189,7 @@ func strMap(d *jsonscan.Decoder, m *map[string]string) error {
 		}
 		key := string(k)
 		var v string
-		if err := str(d, &v); err != nil {
+		if err := jsonscan.StringInto(d, &v); err != nil {
 			return err
 		}
 		(*m)[key] = v

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,26 +31,11 @@ type admissionHandler struct {
 }
 
 func (a *admissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		writeReview(w, "", "", admission.Errored(http.StatusBadRequest, fmt.Errorf("seal: content type %q, want application/json", ct)))
+	buf, ok := readBody(w, r)
+	if !ok {
 		return
 	}
-	buf := bodies.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= maxPooledBody {
-			buf.Reset()
-			bodies.Put(buf)
-		}
-	}()
-	buf.Reset()
-	if _, err := buf.ReadFrom(r.Body); err != nil {
-		code := http.StatusBadRequest
-		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
-			code = http.StatusRequestEntityTooLarge
-		}
-		writeReview(w, "", "", admission.Errored(int32(code), errors.New("seal: cannot read the review: "+err.Error())))
-		return
-	}
+	defer putBody(buf)
 	apiVersion, req, err := readRequestReview(buf.Bytes())
 	if err != nil {
 		writeReview(w, "", "", admission.Errored(http.StatusBadRequest, errors.New("seal: the body is not an AdmissionReview: "+err.Error())))
@@ -84,10 +68,10 @@ func (a *admissionHandler) handle(r *http.Request, req *admission.Request) (resp
 // decoder would; object and oldObject are slices of body.
 func readRequestReview(body []byte) (apiVersion string, req *admission.Request, err error) {
 	d := jsonscan.New(body)
-	err = fields(d, func(k []byte) error {
+	err = d.Fields(func(k []byte) error {
 		switch string(k) {
 		case "apiVersion":
-			return str(d, &apiVersion)
+			return jsonscan.StringInto(d, &apiVersion)
 		case "request":
 			if null, err := d.Null(); null || err != nil {
 				req = nil
@@ -108,27 +92,27 @@ func readRequestReview(body []byte) (apiVersion string, req *admission.Request, 
 
 func readAdmissionRequest(d *jsonscan.Decoder, q *admissionv1.AdmissionRequest) error {
 	gvk := func(g *metav1.GroupVersionKind) error {
-		return fields(d, func(k []byte) error {
+		return d.Fields(func(k []byte) error {
 			switch string(k) {
 			case "group":
-				return str(d, &g.Group)
+				return jsonscan.StringInto(d, &g.Group)
 			case "version":
-				return str(d, &g.Version)
+				return jsonscan.StringInto(d, &g.Version)
 			case "kind":
-				return str(d, &g.Kind)
+				return jsonscan.StringInto(d, &g.Kind)
 			}
 			return d.Skip()
 		})
 	}
 	gvr := func(g *metav1.GroupVersionResource) error {
-		return fields(d, func(k []byte) error {
+		return d.Fields(func(k []byte) error {
 			switch string(k) {
 			case "group":
-				return str(d, &g.Group)
+				return jsonscan.StringInto(d, &g.Group)
 			case "version":
-				return str(d, &g.Version)
+				return jsonscan.StringInto(d, &g.Version)
 			case "resource":
-				return str(d, &g.Resource)
+				return jsonscan.StringInto(d, &g.Resource)
 			}
 			return d.Skip()
 		})
@@ -142,22 +126,22 @@ func readAdmissionRequest(d *jsonscan.Decoder, q *admissionv1.AdmissionRequest) 
 		*dst = d.Bytes(start)
 		return err
 	}
-	return fields(d, func(k []byte) error {
+	return d.Fields(func(k []byte) error {
 		switch string(k) {
 		case "uid":
-			return str(d, &q.UID)
+			return jsonscan.StringInto(d, &q.UID)
 		case "kind":
 			return gvk(&q.Kind)
 		case "resource":
 			return gvr(&q.Resource)
 		case "subResource":
-			return str(d, &q.SubResource)
+			return jsonscan.StringInto(d, &q.SubResource)
 		case "name":
-			return str(d, &q.Name)
+			return jsonscan.StringInto(d, &q.Name)
 		case "namespace":
-			return str(d, &q.Namespace)
+			return jsonscan.StringInto(d, &q.Namespace)
 		case "operation":
-			return str(d, &q.Operation)
+			return jsonscan.StringInto(d, &q.Operation)
 		case "object":
 			return raw(&q.Object.Raw)
 		case "oldObject":

@@ -37,10 +37,10 @@ type reviewRequest struct {
 func readReview(body []byte) (*podReview, error) {
 	var rev podReview
 	d := jsonscan.New(body)
-	err := fields(d, func(k []byte) error {
+	err := d.Fields(func(k []byte) error {
 		switch string(k) {
 		case "apiVersion":
-			return str(d, &rev.APIVersion)
+			return jsonscan.StringInto(d, &rev.APIVersion)
 		case "request":
 			if null, err := d.Null(); null || err != nil {
 				rev.Request = nil
@@ -60,21 +60,21 @@ func readReview(body []byte) (*podReview, error) {
 }
 
 func readRequest(d *jsonscan.Decoder, q *reviewRequest) error {
-	return fields(d, func(k []byte) error {
+	return d.Fields(func(k []byte) error {
 		switch string(k) {
 		case "uid":
-			return str(d, &q.UID)
+			return jsonscan.StringInto(d, &q.UID)
 		case "kind":
-			return fields(d, func(k []byte) error {
+			return d.Fields(func(k []byte) error {
 				if string(k) == "kind" {
-					return str(d, &q.Kind)
+					return jsonscan.StringInto(d, &q.Kind)
 				}
 				return d.Skip()
 			})
 		case "namespace":
-			return str(d, &q.Namespace)
+			return jsonscan.StringInto(d, &q.Namespace)
 		case "operation":
-			return str(d, &q.Operation)
+			return jsonscan.StringInto(d, &q.Operation)
 		case "dryRun":
 			return inject.BoolPtr(d, &q.DryRun)
 		case "object":
@@ -96,33 +96,4 @@ func readRequest(d *jsonscan.Decoder, q *reviewRequest) error {
 		}
 		return d.Skip()
 	})
-}
-
-// fields reads an object's members with each (which must consume the value); null is a no-op.
-func fields(d *jsonscan.Decoder, each func(name []byte) error) error {
-	if null, err := d.Null(); null || err != nil {
-		return err
-	}
-	if err := d.Object(); err != nil {
-		return err
-	}
-	for n := 0; ; n++ {
-		k, ok, err := d.Key(n)
-		if err != nil || !ok {
-			return err
-		}
-		if err := each(k); err != nil {
-			return err
-		}
-	}
-}
-
-// str reads a string; null leaves it as it was.
-func str[S ~string](d *jsonscan.Decoder, s *S) error {
-	if null, err := d.Null(); null || err != nil {
-		return err
-	}
-	v, err := d.String()
-	*s = S(v)
-	return err
 }

@@ -19,29 +19,43 @@ var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // maxPooledBody keeps one huge review from pinning its buffer in the pool.
 const maxPooledBody = 256 << 10
 
-// ServeHTTP answers the /inject AdmissionReview (v1, or v1beta1 echoed back).
-func (h *injectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+// readBody reads a review's body into a pooled buffer (give it back with putBody). A body that
+// is not JSON or cannot be read is answered here with an error review, and ok is false.
+func readBody(w http.ResponseWriter, r *http.Request) (buf *bytes.Buffer, ok bool) {
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		writeReview(w, "", "", admission.Errored(http.StatusBadRequest, fmt.Errorf("seal: content type %q, want application/json", ct)))
-		return
+		return nil, false
 	}
-	buf := bodies.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= maxPooledBody {
-			buf.Reset()
-			bodies.Put(buf)
-		}
-	}()
+	buf = bodies.Get().(*bytes.Buffer)
 	buf.Reset()
 	if _, err := buf.ReadFrom(r.Body); err != nil {
+		putBody(buf)
 		code := http.StatusBadRequest
 		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
 			code = http.StatusRequestEntityTooLarge
 		}
 		writeReview(w, "", "", admission.Errored(int32(code), errors.New("seal: cannot read the review: "+err.Error())))
+		return nil, false
+	}
+	return buf, true
+}
+
+// putBody returns a body buffer to the pool, unless it grew past maxPooledBody.
+func putBody(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBody {
+		buf.Reset()
+		bodies.Put(buf)
+	}
+}
+
+// ServeHTTP answers the /inject AdmissionReview (v1, or v1beta1 echoed back).
+func (h *injectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	buf, ok := readBody(w, r)
+	if !ok {
 		return
 	}
+	defer putBody(buf)
 	rev, err := readReview(buf.Bytes())
 	if err == nil && rev.Request != nil && rev.Request.ObjectErr != nil {
 		q := rev.Request
