@@ -3,12 +3,13 @@ package keyprovider
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/seal-dev/seal/internal/rotapi"
 )
 
 // AnnotationID is the layer annotation ocicrypt reads for the provider named "seal".
@@ -107,14 +108,8 @@ func ParseAnnotation(b []byte) (*Annotation, error) {
 	return &a, nil
 }
 
-// ValidID reports whether id is an image key id (32 lowercase hex digits).
-func ValidID(id string) bool {
-	if len(id) != 32 || strings.ToLower(id) != id {
-		return false
-	}
-	_, err := hex.DecodeString(id)
-	return err == nil
-}
+// ValidID reports whether id is an image key id (rotapi.ValidImageKeyID).
+func ValidID(id string) bool { return rotapi.ValidImageKeyID(id) }
 
 func clip(s string) string {
 	if len(s) > 40 {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/seal-dev/seal/internal/custody"
 	"github.com/seal-dev/seal/internal/egg"
@@ -20,9 +19,6 @@ import (
 // node's seal-keyprovider gets it back (POST /v1/image-key) only with an Egg of the image's
 // workload, valid attestation evidence under the workload's policy, and the pod's token when
 // the workload is bound. The key is stored sealed by the key custody, like data keys.
-
-// imageKeyIDLen is the length of an image key id: 16 random bytes, hex.
-const imageKeyIDLen = 32
 
 var errImageKeyRequest = errors.New("rot: image key request")
 
@@ -40,18 +36,10 @@ func decodeImageKeyRequest(r io.Reader) (*rotapi.ImageKeyRequest, error) {
 	if req.Egg == "" {
 		return nil, fmt.Errorf("%w: no egg", errImageKeyRequest)
 	}
-	if !validImageKeyID(req.ImageKey) {
-		return nil, fmt.Errorf("%w: imageKey %q is not an image key id (%d hex digits)", errImageKeyRequest, clip(req.ImageKey), imageKeyIDLen)
+	if !rotapi.ValidImageKeyID(req.ImageKey) {
+		return nil, fmt.Errorf("%w: imageKey %q is not an image key id (%d hex digits)", errImageKeyRequest, clip(req.ImageKey), rotapi.ImageKeyIDLen)
 	}
 	return &req, nil
-}
-
-func validImageKeyID(id string) bool {
-	if len(id) != imageKeyIDLen || strings.ToLower(id) != id {
-		return false
-	}
-	_, err := hex.DecodeString(id)
-	return err == nil
 }
 
 func clip(s string) string {
@@ -84,12 +72,12 @@ func (s *Server) createImageKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "rot: this ROT's store does not keep image keys (the Kubernetes store does not yet); use a file store")
 		return
 	}
-	raw := make([]byte, imageKeyIDLen/2+rotapi.ImageKeySize)
+	raw := make([]byte, rotapi.ImageKeyIDLen/2+rotapi.ImageKeySize)
 	if _, err := io.ReadFull(s.cfg.Rand, raw); err != nil {
 		writeError(w, http.StatusInternalServerError, "rot: reading randomness: "+err.Error())
 		return
 	}
-	id, key := hex.EncodeToString(raw[:imageKeyIDLen/2]), raw[imageKeyIDLen/2:]
+	id, key := hex.EncodeToString(raw[:rotapi.ImageKeyIDLen/2]), raw[rotapi.ImageKeyIDLen/2:]
 	stored, err := s.opts.Seal(custody.ImageKeyName(id), []byte(base64.StdEncoding.EncodeToString(key)))
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "rot: sealing the image key: "+err.Error())

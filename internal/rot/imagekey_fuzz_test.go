@@ -3,6 +3,8 @@ package rot
 import (
 	"strings"
 	"testing"
+
+	"github.com/seal-dev/seal/internal/rotapi"
 )
 
 func FuzzDecodeImageKeyRequest(f *testing.F) {
@@ -23,7 +25,7 @@ func FuzzDecodeImageKeyRequest(f *testing.F) {
 			}
 			return
 		}
-		if req.Egg == "" || !validImageKeyID(req.ImageKey) {
+		if req.Egg == "" || !rotapi.ValidImageKeyID(req.ImageKey) {
 			t.Fatalf("accepted %+v", req)
 		}
 	})

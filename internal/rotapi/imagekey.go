@@ -2,7 +2,9 @@ package rotapi
 
 import (
 	"context"
+	"encoding/hex"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -17,6 +19,18 @@ const (
 
 // ImageKeySize is the size of an image key (AES-256).
 const ImageKeySize = 32
+
+// ImageKeyIDLen is the length of an image key id: 16 random bytes, hex.
+const ImageKeyIDLen = 32
+
+// ValidImageKeyID reports whether id is an image key id (ImageKeyIDLen lowercase hex digits).
+func ValidImageKeyID(id string) bool {
+	if len(id) != ImageKeyIDLen || strings.ToLower(id) != id {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
+}
 
 // ImageKeyCreate is the body of POST PathImageKeys (empty: the ROT makes the key).
 type ImageKeyCreate struct{}
