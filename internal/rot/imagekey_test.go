@@ -9,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/seal-dev/seal/internal/attest"
+	"github.com/seal-dev/seal/internal/podtoken/podtokentest"
 	"github.com/seal-dev/seal/internal/rotapi"
 )
 
@@ -86,5 +89,49 @@ func TestImageKeyRelease(t *testing.T) {
 	body, _ := json.Marshal(rotapi.ImageKeyRequest{Egg: e, ImageKey: vaultKey.ID, Evidence: ev})
 	if code, msg := post(t, a.client, rotapi.PathImageKey, body); code != 403 || !strings.Contains(msg, "revoked") {
 		t.Errorf("revoked Egg: %d %q, want 403 revoked", code, msg)
+	}
+}
+
+// TestImageKeyReleaseBound checks that the image key of a workload bound to a cluster is
+// released only with a ServiceAccount token its bindings admit (seal-keyprovider
+// --token-file), on top of the Egg and the evidence.
+func TestImageKeyReleaseBound(t *testing.T) {
+	a := startAttested(t)
+	prod := podtokentest.New(t, "https://kubernetes.default.svc.cluster.local", jose.ES256)
+	addCluster(t, a.r, "prod", prod)
+	a.r.CreateWorkload(t, rotapi.Workload{Name: "bound", Attest: "prod",
+		Bindings: []rotapi.Binding{{Cluster: "prod", Namespace: "payments", ServiceAccount: "puller"}}})
+	var key rotapi.ImageKey
+	if err := a.r.Admin.Do(ctx(t), http.MethodPost, rotapi.Path(rotapi.PathImageKeys, "bound"), rotapi.ImageKeyCreate{}, &key); err != nil {
+		t.Fatal(err)
+	}
+	now := a.clk.Now()
+	tests := []struct {
+		name     string
+		token    string
+		wantCode int
+		wantErr  string
+	}{
+		{"no token", "", 401, "token"},
+		{"token of another service account", prod.Token(t, now, "payments", "api", "node-1"), 403, "not bound"},
+		{"token the binding admits", prod.Token(t, now, "payments", "puller", "node-1"), 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := a.r.MintEgg(t, "bound", rotapi.MintRequest{})
+			body, _ := json.Marshal(rotapi.ImageKeyRequest{Egg: e, ImageKey: key.ID, Evidence: a.evidence(t, e, attest.DefaultAKHandle), Token: tt.token})
+			code, msg := post(t, a.client, rotapi.PathImageKey, body)
+			if code != tt.wantCode || !strings.Contains(msg, tt.wantErr) {
+				t.Fatalf("got %d %q, want %d with %q", code, msg, tt.wantCode, tt.wantErr)
+			}
+			if code != 200 {
+				return
+			}
+			e = a.r.MintEgg(t, "bound", rotapi.MintRequest{})
+			k, err := a.client.ReleaseImageKey(ctx(t), &rotapi.ImageKeyRequest{Egg: e, ImageKey: key.ID, Evidence: a.evidence(t, e, attest.DefaultAKHandle), Token: tt.token})
+			if err != nil || !bytes.Equal(k.Key, key.Key) {
+				t.Fatalf("released %v (%v), want the created key", k, err)
+			}
+		})
 	}
 }
