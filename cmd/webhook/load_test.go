@@ -4,14 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,10 +38,12 @@ func largeReviewBody(ns string) []byte {
 	return b
 }
 
-// BenchmarkProcessLoad is issue 17's process-level comparison: 32 keep-alive HTTPS clients in
-// the test process load the real seal-webhook process with the small pod (3 containers) and
-// the 76 KB pod. Each reports reviews/s, the latency percentiles and the webhook process's own
-// CPU time per review (utime+stime from /proc, so other load on the machine does not count).
+// BenchmarkProcessLoad is issue 17's process-level comparison: hack/loadgen, a separate
+// process, loads the real seal-webhook process over 32 keep-alive HTTPS connections with the
+// small pod (3 containers) and the 76 KB pod. Each reports reviews/s, the latency percentiles
+// and the webhook process's own CPU time per review (utime+stime from /proc, so other load on
+// the machine does not count). SEAL_WEBHOOK_BINARY runs another build (an earlier commit's)
+// under the same load, for a before/after comparison.
 // Run: go test -run '^$' -bench ProcessLoad -benchtime 20000x ./cmd/webhook/
 func BenchmarkProcessLoad(b *testing.B) {
 	env := testenv.Start(b, testenv.Options{NoControllerManager: true})
@@ -57,53 +54,15 @@ func BenchmarkProcessLoad(b *testing.B) {
 		body []byte
 	}{{"small", reviewBody(ns)}, {"large", largeReviewBody(ns)}} {
 		b.Run(tc.name, func(b *testing.B) {
-			const clients = 32
-			send := func() (time.Duration, error) {
-				t0 := time.Now()
-				resp, err := p.client.Post(p.url+"/inject", "application/json", bytes.NewReader(tc.body))
-				if err != nil {
-					return 0, err
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					return 0, fmt.Errorf("status %d", resp.StatusCode)
-				}
-				return time.Since(t0), nil
-			}
-			for range 2 * clients { // warm the connections
-				if _, err := send(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			lat := make([]time.Duration, b.N)
-			var next atomic.Int64
-			var wg sync.WaitGroup
+			var cpu0 time.Duration
 			b.SetBytes(int64(len(tc.body)))
-			b.ResetTimer()
-			start, cpu0 := time.Now(), procCPU(b, p.cmd.Process.Pid)
-			for range clients {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
-						d, err := send()
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						lat[i] = d
-					}
-				}()
-			}
-			wg.Wait()
-			elapsed, cpu := time.Since(start), procCPU(b, p.cmd.Process.Pid)-cpu0
+			r := testenv.RunLoad(b, testenv.Load{URL: p.url + "/inject", CAFile: p.caFile, Body: tc.body, Conns: 32, Requests: b.N},
+				func() { b.ResetTimer(); cpu0 = procCPU(b, p.cmd.Process.Pid) })
+			cpu := procCPU(b, p.cmd.Process.Pid) - cpu0
 			b.StopTimer()
-			slices.Sort(lat)
-			pct := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "reviews/s")
-			b.ReportMetric(pct(0.50), "p50-ms")
-			b.ReportMetric(pct(0.99), "p99-ms")
+			b.ReportMetric(r.PerSecond, "reviews/s")
+			b.ReportMetric(r.P50Ms, "p50-ms")
+			b.ReportMetric(r.P99Ms, "p99-ms")
 			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "server-cpu-µs/review")
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -55,6 +56,7 @@ type webhookProc struct {
 	url     string // https://127.0.0.1:PORT
 	metrics string // http://127.0.0.1:PORT
 	client  *http.Client
+	caFile  string // PEM of the CA of the serving certificate (startWebhook)
 }
 
 func freePort(t testing.TB) int {
@@ -89,9 +91,15 @@ func startWebhook(t testing.TB, env *testenv.Env, args ...string) *webhookProc {
 	if err := os.WriteFile(filepath.Join(dir, "tls.key"), keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	caFile := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
-	return launch(t, env, &tls.Config{RootCAs: pool}, append([]string{"--cert-dir", dir}, args...)...)
+	p := launch(t, env, &tls.Config{RootCAs: pool}, append([]string{"--cert-dir", dir}, args...)...)
+	p.caFile = caFile
+	return p
 }
 
 // launch starts seal-webhook on loopback ports with args and waits for /readyz.
@@ -100,7 +108,11 @@ func launch(t testing.TB, env *testenv.Env, clientTLS *tls.Config, args ...strin
 	port, mport := freePort(t), freePort(t)
 	p := &webhookProc{stderr: &syncBuf{}, done: make(chan struct{}),
 		url: fmt.Sprintf("https://127.0.0.1:%d", port), metrics: fmt.Sprintf("http://127.0.0.1:%d", mport)}
-	p.cmd = exec.Command(testenv.Binary(t, "./cmd/webhook"), append([]string{
+	bin := os.Getenv("SEAL_WEBHOOK_BINARY") // another build to compare with, for the benchmarks
+	if bin == "" {
+		bin = testenv.Binary(t, "./cmd/webhook")
+	}
+	p.cmd = exec.Command(bin, append([]string{
 		"--kubeconfig", env.Kubeconfig, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", mport), "--init-image", "ghcr.io/seal-dev/seal-init:test",
 		"--trust-domain", "prod.example.org", "--shutdown-grace", "0s", "--log-level", "warn"}, args...)...)

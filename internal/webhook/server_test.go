@@ -6,12 +6,15 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +53,7 @@ type running struct {
 	events *record.FakeRecorder
 	cancel context.CancelFunc
 	done   chan error
+	caFile string // PEM of the CA of the serving certificate
 }
 
 // freePort finds a port for controller-runtime's server, which takes a port, not a listener.
@@ -64,7 +68,7 @@ func freePort(t testing.TB) int {
 }
 
 // testCert makes a CA and a leaf for 127.0.0.1.
-func testCert(t testing.TB) (*tls.Certificate, *x509.CertPool) {
+func testCert(t testing.TB) (*tls.Certificate, *x509.CertPool, *x509.Certificate) {
 	t.Helper()
 	ca, err := servingcert.NewCA("test webhook CA", time.Now(), time.Hour, nil)
 	if err != nil {
@@ -76,7 +80,7 @@ func testCert(t testing.TB) (*tls.Certificate, *x509.CertPool) {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
-	return leaf, pool
+	return leaf, pool, ca.Cert
 }
 
 var setLoggerOnce sync.Once
@@ -112,8 +116,12 @@ func newManager(t testing.TB, so ServerOptions, o Options) manager.Manager {
 
 func start(t testing.TB, extra map[string]http.Handler) *running {
 	t.Helper()
-	leaf, pool := testCert(t)
-	r := &running{reg: prometheus.NewRegistry(), events: record.NewFakeRecorder(100), done: make(chan error, 1)}
+	leaf, pool, ca := testCert(t)
+	r := &running{reg: prometheus.NewRegistry(), events: record.NewFakeRecorder(100), done: make(chan error, 1),
+		caFile: filepath.Join(t.TempDir(), "ca.crt")}
+	if err := os.WriteFile(r.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	port := freePort(t)
 	r.mgr = newManager(t, ServerOptions{
 		Host: "127.0.0.1", Port: port,
