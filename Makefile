@@ -102,7 +102,7 @@ soak-webhook: k8s-tools ## The real seal-webhook under SEAL_SOAK_REVIEWS reviews
 	go test -run '^$$' -bench 'ProcessSoak' -benchtime $${SEAL_SOAK_REVIEWS:-1000000}x -timeout 90m ./cmd/webhook/
 
 .PHONY: fuzz
-fuzz: ## Run every fuzz target for FUZZTIME each (default 10s), to the end; per-target summary, exit 1 if any failed (FUZZPARALLEL=1 for one worker)
+fuzz: ## Run every fuzz target for FUZZTIME each (default 10s), to the end; per-target summary, exit 1 if any failed (FUZZPARALLEL=1 for one worker, FUZZMATCH=REGEX for some targets)
 	@hack/fuzz.sh $${FUZZTIME:-10s}
 
 $(CONTROLLER_GEN):

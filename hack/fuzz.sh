@@ -5,6 +5,7 @@
 # named on its line).
 #   hack/fuzz.sh [TIME] [PACKAGE-PATTERN...]
 # FUZZPARALLEL=N runs N fuzzing workers per target (default GOMAXPROCS): 1 on a shared machine.
+# FUZZMATCH=REGEX runs only the targets whose names match (grep -E), e.g. 'FuzzRedeem|FuzzParse$'.
 #
 # Go 1.26's fuzz coordinator can report "context deadline exceeded" when -fuzztime expires while a
 # worker is mid-call (go.dev/issue/75804, fixed in Go 1.27): the target fails with no failing
@@ -24,7 +25,7 @@ execs() { grep -o 'execs: [0-9]*' "$1" | tail -1 | grep -o '[0-9]*' || echo 0; }
 # the test binary): building every package's tests first took minutes on a loaded machine.
 for pkg in $(go list -f '{{.ImportPath}} {{.Dir}}' "${@:-./...}" | while read -r p d; do
   grep -qs '^func Fuzz' "$d"/*_test.go && echo "$p"; done); do
-  for target in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+  for target in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' | grep -E "${FUZZMATCH:-.}" || true); do
     found=$((found + 1))
     log="$logs/$(basename "$pkg")-$target.log"
     start=$(date +%s)
