@@ -2,14 +2,12 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -201,56 +199,8 @@ func (w *webhookProc) stop(t *testing.T, sig syscall.Signal) {
 
 // reviews is the number of reviews the replica answered (seal_webhook_requests_total, all labels).
 func (w *webhookProc) reviews() int {
-	n, _ := metricSum("http://"+w.metrics+"/metrics", "seal_webhook_requests_total")
-	return n
-}
-
-// metricSum adds every sample of one metric family from a Prometheus text endpoint.
-func metricSum(url, name string) (int, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return 0, err
-	}
-	sum, found := 0.0, false
-	for _, line := range splitLines(string(b)) {
-		if len(line) <= len(name) || line[:len(name)] != name || (line[len(name)] != '{' && line[len(name)] != ' ') {
-			continue
-		}
-		i := len(line) - 1
-		for i > 0 && line[i] != ' ' {
-			i--
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %q: %w", url, line, err)
-		}
-		sum, found = sum+v, true
-	}
-	if !found {
-		return 0, errors.New(url + " has no " + name)
-	}
-	return int(sum), nil
-}
-
-func splitLines(s string) []string {
-	var out []string
-	for len(s) > 0 {
-		i := 0
-		for i < len(s) && s[i] != '\n' {
-			i++
-		}
-		out = append(out, s[:i])
-		if i < len(s) {
-			i++
-		}
-		s = s[i:]
-	}
-	return out
+	n, _ := testenv.MetricSum("http://"+w.metrics+"/metrics", "seal_webhook_requests_total")
+	return int(n)
 }
 
 // loadResult is what a burst of pod creations gave.

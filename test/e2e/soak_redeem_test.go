@@ -10,9 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -252,9 +250,11 @@ func (r *soakROT) sample(t *testing.T) soakSample {
 	if s.rssKiB, s.hwmKiB, err = procMemory(r.cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
-	if s.goroutines, err = metricValue(r.metricsURL, "go_goroutines"); err != nil {
+	g, err := testenv.MetricSum(r.metricsURL, "go_goroutines")
+	if err != nil {
 		t.Fatal(err)
 	}
+	s.goroutines = int(g)
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", r.cmd.Process.Pid))
 	if err != nil {
 		t.Fatal(err)
@@ -290,26 +290,6 @@ func procMemory(pid int) (rss, hwm int, err error) {
 		return 0, 0, fmt.Errorf("/proc/%d/status has no VmRSS", pid)
 	}
 	return rss, hwm, sc.Err()
-}
-
-// metricValue reads one unlabelled gauge from a Prometheus text endpoint.
-func metricValue(url, name string) (int, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int(f), err
-		}
-	}
-	return 0, errors.New(url + " has no " + name)
 }
 
 // loadAvg is the 1-, 5- and 15-minute load average, for the figures in docs/reliability.md.
