@@ -7,18 +7,19 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/seal-dev/seal/internal/podtoken"
+	"github.com/seal-dev/seal/internal/podtoken/podtokentest"
 	"github.com/seal-dev/seal/internal/store"
 )
 
 // FuzzVerify feeds arbitrary tokens to Verify: it must never panic, accept only a token the
 // cluster's key signed, and never put the token into its error.
 func FuzzVerify(f *testing.F) {
-	iss := newIssuer(f, "https://kubernetes.default.svc", jose.ES256)
-	v, _ := podtoken.NewVerifier([]podtoken.Cluster{{Name: "prod", Issuer: iss.iss, JWKS: iss.jwks(f)}})
+	iss := podtokentest.New(f, "https://kubernetes.default.svc", jose.ES256)
+	v, _ := podtoken.NewVerifier([]podtoken.Cluster{{Name: "prod", Issuer: iss.URL, JWKS: iss.JWKS(f)}})
 	bs := []store.Binding{{Cluster: "prod", Namespace: "payments", ServiceAccount: "*"}}
-	good := iss.token(f, "payments", "api", "p")
+	good := iss.Token(f, t0, "payments", "api", "p")
 	for _, s := range []string{good, good[:len(good)/2], "", "a.b.c", "eyJhbGciOiJub25lIn0.e30.", strings.Repeat(".", 10),
-		iss.token(f, "other", "api", "p"), "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJodHRwczovL2t1YmVybmV0ZXMuZGVmYXVsdC5zdmMifQ.AAAA"} {
+		iss.Token(f, t0, "other", "api", "p"), "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJodHRwczovL2t1YmVybmV0ZXMuZGVmYXVsdC5zdmMifQ.AAAA"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, tok string) {
