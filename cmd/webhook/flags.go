@@ -46,7 +46,7 @@ Flags:
 
 type cliOptions struct {
 	host, certDir, namespace, service, mutating, validating, caSecret string
-	kubeconfig, metricsAddr, logLevel, logFormat                      string
+	kubeconfig, metricsAddr, pprofAddr, logLevel, logFormat           string
 	port                                                              int
 	inject                                                            inject.Config
 	pullPolicy, cpuRequest, memRequest, memLimit                      string
@@ -86,6 +86,7 @@ func newFlagSet(o *cliOptions) *flag.FlagSet {
 	fs.StringVar(&o.inject.TrustDomain, "trust-domain", "", "SPIFFE `trust-domain` of the ROT, for SEAL_SPIFFE_ID (required)")
 	fs.StringVar(&o.inject.TokenAudience, "token-audience", inject.DefaultTokenAudience, "`audience` of the projected ServiceAccount token mounted into seal-init only (the ROT's cluster --audience; docs/binding.md)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "serve /metrics, /healthz and /readyz over HTTP on this `address` (empty: off)")
+	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles over HTTP on this `address`, e.g. 127.0.0.1:6060 (empty: off; never expose it)")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig `file` (default: in-cluster, $KUBECONFIG or ~/.kube/config)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json (one JSON object per line, for log collectors)")

@@ -61,6 +61,7 @@ func newManager(cfg *rest.Config, o *cliOptions, certs *servingcert.Manager, log
 		WebhookServer:           webhook.NewServer(so),
 		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:  "0", // the probes are on the metrics server: see probes
+		PprofBindAddress:        o.pprofAddr,
 		Cache:                   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		GracefulShutdownTimeout: &grace,
 	})
