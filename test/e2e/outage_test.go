@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,11 +32,14 @@ import (
 // with the real API server by the chart's webhook configurations (failurePolicy: Fail), and
 // breaks things under a stream of pod creations:
 //
+//  0. with no fault, pods are created at SEAL_OUTAGE_RATE a second in a namespace no webhook
+//     selects and in an injected one: what the API server sustains here, alone and with Seal;
 //  1. while pods are created at SEAL_OUTAGE_RATE a second (default 30, for 6 s; make
 //     chaos-webhook: 500 for 30 s), the replica the API server is calling stops on SIGTERM (a
-//     rolling update, an eviction): no create fails; then it is killed (SIGKILL): only reviews
-//     in flight on it fail, with the API server's "failed calling webhook"; every admitted pod
-//     is injected;
+//     rolling update, an eviction): no create fails; then it is killed (SIGKILL) just after a
+//     ReplicaSet is scaled up: only reviews in flight on it fail, with the API server's "failed
+//     calling webhook", the ReplicaSet's controller retries its own and ends with every pod;
+//     every admitted pod is injected;
 //  2. the registry stops: an image verified before keeps being admitted (cache hit), an image
 //     never verified is denied where a policy enforces and admitted with a warning where it
 //     warns;
@@ -141,11 +147,92 @@ func TestWebhookOutage(t *testing.T) {
 	}
 
 	replicas := []*webhookProc{a, b}
+	faultRate := rate // lowered below to what the API server sustains through the webhooks
+	t.Run("rate without a fault", func(t *testing.T) {
+		// What this machine's API server admits at the rate asked for, with no webhook (a
+		// namespace none selects) and through Seal's webhooks, and the CPU each create costs
+		// the webhooks, the API server and the whole machine: the ceiling of the fault runs.
+		createPlain := func(ctx context.Context, _ int) error { return fast.Create(ctx, pod(plainNS, appImg.String(), nil)) }
+		apiPID, err := env.APIServerPID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cpu := func() (webhooks, api, machine time.Duration) {
+			for _, w := range []*webhookProc{a, b} {
+				d, err := testenv.ProcCPU(w.cmd.Process.Pid)
+				if err != nil {
+					t.Fatal(err)
+				}
+				webhooks += d
+			}
+			var err1, err2 error
+			api, err1 = testenv.ProcCPU(apiPID)
+			machine, err2 = testenv.MachineCPU()
+			if err := errors.Join(err1, err2); err != nil {
+				t.Fatal(err)
+			}
+			return webhooks, api, machine
+		}
+		for _, c := range []struct {
+			name    string
+			create  func(context.Context, int) error
+			webhook bool
+		}{{"API server alone (no webhook selects the namespace)", createPlain, false}, {"through both replicas (injection and image policy)", createInject, true}} {
+			w0, api0, m0 := cpu()
+			r := createAtRate(rate, dur/2, c.create, nil)
+			w1, api1, m1 := cpu()
+			report(c.name, r)
+			if r.ok > 0 {
+				per := func(d time.Duration) int64 { return d.Microseconds() / int64(r.ok) }
+				t.Logf("outage: %s: CPU per create: webhooks %d µs, kube-apiserver %d µs, whole machine %d µs", c.name, per(w1-w0), per(api1-api0), per(m1-m0))
+			}
+			// Above what the API server sustains, creates time out in it (logged above); a
+			// failed webhook call with no fault would be Seal's.
+			for msg, n := range r.failures {
+				if strings.Contains(msg, "webhook") {
+					t.Errorf("%s: %d creates failed in a webhook with no fault: %s", c.name, n, msg)
+				}
+			}
+			// The faults must be judged at a rate the API server keeps up with: above it,
+			// creates queue in the API server and time out whatever the webhooks do.
+			if sustained := float64(r.ok) / r.took.Seconds(); c.webhook && sustained < 0.9*float64(rate) {
+				faultRate = max(1, int(0.8*sustained))
+				t.Logf("outage: the API server sustained %.0f creates/s through the webhooks, below the %d/s asked: the faults run at %d/s", sustained, rate, faultRate)
+			}
+		}
+	})
+
 	t.Run("one replica stops", func(t *testing.T) {
+		// A ReplicaSet is scaled up as the replica is killed: creates of its pods that fail are
+		// retried by its controller, so the workload loses no pod.
+		rs := outageReplicaSet(injectNS, appImg.String())
+		if err := env.Client.Create(ctx, rs); err != nil {
+			t.Fatal(err)
+		}
+		rsPods := int32(min(faultRate, 60))
 		// The fault hits the replica the API server is sending reviews to.
 		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 			var victim *webhookProc
-			r := createAtRate(rate, dur, createInject, func() { victim = replicas[front.busiest()]; victim.stop(t, sig) })
+			r := createAtRate(faultRate, dur, createInject, func() {
+				if sig == syscall.SIGKILL {
+					scale := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, rsPods))
+					// In the fault's goroutine: report, do not stop the test from here.
+					for try := 0; ; try++ {
+						err := env.Client.Patch(ctx, rs.DeepCopy(), scale)
+						if err == nil {
+							break
+						}
+						if try == 50 {
+							t.Errorf("scaling ReplicaSet %s: %v", rs.Name, err)
+							break
+						}
+						time.Sleep(200 * time.Millisecond)
+					}
+					time.Sleep(100 * time.Millisecond) // its controller is creating pods
+				}
+				victim = replicas[front.busiest()]
+				victim.stop(t, sig)
+			})
 			report(fmt.Sprintf("%v to the busy replica of two", sig), r)
 			failed := r.sent - r.ok
 			switch {
@@ -165,6 +252,30 @@ func TestWebhookOutage(t *testing.T) {
 			}
 			victim.start(t)
 		}
+		// SIGKILL fails the reviews in flight, and the API server does not retry them; the
+		// ReplicaSet's controller does: every pod it wanted exists, injected (checked below).
+		testenv.Eventually(t, 2*time.Minute, func() error {
+			var got appsv1.ReplicaSet
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(rs), &got); err != nil {
+				return err
+			}
+			if got.Status.Replicas != rsPods {
+				return fmt.Errorf("ReplicaSet %s has %d of %d pods", rs.Name, got.Status.Replicas, rsPods)
+			}
+			return nil
+		})
+		var events corev1.EventList
+		if err := env.Client.List(ctx, &events, client.InNamespace(injectNS)); err != nil {
+			t.Fatal(err)
+		}
+		failedCreates := 0
+		for _, e := range events.Items {
+			if e.InvolvedObject.Name == rs.Name && e.Reason == "FailedCreate" {
+				failedCreates += int(e.Count)
+				t.Logf("outage: ReplicaSet event: %d× %s", e.Count, e.Message)
+			}
+		}
+		t.Logf("outage: ReplicaSet scaled to %d as one replica was killed: %d creates failed and were retried by its controller, %d of %d pods exist", rsPods, failedCreates, rsPods, rsPods)
 		// failurePolicy: Fail: no pod got in without its identity.
 		var pods corev1.PodList
 		if err := env.Client.List(ctx, &pods, client.InNamespace(injectNS)); err != nil {
@@ -240,12 +351,29 @@ func TestWebhookOutage(t *testing.T) {
 		a.start(t)
 		b.start(t)
 		testenv.Eventually(t, 30*time.Second, func() error { return fast.Create(ctx, pod(injectNS, appImg.String(), nil)) })
-		r := createAtRate(rate, 2*time.Second, createInject, nil)
+		r := createAtRate(faultRate, 2*time.Second, createInject, nil)
 		report("after restart", r)
 		if r.ok != r.sent {
 			t.Errorf("after both replicas restarted, %d of %d creates failed", r.sent-r.ok, r.sent)
 		}
 	})
+}
+
+// outageReplicaSet is a ReplicaSet of no pods yet in ns, its pods asking for injection.
+func outageReplicaSet(ns, image string) *appsv1.ReplicaSet {
+	labels := map[string]string{"app": "outage-rs"}
+	zero := int32(0)
+	return &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "outage-rs"},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: &zero,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{inject.AnnotationWorkload: "shop"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}},
+			},
+		},
+	}
 }
 
 type warnFunc func(string)
