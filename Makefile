@@ -72,7 +72,7 @@ chaos: k8s-tools ## Fault drills at full length (issue #25): kill -9 during stat
 	set -o pipefail; SEAL_CHAOS_FULL=1 go test $(GO_TEST_FLAGS) -timeout 40m -v -run 'TestHAROTUnderLoad|TestAPIServerOutage|TestStateDirFull|TestRotationDrill' ./test/chaos/ | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|FIGURES'
 
 .PHONY: chaos-webhook
-chaos-webhook: k8s-tools ## Webhook outages at full rate (SEAL_OUTAGE_RATE pod creations/s, default 500, 30 s each); make test runs 30/s for 6 s
+chaos-webhook: k8s-tools ## Webhook outages at full rate (SEAL_OUTAGE_RATE pod creations/s, default 500, 30 s each; the faults at 80% of what the API server sustains when lower); make test runs 30/s for 6 s
 	SEAL_OUTAGE_RATE=$${SEAL_OUTAGE_RATE:-500} go test $(GO_TEST_FLAGS) -timeout 20m -run '^TestWebhookOutage$$' -v ./test/e2e/
 
 .PHONY: soak soak-redeem
