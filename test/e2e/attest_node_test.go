@@ -36,30 +36,7 @@ func TestRealNodeAttestation(t *testing.T) {
 	ctx := context.Background()
 	ns := env.Namespace(t, map[string]string{inject.LabelInject: inject.NamespaceEnabled})
 
-	// Enroll the node: its AK registered, its PCR 0 and 7 as the reference values.
-	tp, err := attest.OpenTPM(tpm.Spec())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ak, _, err := attest.EnrollAK(tp, attest.DefaultAKHandle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcrs, err := attest.ReadPCRs(tp, []int{0, 7})
-	tp.Close() // swtpm serves one client at a time: the pods' seal-init come next
-	if err != nil {
-		t.Fatal(err)
-	}
-	do := func(path string, in any) {
-		if err := r.Admin.Do(ctx, http.MethodPost, path, in, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	do(rotapi.PathAttestationKeys, rotapi.AttestationKey{Name: "node-1", AKPub: ak})
-	do(rotapi.PathAttestationPolicies, rotapi.AttestationPolicy{Name: "node-boot", PCRs: map[string]string{
-		"0": hex.EncodeToString(pcrs[0]), "7": hex.EncodeToString(pcrs[7])}})
-	do(rotapi.PathAttestationPolicies, rotapi.AttestationPolicy{Name: "other-boot", PCRs: map[string]string{
-		"0": hex.EncodeToString(pcrs[0]), "7": strings.Repeat("11", 32)}})
+	enrollNode(t, r, tpm)
 	r.CreateWorkload(t, rotapi.Workload{Name: "vault", Attest: "node-boot"})
 	r.CreateWorkload(t, rotapi.Workload{Name: "strict", Attest: "other-boot"})
 	eggSecret(t, env, ns, "egg-vault", r.MintEgg(t, "vault", rotapi.MintRequest{}))
@@ -114,4 +91,35 @@ func TestRealNodeAttestation(t *testing.T) {
 		}
 		t.Logf("what kubectl describe pod shows: %s", msg)
 	})
+}
+
+// enrollNode enrolls the TPM as node-1 of the ROT: its AK registered, and two attestation
+// policies: node-boot, its PCR 0 and 7 as they are (the node satisfies it), and other-boot,
+// another PCR 7 (it does not).
+func enrollNode(t *testing.T, r *rottest.ROT, tpm *swtpm.TPM) {
+	t.Helper()
+	tp, err := attest.OpenTPM(tpm.Spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ak, _, err := attest.EnrollAK(tp, attest.DefaultAKHandle)
+	if err != nil {
+		tp.Close()
+		t.Fatal(err)
+	}
+	pcrs, err := attest.ReadPCRs(tp, []int{0, 7})
+	tp.Close() // swtpm serves one client at a time: the pods' seal-init come next
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(path string, in any) {
+		if err := r.Admin.Do(context.Background(), http.MethodPost, path, in, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do(rotapi.PathAttestationKeys, rotapi.AttestationKey{Name: "node-1", AKPub: ak})
+	do(rotapi.PathAttestationPolicies, rotapi.AttestationPolicy{Name: "node-boot", PCRs: map[string]string{
+		"0": hex.EncodeToString(pcrs[0]), "7": hex.EncodeToString(pcrs[7])}})
+	do(rotapi.PathAttestationPolicies, rotapi.AttestationPolicy{Name: "other-boot", PCRs: map[string]string{
+		"0": hex.EncodeToString(pcrs[0]), "7": strings.Repeat("11", 32)}})
 }

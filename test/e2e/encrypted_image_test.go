@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/seal-dev/seal/hack/ociimage"
-	"github.com/seal-dev/seal/internal/attest"
 	"github.com/seal-dev/seal/internal/inject"
 	"github.com/seal-dev/seal/internal/rot/rottest"
 	"github.com/seal-dev/seal/internal/rotapi"
@@ -69,30 +66,7 @@ func TestRealNodeEncryptedImage(t *testing.T) {
 	injectionWebhook(t, env, r.TrustDomain, func(c *inject.Config) { c.TPM = tpm.Spec() })
 	nodeImages(t, node)
 
-	// Enroll the node (as TestRealNodeAttestation does).
-	tp, err := attest.OpenTPM(tpm.Spec())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ak, _, err := attest.EnrollAK(tp, attest.DefaultAKHandle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcrs, err := attest.ReadPCRs(tp, []int{0, 7})
-	tp.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	do := func(path string, in any) {
-		if err := r.Admin.Do(ctx, http.MethodPost, path, in, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	do(rotapi.PathAttestationKeys, rotapi.AttestationKey{Name: "node-1", AKPub: ak})
-	do(rotapi.PathAttestationPolicies, rotapi.AttestationPolicy{Name: "node-boot", PCRs: map[string]string{
-		"0": hex.EncodeToString(pcrs[0]), "7": hex.EncodeToString(pcrs[7])}})
-	do(rotapi.PathAttestationPolicies, rotapi.AttestationPolicy{Name: "other-boot", PCRs: map[string]string{
-		"0": hex.EncodeToString(pcrs[0]), "7": strings.Repeat("11", 32)}})
+	enrollNode(t, r, tpm)
 	r.CreateWorkload(t, rotapi.Workload{Name: "vault", Attest: "node-boot"})
 	r.CreateWorkload(t, rotapi.Workload{Name: "strict", Attest: "other-boot"})
 
