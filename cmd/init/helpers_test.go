@@ -61,18 +61,10 @@ type buildError struct {
 
 func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // proc is a running process whose stderr is captured.
 type proc struct {
 	cmd    *exec.Cmd
-	stderr *syncBuf
+	stderr *testenv.LogBuffer
 	done   chan struct{}
 	err    error
 }
@@ -80,7 +72,7 @@ type proc struct {
 // start runs bin with args and env (added to a minimal environment) and kills it at cleanup.
 func start(t *testing.T, env []string, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), stderr: &syncBuf{}, done: make(chan struct{})}
+	p := &proc{cmd: exec.Command(bin, args...), stderr: &testenv.LogBuffer{}, done: make(chan struct{})}
 	// A termination log that does not exist is not written; tests that want one create it.
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "SEAL_TERMINATION_LOG=" + filepath.Join(t.TempDir(), "none")}, env...)
 	p.cmd.Stderr = p.stderr

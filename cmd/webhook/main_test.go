@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,18 +38,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // webhookProc is a running seal-webhook process with --cert-dir.
 type webhookProc struct {
 	cmd     *exec.Cmd
-	stderr  *syncBuf
+	stderr  *testenv.LogBuffer
 	done    chan struct{} // closed when the process has exited; then waitErr is set
 	waitErr error
 	url     string // https://127.0.0.1:PORT
@@ -106,7 +97,7 @@ func startWebhook(t testing.TB, env *testenv.Env, args ...string) *webhookProc {
 func launch(t testing.TB, env *testenv.Env, clientTLS *tls.Config, args ...string) *webhookProc {
 	t.Helper()
 	port, mport := freePort(t), freePort(t)
-	p := &webhookProc{stderr: &syncBuf{}, done: make(chan struct{}),
+	p := &webhookProc{stderr: &testenv.LogBuffer{}, done: make(chan struct{}),
 		url: fmt.Sprintf("https://127.0.0.1:%d", port), metrics: fmt.Sprintf("http://127.0.0.1:%d", mport)}
 	bin := os.Getenv("SEAL_WEBHOOK_BINARY") // another build to compare with, for the benchmarks
 	if bin == "" {

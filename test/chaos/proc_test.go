@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -21,15 +20,6 @@ import (
 	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
-// logBuf collects a process's stderr.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // rotProc is a seal-rot serve process that can be killed (-9) and started again on the same
 // address.
 type rotProc struct {
@@ -39,7 +29,7 @@ type rotProc struct {
 	environ []string
 	args    []string
 	addr    string
-	log     *logBuf
+	log     *testenv.LogBuffer
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -59,7 +49,7 @@ func freeAddr(t *testing.T) string {
 // startROT runs `seal-rot serve --listen ADDR args...` and stops it when the test ends.
 func startROT(t *testing.T, name, bin string, environ []string, args ...string) *rotProc {
 	t.Helper()
-	r := &rotProc{t: t, name: name, bin: bin, environ: environ, args: args, addr: freeAddr(t), log: &logBuf{}}
+	r := &rotProc{t: t, name: name, bin: bin, environ: environ, args: args, addr: freeAddr(t), log: &testenv.LogBuffer{}}
 	r.start()
 	t.Cleanup(func() {
 		r.signal(syscall.SIGTERM)

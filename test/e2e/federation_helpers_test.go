@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -327,20 +326,12 @@ func fedBadEndpoint(t *testing.T, r *rottest.ROT, h http.HandlerFunc) string {
 type fedROTProc struct {
 	td, u, adminDir string
 	cmd             *exec.Cmd
-	log             *fedLog
+	log             *testenv.LogBuffer
 	done            chan error
 }
 
 func (r *fedROTProc) url() string   { return r.u }
 func (r *fedROTProc) admin() string { return r.adminDir }
-
-type fedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *fedLog) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *fedLog) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // fedStartROT runs seal-rot serve for td on a free loopback port and waits until it is ready.
 func fedStartROT(t *testing.T, td string) *fedROTProc {
@@ -353,7 +344,7 @@ func fedStartROT(t *testing.T, td string) *fedROTProc {
 	addr := l.Addr().String()
 	l.Close()
 	state := t.TempDir()
-	r := &fedROTProc{td: td, u: "https://" + addr, adminDir: filepath.Join(state, "admin"), log: &fedLog{}, done: make(chan error, 1)}
+	r := &fedROTProc{td: td, u: "https://" + addr, adminDir: filepath.Join(state, "admin"), log: &testenv.LogBuffer{}, done: make(chan error, 1)}
 	r.cmd = exec.Command(bin, "serve", "--state-dir", state, "--listen", addr, "--trust-domain", td)
 	r.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	r.cmd.Stderr = r.log

@@ -136,12 +136,12 @@ type webhookProc struct {
 	bin                 string
 	cmd                 *exec.Cmd
 	done                chan error
-	log                 *fedLog
+	log                 *testenv.LogBuffer
 }
 
 func startWebhookProc(t *testing.T, bin, name string, args ...string) *webhookProc {
 	t.Helper()
-	w := &webhookProc{name: name, addr: soakFreeAddr(t), metrics: soakFreeAddr(t), bin: bin, log: &fedLog{}}
+	w := &webhookProc{name: name, addr: soakFreeAddr(t), metrics: soakFreeAddr(t), bin: bin, log: &testenv.LogBuffer{}}
 	host, port, _ := net.SplitHostPort(w.addr)
 	w.args = append([]string{"--host", host, "--port", port, "--metrics-addr", w.metrics, "--log-level", "warn"}, args...)
 	w.start(t)

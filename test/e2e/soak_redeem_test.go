@@ -161,7 +161,7 @@ type soakROT struct {
 	url, metricsURL, adminDir string
 	caPEM                     []byte
 	cmd                       *exec.Cmd
-	log                       *fedLog
+	log                       *testenv.LogBuffer
 }
 
 func soakFreeAddr(t *testing.T) string {
@@ -178,7 +178,7 @@ func soakStartROT(t *testing.T) *soakROT {
 	t.Helper()
 	bin := testenv.Binary(t, "./cmd/rot")
 	addr, maddr, state := soakFreeAddr(t), soakFreeAddr(t), t.TempDir()
-	r := &soakROT{url: "https://" + addr, metricsURL: "http://" + maddr + "/metrics", adminDir: filepath.Join(state, "admin"), log: &fedLog{}}
+	r := &soakROT{url: "https://" + addr, metricsURL: "http://" + maddr + "/metrics", adminDir: filepath.Join(state, "admin"), log: &testenv.LogBuffer{}}
 	r.cmd = exec.Command(bin, "serve", "--state-dir", state, "--listen", addr, "--metrics-listen", maddr, "--trust-domain", "soak.example.org", "--log-level", "warn")
 	r.cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	r.cmd.Stderr = r.log

@@ -44,7 +44,7 @@ func TestVersions(t *testing.T) {
 	l.Close()
 	state := t.TempDir()
 	rot := exec.Command(filepath.Join(bin, "seal-rot"), "serve", "--state-dir", state, "--listen", addr, "--trust-domain", "prod.example.org")
-	var log fedLog
+	var log testenv.LogBuffer
 	rot.Stderr = &log
 	if err := rot.Start(); err != nil {
 		t.Fatal(err)

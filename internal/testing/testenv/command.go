@@ -1,8 +1,10 @@
 package testenv
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 )
 
@@ -21,3 +23,19 @@ func Command(t testing.TB, name, installedBy string) string {
 	t.Skipf("testenv: %s is not installed (run %s)", name, installedBy)
 	return ""
 }
+
+// LogBuffer collects a process's output: safe to write from the goroutines exec.Cmd copies
+// Stdout and Stderr with while the test reads it.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String is what was written so far.
+func (l *LogBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
