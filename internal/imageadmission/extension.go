@@ -61,8 +61,11 @@ func Setup(mgr manager.Manager, o SetupOptions) error {
 			return fmt.Errorf("imageadmission: watching %T: %w (are the seal.dev CRDs installed? --image-policy=false turns the image policy off)", obj, err)
 		}
 	}
+	if err := verify.IndexApproved(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return fmt.Errorf("imageadmission: indexing ApprovedImages: %w", err)
+	}
 	r := uncachedSecrets{cached: mgr.GetClient(), direct: mgr.GetAPIReader()}
-	src := verify.ClusterSource{Client: r}
+	src := verify.ClusterSource{Client: r, Indexed: true}
 	v, err := verify.New(verify.Options{Policies: src, Keys: src, Namespace: o.SealNamespace,
 		NoMatch: o.NoMatch, Registerer: crmetrics.Registry, Logger: o.Logger})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	corev1 "k8s.io/api/core/v1"
@@ -29,8 +30,38 @@ func (s *StaticPolicies) ImagePolicies(context.Context) ([]sealv1.ImagePolicy, e
 	return s.Policies, nil
 }
 
-func (s *StaticPolicies) ApprovedImages(context.Context) ([]sealv1.ApprovedImage, error) {
-	return s.Approved, nil
+func (s *StaticPolicies) ApprovedImage(_ context.Context, digest string) (string, error) {
+	for _, a := range s.Approved {
+		if ApprovedDigest(&a) == digest {
+			return a.Name, nil
+		}
+	}
+	return "", nil
+}
+
+// ApprovedDigestField is the cache index of ApprovedImages by the digest of spec.image
+// (IndexApproved registers it): a review finds the ApprovedImage of its image in one lookup
+// instead of copying every ApprovedImage out of the cache.
+const ApprovedDigestField = "seal.dev/approved-digest"
+
+// ApprovedDigest is the digest (sha256:…) spec.image ends in, or "". The CRD (and
+// ReadPolicies) make spec.image end in @sha256:…: the digest is the content approved.
+func ApprovedDigest(a *sealv1.ApprovedImage) string {
+	if i := strings.LastIndexByte(a.Spec.Image, '@'); i >= 0 {
+		return a.Spec.Image[i+1:]
+	}
+	return ""
+}
+
+// IndexApproved registers ApprovedDigestField on a cache (a manager's GetFieldIndexer()); call
+// it before the cache starts, and set ClusterSource.Indexed.
+func IndexApproved(ctx context.Context, fi client.FieldIndexer) error {
+	return fi.IndexField(ctx, &sealv1.ApprovedImage{}, ApprovedDigestField, func(o client.Object) []string {
+		if d := ApprovedDigest(o.(*sealv1.ApprovedImage)); d != "" {
+			return []string{d}
+		}
+		return nil
+	})
 }
 
 // maxPolicyFile bounds what ReadPolicies reads.
@@ -122,22 +153,35 @@ func CheckFile(ctx context.Context, image, policyFile string) (Decision, error) 
 // the manager's cached client).
 type ClusterSource struct {
 	Client client.Reader
+	// Indexed says Client is a cache with IndexApproved registered: an ApprovedImage is found
+	// by its digest. Without it every ApprovedImage is listed and compared. Either way a cache
+	// hands out its objects without a deep copy (the verifier only reads them).
+	Indexed bool
 }
 
 func (c ClusterSource) ImagePolicies(ctx context.Context) ([]sealv1.ImagePolicy, error) {
 	var l sealv1.ImagePolicyList
-	if err := c.Client.List(ctx, &l); err != nil {
+	if err := c.Client.List(ctx, &l, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	return l.Items, nil
 }
 
-func (c ClusterSource) ApprovedImages(ctx context.Context) ([]sealv1.ApprovedImage, error) {
+func (c ClusterSource) ApprovedImage(ctx context.Context, digest string) (string, error) {
 	var l sealv1.ApprovedImageList
-	if err := c.Client.List(ctx, &l); err != nil {
-		return nil, err
+	opts := []client.ListOption{client.UnsafeDisableDeepCopy}
+	if c.Indexed {
+		opts = append(opts, client.MatchingFields{ApprovedDigestField: digest})
 	}
-	return l.Items, nil
+	if err := c.Client.List(ctx, &l, opts...); err != nil {
+		return "", err
+	}
+	for i := range l.Items {
+		if ApprovedDigest(&l.Items[i]) == digest {
+			return l.Items[i].Name, nil
+		}
+	}
+	return "", nil
 }
 
 func (c ClusterSource) PublicKey(ctx context.Context, namespace, name, key string) ([]byte, error) {

@@ -25,7 +25,8 @@ import (
 // PolicySource lists the policies in force (from the cluster, or from a file).
 type PolicySource interface {
 	ImagePolicies(ctx context.Context) ([]sealv1.ImagePolicy, error)
-	ApprovedImages(ctx context.Context) ([]sealv1.ApprovedImage, error)
+	// ApprovedImage names an ApprovedImage whose spec.image has digest (sha256:…), or "".
+	ApprovedImage(ctx context.Context, digest string) (string, error)
 }
 
 // KeySource reads a PEM public key named by an authority's secretRef.
@@ -216,16 +217,13 @@ func withUnpinned(d Decision, msg string) Decision {
 // policy-controller does. A failing enforce-mode policy denies; failing warn-mode policies only
 // warn.
 func (v *Verifier) decide(ctx context.Context, dec Decision, req Request, ref name.Reference, res resolved, policies []*policy, broken []string) Decision {
-	approved, err := v.opts.Policies.ApprovedImages(ctx)
+	approved, err := v.opts.Policies.ApprovedImage(ctx, res.digest)
 	if err != nil {
-		return dec.deny(ReasonPolicyError, "listing ApprovedImages: "+err.Error())
+		return dec.deny(ReasonPolicyError, "reading ApprovedImages: "+err.Error())
 	}
-	for _, a := range approved {
-		// The CRD (and ReadPolicies) make spec.image end in @sha256:…; the digest is the content.
-		if i := strings.LastIndexByte(a.Spec.Image, '@'); i >= 0 && a.Spec.Image[i+1:] == res.digest {
-			dec.Policy = a.Name
-			return dec.allow(ReasonApprovedImage, "approved by ApprovedImage "+a.Name)
-		}
+	if approved != "" {
+		dec.Policy = approved
+		return dec.allow(ReasonApprovedImage, "approved by ApprovedImage "+approved)
 	}
 
 	rn := refName{repo: res.repo, full: dec.Digest, given: ref.Name()}
