@@ -61,6 +61,7 @@ func BenchmarkProcessLoad(b *testing.B) {
 			b.ReportMetric(r.P50Ms, "p50-ms")
 			b.ReportMetric(r.P99Ms, "p99-ms")
 			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "server-cpu-µs/review")
+			b.ReportMetric(r.CPUMicrosPerRequest, "loadgen-cpu-µs/review")
 		})
 	}
 }

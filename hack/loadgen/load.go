@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -37,6 +38,7 @@ type Result struct {
 	Errors    int
 	FirstErr  error
 	Elapsed   time.Duration
+	CPU       time.Duration // this process's CPU time while the timed requests ran
 	Latencies []time.Duration
 }
 
@@ -69,12 +71,18 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		u.RequestURI(), u.Host, o.ContentType, len(o.Body))
 	req = append(req, o.Body...)
 	conns := make([]*conn, o.Conns)
+	defer func() { // the ones redialled after a failure too
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
 	for i := range conns {
 		c, err := dial(ctx, u.Host, o.TLS, o.Timeout)
 		if err != nil {
 			return Result{}, err
 		}
-		defer c.Close()
 		conns[i] = c
 		for range o.Warm {
 			if _, err := c.do(req, o.Timeout); err != nil {
@@ -90,28 +98,30 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
-	start := time.Now()
-	for _, c := range conns {
+	start, cpu0 := time.Now(), cpuTime()
+	for i := range conns {
 		wg.Go(func() {
-			for i := next.Add(1) - 1; i < int64(o.Requests) && ctx.Err() == nil; i = next.Add(1) - 1 {
-				d, err := c.do(req, o.Timeout)
+			for n := next.Add(1) - 1; n < int64(o.Requests) && ctx.Err() == nil; n = next.Add(1) - 1 {
+				d, err := conns[i].do(req, o.Timeout)
 				if err != nil {
 					failed.Add(1)
 					once.Do(func() { firstErr = err })
-					if c, err = redial(ctx, c, u.Host, o.TLS, o.Timeout); err != nil {
+					conns[i].Close() // the server may have closed it
+					if conns[i], err = dial(ctx, u.Host, o.TLS, o.Timeout); err != nil {
+						conns[i] = nil
 						return
 					}
 					continue
 				}
-				lat[i] = d
+				lat[n] = d
 			}
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	done := slices.DeleteFunc(lat, func(d time.Duration) bool { return d == 0 })
 	slices.Sort(done)
-	return Result{Requests: len(done), Errors: int(failed.Load()), FirstErr: firstErr, Elapsed: elapsed, Latencies: done}, ctx.Err()
+	return Result{Requests: len(done), Errors: int(failed.Load()), FirstErr: firstErr, Elapsed: elapsed, CPU: cpu, Latencies: done}, ctx.Err()
 }
 
 // conn is one keep-alive connection.
@@ -127,12 +137,6 @@ func dial(ctx context.Context, host string, cfg *tls.Config, timeout time.Durati
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
 	return &conn{Conn: c.(*tls.Conn), r: bufio.NewReaderSize(c, 64<<10)}, nil
-}
-
-// redial replaces a connection that failed (the server may have closed it).
-func redial(ctx context.Context, c *conn, host string, cfg *tls.Config, timeout time.Duration) (*conn, error) {
-	c.Close()
-	return dial(ctx, host, cfg, timeout)
 }
 
 var errStatus = errors.New("loadgen: answer is not 200 OK")
@@ -162,4 +166,11 @@ func (c *conn) do(req []byte, timeout time.Duration) (time.Duration, error) {
 		return 0, errors.New("loadgen: the server closed the connection")
 	}
 	return max(time.Since(t0), 1), nil
+}
+
+// cpuTime is the user+system CPU time of this process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

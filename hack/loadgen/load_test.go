@@ -76,8 +76,8 @@ func TestRun(t *testing.T) {
 			if p50, p99, slowest := res.Percentile(0.5), res.Percentile(0.99), res.Percentile(1); p50 <= 0 || p50 > p99 || p99 > slowest {
 				t.Errorf("percentiles p50 %v p99 %v max %v are not ordered", p50, p99, slowest)
 			}
-			if res.PerSecond() <= 0 {
-				t.Errorf("PerSecond = %v", res.PerSecond())
+			if res.PerSecond() <= 0 || res.CPU <= 0 {
+				t.Errorf("PerSecond = %v, CPU = %v: want both above zero", res.PerSecond(), res.CPU)
 			}
 		})
 	}

@@ -23,8 +23,6 @@ import (
 	"os"
 	"os/signal"
 	"time"
-
-	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
 func main() {
@@ -41,6 +39,22 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// Report is the JSON line loadgen prints (internal/testing/testenv decodes it).
+type Report struct {
+	Requests  int     `json:"requests"`
+	Errors    int     `json:"errors"`
+	FirstErr  string  `json:"firstError,omitempty"`
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"perSecond"`
+	P50Ms     float64 `json:"p50Ms"`
+	P90Ms     float64 `json:"p90Ms"`
+	P99Ms     float64 `json:"p99Ms"`
+	MaxMs     float64 `json:"maxMs"`
+	// CPUMicrosPerRequest is loadgen's own CPU time per timed request: what the generator
+	// took from a machine it shares with the server.
+	CPUMicrosPerRequest float64 `json:"cpuMicrosPerRequest"`
 }
 
 func run(target, bodyFile, ctype, caFile string, conns, n, warm int, timeout time.Duration) error {
@@ -73,8 +87,11 @@ func run(target, bodyFile, ctype, caFile string, conns, n, warm int, timeout tim
 		return err
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	rep := testenv.LoadReport{Requests: res.Requests, Errors: res.Errors, Seconds: res.Elapsed.Seconds(), PerSecond: res.PerSecond(),
+	rep := Report{Requests: res.Requests, Errors: res.Errors, Seconds: res.Elapsed.Seconds(), PerSecond: res.PerSecond(),
 		P50Ms: ms(res.Percentile(0.50)), P90Ms: ms(res.Percentile(0.90)), P99Ms: ms(res.Percentile(0.99)), MaxMs: ms(res.Percentile(1))}
+	if res.Requests > 0 {
+		rep.CPUMicrosPerRequest = float64(res.CPU.Microseconds()) / float64(res.Requests)
+	}
 	if res.FirstErr != nil {
 		rep.FirstErr = res.FirstErr.Error()
 	}

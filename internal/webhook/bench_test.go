@@ -55,6 +55,7 @@ func BenchmarkAdmissionHTTPS(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(res.PerSecond, "reviews/s")
 			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/review")
+			b.ReportMetric(res.CPUMicrosPerRequest, "loadgen-cpu-µs/review")
 		})
 	}
 }

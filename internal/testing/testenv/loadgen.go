@@ -3,6 +3,7 @@ package testenv
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -12,7 +13,8 @@ import (
 	"time"
 )
 
-// LoadReport is the JSON line hack/loadgen prints.
+// LoadReport is the JSON line hack/loadgen prints (its Report; hack/loadgen does not import
+// testenv, to stay a small binary).
 type LoadReport struct {
 	Requests  int     `json:"requests"`
 	Errors    int     `json:"errors"`
@@ -23,6 +25,8 @@ type LoadReport struct {
 	P90Ms     float64 `json:"p90Ms"`
 	P99Ms     float64 `json:"p99Ms"`
 	MaxMs     float64 `json:"maxMs"`
+	// CPUMicrosPerRequest is the generator's own CPU time per request.
+	CPUMicrosPerRequest float64 `json:"cpuMicrosPerRequest"`
 }
 
 // Load is one hack/loadgen run: Requests POSTs of Body to URL over Conns keep-alive HTTPS
@@ -47,7 +51,9 @@ func RunLoad(t testing.TB, l Load, measured func()) LoadReport {
 	if l.Warm == 0 {
 		l.Warm = 2
 	}
-	cmd := exec.Command(Binary(t, "./hack/loadgen"), "-url", l.URL, "-cacert", l.CAFile, "-body", body,
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // a failure below (or in measured) leaves no generator behind
+	cmd := exec.CommandContext(ctx, Binary(t, "./hack/loadgen"), "-url", l.URL, "-cacert", l.CAFile, "-body", body,
 		"-c", strconv.Itoa(l.Conns), "-n", strconv.Itoa(l.Requests), "-warm", strconv.Itoa(l.Warm), "-timeout", (30 * time.Second).String())
 	var errOut bytes.Buffer
 	cmd.Stderr = &errOut
