@@ -346,7 +346,8 @@ func namespaceWatches(t testing.TB, env *testenv.Env) int {
 func TestProcessOneNamespaceWatch(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{NoControllerManager: true})
 	before := namespaceWatches(t, env)
-	p := startWebhook(t, env, "--log-format", "json", "--log-level", "info")
+	pprof := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := startWebhook(t, env, "--log-format", "json", "--log-level", "info", "--pprof-addr", pprof)
 	testenv.Eventually(t, 10*time.Second, func() error {
 		if n := namespaceWatches(t, env) - before; n < 1 {
 			return fmt.Errorf("%d watches of Namespaces from seal-webhook, want 1", n)
@@ -368,5 +369,23 @@ func TestProcessOneNamespaceWatch(t *testing.T) {
 	}
 	if len(lines) < 2 {
 		t.Errorf("--log-level info logged %d lines, want the start-up lines:\n%s", len(lines), p.stderr)
+	}
+	// --pprof-addr: Go's profiles on that address only, not on the metrics server.
+	for _, c := range []struct {
+		url  string
+		want int
+	}{{"http://" + pprof + "/debug/pprof/cmdline", http.StatusOK}, {p.metrics + "/debug/pprof/cmdline", http.StatusNotFound}} {
+		resp, err := http.Get(c.url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", c.url, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("GET %s: %s, want %d", c.url, resp.Status, c.want)
+		}
+		if c.want == http.StatusOK && !strings.Contains(string(body), "webhook") {
+			t.Errorf("GET %s: %q, want the command line of seal-webhook", c.url, body)
+		}
 	}
 }
