@@ -210,7 +210,10 @@ type loadResult struct {
 	// late counts the failed creates that started more than faultWindow after the fault began:
 	// those never met the faulty replica.
 	late int
-	took time.Duration
+	// behind counts the creates sent more than a second after their turn: the 256 in flight
+	// were all waiting, so the API server did not keep up with the rate.
+	behind int
+	took   time.Duration
 }
 
 // faultWindow is how long after a replica dies a create may still meet it (a review already
@@ -244,6 +247,9 @@ func createAtRate(rate int, d time.Duration, create func(ctx context.Context, i 
 			go func() { defer wg.Done(); during() }()
 		}
 		sem <- struct{}{}
+		if time.Since(start.Add(time.Duration(i)*time.Second/time.Duration(rate))) > time.Second {
+			res.behind++ // only this goroutine writes it before wg.Wait
+		}
 		wg.Add(1)
 		late := faulted && time.Since(faultAt) > faultWindow
 		go func() {
