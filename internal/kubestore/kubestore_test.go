@@ -47,6 +47,7 @@ func TestKubeStore(t *testing.T) {
 		{"changes arrive through the informers", testEvents},
 		{"clusters and bindings (pod binding)", testClusters},
 		{"federation invites", testInvites},
+		{"image keys", testImageKeys},
 		{"keys sealed under --kek-file", testKEK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -105,6 +105,7 @@ func (s *Store) read(ctx context.Context) (*snapshot, error) {
 			}
 		case strings.HasPrefix(name, SecretsPrefix): // read by loadSecrets; a change reloads
 		case name == InvitesSecret: // read by loadInvites; listed here so a change reloads
+		case name == ImageKeysSecret: // read by loadImageKeys; listed here so a change reloads
 		case name == BundlesSecret:
 			for td := range sec.Data {
 				var b storedBundle
@@ -225,6 +226,9 @@ func (s *Store) Load(ctx context.Context) (*store.State, error) {
 	}
 	st.Eggs = sn.eggs
 	if err := s.loadInvites(ctx, st); err != nil {
+		return nil, err
+	}
+	if err := s.loadImageKeys(ctx, st); err != nil {
 		return nil, err
 	}
 	st.Attestation = sn.attest.state

@@ -11,10 +11,10 @@ import (
 	"github.com/seal-dev/seal/internal/store"
 )
 
-var errNoImageKeys = errors.New("the destination store does not keep image keys (encrypted images would no longer decrypt): migrate to a file store (nothing was written)")
+var errNoImageKeys = errors.New("the destination store does not keep image keys (encrypted images would no longer decrypt): nothing was written")
 
 // copyImageKeys copies the keys of encrypted images; a destination that does not keep them
-// (the Kubernetes store) is refused before anything is lost.
+// is refused before anything is lost.
 func copyImageKeys(ctx context.Context, st *store.State, dst store.Store) error {
 	if len(st.ImageKeys) == 0 {
 		return nil

@@ -246,7 +246,7 @@ func TestFailedCopySaysWhatIsLeft(t *testing.T) {
 	}
 }
 
-// noImageKeys is a store that does not keep image keys (as the Kubernetes store).
+// noImageKeys is a store that does not keep image keys (one without PutImageKey).
 type noImageKeys struct{ store.Store }
 
 func TestMigrateRefusesAStoreWithoutImageKeys(t *testing.T) {

@@ -69,7 +69,7 @@ func (s *Server) createImageKey(w http.ResponseWriter, r *http.Request) {
 	}
 	ks, ok := s.cfg.Store.(store.ImageKeyStore)
 	if !ok {
-		writeError(w, http.StatusNotImplemented, "rot: this ROT's store does not keep image keys (the Kubernetes store does not yet); use a file store")
+		writeError(w, http.StatusNotImplemented, "rot: this ROT's store does not keep image keys")
 		return
 	}
 	raw := make([]byte, rotapi.ImageKeyIDLen/2+rotapi.ImageKeySize)

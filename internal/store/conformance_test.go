@@ -15,3 +15,5 @@ func TestFileConformance(t *testing.T) {
 }
 
 func TestFileInvites(t *testing.T) { storetest.Invites(t, open(t, t.TempDir())) }
+
+func TestFileImageKeys(t *testing.T) { storetest.ImageKeys(t, open(t, t.TempDir())) }

@@ -18,8 +18,8 @@ type ImageKey struct {
 	Created time.Time `json:"created,omitempty"`
 }
 
-// ImageKeyStore is a Store that keeps image keys (the file store; not yet the Kubernetes
-// store).
+// ImageKeyStore is a Store that keeps image keys (the file store, and the Kubernetes store in
+// Secret seal-rot-image-keys).
 type ImageKeyStore interface {
 	PutImageKey(ctx context.Context, k *ImageKey) error
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/seal-dev/seal/internal/rotapi"
+	"github.com/seal-dev/seal/internal/store"
 	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
@@ -262,6 +264,22 @@ func TestMigrateROT(t *testing.T) {
 	if err := c.Do(ctx, http.MethodPost, rotapi.PathWorkloads, rotapi.Workload{Name: "orders", Peers: []string{"api"}}, nil); err != nil {
 		t.Fatal(err)
 	}
+	// An encrypted image's key, of a workload whose nodes attest: it must survive every move
+	// (migrate compares each key's digest, and the key file is checked at the end).
+	var imageKey rotapi.ImageKey
+	for _, call := range []struct {
+		path string
+		in   any
+		out  any
+	}{
+		{rotapi.PathAttestationPolicies, rotapi.AttestationPolicy{Name: "boot", PCRs: map[string]string{"7": strings.Repeat("ab", 32)}}, nil},
+		{rotapi.PathWorkloads, rotapi.Workload{Name: "vault", Attest: "boot"}, nil},
+		{rotapi.Path(rotapi.PathImageKeys, "vault"), rotapi.ImageKeyCreate{}, &imageKey},
+	} {
+		if err := c.Do(ctx, http.MethodPost, call.path, call.in, call.out); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// A federated trust domain refreshed from its endpoint, and an invite not used yet.
 	tools := fedTools{sealctlBin: sealctlBin, initBin: initBin}
 	rotRef := migRef{u: "https://" + addr, a: adminDir}
@@ -362,6 +380,12 @@ func TestMigrateROT(t *testing.T) {
 	}
 	_, c = migServe(t, rotBin, addr, adminDir, nil, "--state-dir", dstDir)
 	pod("back in a directory")
+	var moved store.ImageKey
+	if b, err := os.ReadFile(filepath.Join(dstDir, "image-keys", imageKey.ID+".json")); err != nil {
+		t.Errorf("the image key made before the moves: %v", err)
+	} else if err := json.Unmarshal(b, &moved); err != nil || moved.Workload != "vault" || moved.Key != base64.StdEncoding.EncodeToString(imageKey.Key) {
+		t.Errorf("the image key after dir -> east -> west -> dir: workload %q, key changed: %v", moved.Workload, moved.Key != base64.StdEncoding.EncodeToString(imageKey.Key))
+	}
 	// Federation moved with it: the partner's bundle and endpoint are there, and the invite
 	// issued before the first move still lets a newcomer join (same URL, same pinned CA).
 	if b := tools.bundle(t, rotRef, partner.td); b.BundleEndpointURL != partner.url()+"/v1/bundle" || b.EndpointProfile != "https_spiffe" {
