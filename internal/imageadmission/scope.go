@@ -30,8 +30,8 @@ func (h *handlers) namespaceScope(ctx context.Context, ns string) (scope, error)
 	if ns == "" || sealv1.SystemNamespaces[ns] || ns == h.opts.SealNamespace {
 		return scope{}, nil
 	}
-	var n corev1.Namespace
-	if err := h.client.Get(ctx, types.NamespacedName{Name: ns}, &n); err != nil {
+	var n corev1.Namespace // the cache's own object, not a copy: only read
+	if err := h.client.Get(ctx, types.NamespacedName{Name: ns}, &n, client.UnsafeDisableDeepCopy); err != nil {
 		return scope{}, fmt.Errorf("imageadmission: reading namespace %s: %w", ns, err)
 	}
 	l := n.Labels

@@ -33,9 +33,11 @@ type namespaceCache struct {
 	cache, direct client.Reader
 }
 
+// NamespaceLabels returns the cached object's own labels, not a copy (a deep copy of the
+// Namespace per review): callers only read them.
 func (n *namespaceCache) NamespaceLabels(ctx context.Context, name string) (map[string]string, error) {
 	var ns corev1.Namespace
-	err := n.cache.Get(ctx, client.ObjectKey{Name: name}, &ns)
+	err := n.cache.Get(ctx, client.ObjectKey{Name: name}, &ns, client.UnsafeDisableDeepCopy)
 	if apierrors.IsNotFound(err) {
 		err = n.direct.Get(ctx, client.ObjectKey{Name: name}, &ns)
 	}
