@@ -1,14 +1,12 @@
 package main_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,23 +25,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // startAgent runs the real seal-agent binary as the rotating sidecar with the Workload API.
-func startAgent(t *testing.T, eggText, dir string) (socket string, stderr *lockedBuf) {
+func startAgent(t *testing.T, eggText, dir string) (socket string, stderr *testenv.LogBuffer) {
 	t.Helper()
 	socket = filepath.Join(dir, "agent.sock")
-	stderr = &lockedBuf{}
+	stderr = &testenv.LogBuffer{}
 	cmd := exec.Command(testenv.Binary(t, "./cmd/agent"), "--watch", "--out", dir, "--workload-api-socket", socket)
 	cmd.Env = []string{"SEAL_EGG=" + eggText, "SEAL_TERMINATION_LOG=" + filepath.Join(t.TempDir(), "none")}
 	cmd.Stderr = stderr

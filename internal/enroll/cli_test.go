@@ -9,9 +9,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -137,7 +138,7 @@ func TestWatchStopsCleanlyWhileWaiting(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
-			var stderr syncWriter
+			var stderr testenv.LogBuffer
 			done := make(chan int)
 			go func() {
 				done <- Main(ctx, append([]string{"--out", t.TempDir(), "--termination-log", ""}, tc.args...),
@@ -153,15 +154,3 @@ func TestWatchStopsCleanlyWhileWaiting(t *testing.T) {
 		})
 	}
 }
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-func (w *syncWriter) String() string { w.mu.Lock(); defer w.mu.Unlock(); return w.b.String() }

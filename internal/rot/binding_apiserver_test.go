@@ -70,7 +70,7 @@ func TestBindingWithRealAPIServer(t *testing.T) {
 		return out.Status.Token
 	}
 
-	var logs lockedBuf
+	var logs testenv.LogBuffer
 	r := rottest.Start(t, rottest.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	if err := r.Admin.Do(ctx(t), http.MethodPut, rotapi.Path(rotapi.PathCluster, "test"), rotapi.Cluster{Issuer: disco.Issuer, JWKS: string(jwks)}, nil); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/seal-dev/seal/internal/rot"
 	"github.com/seal-dev/seal/internal/rot/rottest"
 	"github.com/seal-dev/seal/internal/rotapi"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
 // addCluster registers a cluster with an inline JWKS through the admin API.
@@ -40,7 +41,7 @@ func bind(t testing.TB, r *rottest.ROT, workload string, req rotapi.BindRequest)
 
 func TestRedeemWithPodToken(t *testing.T) {
 	clk := &clock{t: time.Now()}
-	var logs lockedBuf
+	var logs testenv.LogBuffer
 	r := rottest.Start(t, rottest.WithClock(clk.Now), rottest.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	prod := podtokentest.New(t, "https://kubernetes.default.svc.cluster.local", jose.RS256)
 	edge := podtokentest.New(t, "https://oidc.edge.example.com", jose.ES256)

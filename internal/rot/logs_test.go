@@ -1,32 +1,19 @@
 package rot_test
 
 import (
-	"bytes"
 	"encoding/base64"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/seal-dev/seal/internal/rot/rottest"
 	"github.com/seal-dev/seal/internal/rotapi"
+	"github.com/seal-dev/seal/internal/testing/testenv"
 )
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 func TestLogsAuditWithoutKeyMaterial(t *testing.T) {
-	var logs lockedBuf
+	var logs testenv.LogBuffer
 	r := rottest.Start(t, rottest.WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	r.CreateWorkload(t, rotapi.Workload{Name: "w", Peers: []string{"api"}})
 	m := r.MintEggInfo(t, "w", rotapi.MintRequest{Peer: "api"})

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,24 +32,6 @@ func identity(t *testing.T, egg string) string {
 		t.Fatalf("seal-init: %v\n%s", err, out)
 	}
 	return dir
-}
-
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // call runs `demoapp call --count 1` with the identity in dir and returns its output.
@@ -80,7 +61,7 @@ func TestServeAndCall(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	var serverLog lockedBuffer
+	var serverLog testenv.LogBuffer
 	srv := exec.Command(app, "serve", "--listen", addr, "--dir", apiDir)
 	srv.Stdout, srv.Stderr = &serverLog, &serverLog
 	if err := srv.Start(); err != nil {
@@ -151,7 +132,7 @@ func agent(t *testing.T, egg string) string {
 	socket := filepath.Join(dir, "agent.sock")
 	cmd := exec.Command(testenv.Binary(t, "./cmd/agent"), "--watch", "--out", filepath.Join(dir, "seal"), "--workload-api-socket", socket)
 	cmd.Env = append(os.Environ(), "SEAL_EGG="+egg, "SEAL_TERMINATION_LOG="+filepath.Join(dir, "none"))
-	var log lockedBuffer
+	var log testenv.LogBuffer
 	cmd.Stderr = &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -182,7 +163,7 @@ func TestServeAndCallThroughTheWorkloadAPI(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	var serverLog lockedBuffer
+	var serverLog testenv.LogBuffer
 	srv := exec.Command(app, "serve", "--workload-api", "--listen", addr)
 	srv.Env = append(os.Environ(), "SPIFFE_ENDPOINT_SOCKET=unix://"+apiSock)
 	srv.Stdout, srv.Stderr = &serverLog, &serverLog
