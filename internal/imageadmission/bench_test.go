@@ -2,7 +2,6 @@ package imageadmission_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	"github.com/seal-dev/seal/internal/imageadmission"
 	"github.com/seal-dev/seal/internal/testing/testenv"
@@ -33,19 +31,7 @@ func BenchmarkImageReview(b *testing.B) {
 	// seal-webhook (a fake client's JSON round trips would cost more than the review).
 	env := testenv.Start(b, testenv.Options{NoControllerManager: true})
 	ns := env.Namespace(b, map[string]string{sealv1.LabelEnforce: "true"})
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Cleanup(cancel)
-	c, err := cache.New(env.Config, cache.Options{Scheme: env.Scheme})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := c.GetInformer(ctx, &corev1.Namespace{}); err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = c.Start(ctx) }()
-	if !c.WaitForCacheSync(ctx) {
-		b.Fatal("cache did not sync")
-	}
+	c := env.StartCache(b, nil, &corev1.Namespace{})
 	v, err := verify.New(verify.Options{Policies: &verify.StaticPolicies{
 		Approved: []sealv1.ApprovedImage{{ObjectMeta: metav1.ObjectMeta{Name: "app"}, Spec: sealv1.ApprovedImageSpec{Image: image}}}}})
 	if err != nil {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/seal-dev/seal/internal/rotapi"
 	"github.com/seal-dev/seal/internal/store"
@@ -34,23 +32,15 @@ func (s *Store) PutImageKey(ctx context.Context, k *store.ImageKey) error {
 // loadImageKeys reads Secret seal-rot-image-keys into st (none: no image keys).
 func (s *Store) loadImageKeys(ctx context.Context, st *store.State) error {
 	st.ImageKeys = map[string]*store.ImageKey{}
-	var sec corev1.Secret
-	err := s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: ImageKeysSecret}, &sec)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("kubestore: reading secret %s/%s: %w", s.ns, ImageKeysSecret, err)
-	}
-	for id := range sec.Data {
+	return s.loadRecords(ctx, ImageKeysSecret, func(id string, sec *corev1.Secret) error {
 		var k store.ImageKey
-		if err := decodeKey(&sec, id, &k); err != nil {
+		if err := decodeKey(sec, id, &k); err != nil {
 			return s.corrupt(ImageKeysSecret, "%v", err)
 		}
 		if k.ID != id || k.Workload == "" || k.Key == "" {
 			return s.corrupt(ImageKeysSecret, "key %q holds image key %q of workload %q", id, k.ID, k.Workload)
 		}
 		st.ImageKeys[id] = &k
-	}
-	return nil
+		return nil
+	})
 }

@@ -42,23 +42,33 @@ func (s *Store) PutInvite(ctx context.Context, i *store.Invite) error {
 
 // loadInvites reads Secret seal-rot-invites into st (none: no invites).
 func (s *Store) loadInvites(ctx context.Context, st *store.State) error {
-	var sec corev1.Secret
-	err := s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: InvitesSecret}, &sec)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("kubestore: reading secret %s/%s: %w", s.ns, InvitesSecret, err)
-	}
-	for id := range sec.Data {
+	return s.loadRecords(ctx, InvitesSecret, func(id string, sec *corev1.Secret) error {
 		var i store.Invite
-		if err := decodeKey(&sec, id, &i); err != nil {
+		if err := decodeKey(sec, id, &i); err != nil {
 			return s.corrupt(InvitesSecret, "%v", err)
 		}
 		if i.ID != id {
 			return s.corrupt(InvitesSecret, "key %q holds invite %q", id, i.ID)
 		}
 		st.Invites[id] = &i
+		return nil
+	})
+}
+
+// loadRecords calls each for every key of Secret name, a record per key (none: no Secret).
+func (s *Store) loadRecords(ctx context.Context, name string, each func(key string, sec *corev1.Secret) error) error {
+	var sec corev1.Secret
+	err := s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: name}, &sec)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("kubestore: reading secret %s/%s: %w", s.ns, name, err)
+	}
+	for key := range sec.Data {
+		if err := each(key, &sec); err != nil {
+			return err
+		}
 	}
 	return nil
 }

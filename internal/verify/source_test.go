@@ -20,8 +20,7 @@ import (
 func approvedCache(t testing.TB, n int) cache.Cache {
 	t.Helper()
 	env := testenv.Start(t, testenv.Options{NoControllerManager: true})
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	ctx := context.Background()
 	for i := range n {
 		a := &sealv1.ApprovedImage{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("release-%05d", i)},
 			Spec: sealv1.ApprovedImageSpec{Image: fmt.Sprintf("registry.example.com/team/app-%d@sha256:%064x", i%7, i)}}
@@ -29,20 +28,7 @@ func approvedCache(t testing.TB, n int) cache.Cache {
 			t.Fatal(err)
 		}
 	}
-	c, err := cache.New(env.Config, cache.Options{Scheme: env.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := verify.IndexApproved(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.GetInformer(ctx, &sealv1.ApprovedImage{}); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = c.Start(ctx) }()
-	if !c.WaitForCacheSync(ctx) {
-		t.Fatal("cache did not sync")
-	}
+	c := env.StartCache(t, func(ctx context.Context, c cache.Cache) error { return verify.IndexApproved(ctx, c) }, &sealv1.ApprovedImage{})
 	testenv.Eventually(t, 30*time.Second, func() error {
 		var l sealv1.ApprovedImageList
 		if err := c.List(ctx, &l); err != nil || len(l.Items) != n {

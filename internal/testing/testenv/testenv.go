@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -302,4 +303,32 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// StartCache starts an informer cache of the API server for objs' kinds (as seal-webhook's
+// manager has), after setup (indexes, say) when not nil, and waits until it has synced. It
+// stops with the test.
+func (e *Env) StartCache(t testing.TB, setup func(context.Context, cache.Cache) error, objs ...client.Object) cache.Cache {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	c, err := cache.New(e.Config, cache.Options{Scheme: e.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if setup != nil {
+		if err := setup(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, o := range objs {
+		if _, err := c.GetInformer(ctx, o); err != nil {
+			t.Fatalf("testenv: informer for %T: %v", o, err)
+		}
+	}
+	go func() { _ = c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		t.Fatal("testenv: the cache did not sync")
+	}
+	return c
 }
