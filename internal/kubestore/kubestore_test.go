@@ -48,6 +48,7 @@ func TestKubeStore(t *testing.T) {
 		{"clusters and bindings (pod binding)", testClusters},
 		{"federation invites", testInvites},
 		{"image keys", testImageKeys},
+		{"first start racing", testFirstStart},
 		{"keys sealed under --kek-file", testKEK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
