@@ -102,52 +102,42 @@ func defaultContainer(pod *corev1.Pod) *corev1.Container {
 	return &pod.Spec.Containers[0]
 }
 
-// appFragments are the raw JSON values added to each app container.
-type appFragments struct {
-	mount    []byte // one VolumeMount object
-	mounts   []byte // an array holding mount
-	envs     [][]byte
-	envArray []byte
-	spiffeID string
+// appEnv is the SEAL_* env added to each app container, written straight into the patch.
+type appEnv struct {
+	s   *settings
+	cfg *Config
 }
 
-func newAppFragments(s *settings, cfg *Config) appFragments {
-	var f appFragments
-	f.spiffeID = "spiffe://" + cfg.TrustDomain + "/workload/" + s.workload + "/peer/" + s.peer
-	f.mount = mountJSON
-	f.mounts = mountsJSON
-	pairs := [][2]string{
-		{"SEAL_DIR", MountPath},
-		{"SEAL_WORKLOAD", s.workload},
-		{"SEAL_PEER", s.peer},
-		{"SEAL_SPIFFE_ID", f.spiffeID},
-		{"SEAL_TRUST_DOMAIN", cfg.TrustDomain},
+// envVar is one SEAL_* variable, its value in pieces (the names are validated ASCII: workload,
+// peer, trust domain, so the SPIFFE ID is never built as a string).
+type envVar struct {
+	name  string
+	value [6]string
+}
+
+// vars are the variables, in order, in an array that stays on the caller's stack.
+func (e appEnv) vars() (vs [6]envVar, n int) {
+	vs[0] = envVar{name: "SEAL_DIR", value: [6]string{MountPath}}
+	vs[1] = envVar{name: "SEAL_WORKLOAD", value: [6]string{e.s.workload}}
+	vs[2] = envVar{name: "SEAL_PEER", value: [6]string{e.s.peer}}
+	vs[3] = envVar{name: "SEAL_SPIFFE_ID", value: [6]string{"spiffe://", e.cfg.TrustDomain, "/workload/", e.s.workload, "/peer/", e.s.peer}}
+	vs[4] = envVar{name: "SEAL_TRUST_DOMAIN", value: [6]string{e.cfg.TrustDomain}}
+	if !e.s.workloadAPI {
+		return vs, 5
 	}
-	if s.workloadAPI {
-		pairs = append(pairs, [2]string{EnvEndpointSocket, "unix://" + AgentSocket})
+	vs[5] = envVar{name: EnvEndpointSocket, value: [6]string{"unix://" + AgentSocket}}
+	return vs, 6
+}
+
+// appendVar appends v as an EnvVar object.
+func appendVar(b []byte, v *envVar) []byte {
+	b = append(b, `{"name":"`...)
+	b = append(b, v.name...)
+	b = append(b, `","value":"`...)
+	for _, piece := range v.value {
+		b = appendStringBody(b, piece)
 	}
-	// One buffer holds the array; each env object is a subslice of it.
-	buf := make([]byte, 0, 256+2*len(f.spiffeID))
-	buf = append(buf, '[')
-	bounds := make([][2]int, len(pairs))
-	for i, p := range pairs {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		bounds[i][0] = len(buf)
-		buf = append(buf, `{"name":"`...)
-		buf = append(buf, p[0]...)
-		buf = append(buf, `","value":`...)
-		buf = appendString(buf, p[1])
-		buf = append(buf, '}')
-		bounds[i][1] = len(buf)
-	}
-	buf = append(buf, ']')
-	f.envArray = buf
-	for _, b := range bounds {
-		f.envs = append(f.envs, buf[b[0]:b[1]:b[1]])
-	}
-	return f
+	return append(b, `"}`...)
 }
 
 var (
@@ -156,18 +146,30 @@ var (
 )
 
 // patchContainer adds the read-only mount and the SEAL_* env to container i of field.
-func (f *appFragments) patchContainer(w *patchWriter, field string, i int, c *corev1.Container) {
+func (e appEnv) patchContainer(w *patchWriter, field string, i int, c *corev1.Container) {
 	if len(c.VolumeMounts) == 0 {
-		w.addAt(field, i, "/volumeMounts", f.mounts)
+		w.addAt(field, i, "/volumeMounts", mountsJSON)
 	} else {
-		w.addAt(field, i, "/volumeMounts/-", f.mount)
+		w.addAt(field, i, "/volumeMounts/-", mountJSON)
 	}
+	vs, n := e.vars()
 	if len(c.Env) == 0 {
-		w.addAt(field, i, "/env", f.envArray)
+		w.openAt(field, i, "/env")
+		w.buf = append(w.buf, '[')
+		for j := range n {
+			if j > 0 {
+				w.buf = append(w.buf, ',')
+			}
+			w.buf = appendVar(w.buf, &vs[j])
+		}
+		w.buf = append(w.buf, ']')
+		w.close()
 		return
 	}
-	for _, e := range f.envs {
-		w.addAt(field, i, "/env/-", e)
+	for j := range n {
+		w.openAt(field, i, "/env/-")
+		w.buf = appendVar(w.buf, &vs[j])
+		w.close()
 	}
 }
 

@@ -92,22 +92,34 @@ func DecodePod(raw []byte) (*corev1.Pod, error) {
 // Pod is the corev1.Pod holding only the fields PodJSON read. A container's Env is nil when
 // the JSON had none and a single empty EnvVar otherwise: Mutate only tests its length.
 func (p *PodJSON) Pod() *corev1.Pod {
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+	pod := new(corev1.Pod)
+	p.PodInto(pod)
+	return pod
+}
+
+// PodInto writes Pod's result over pod, reusing the storage of pod's lists (owners,
+// containers, their mounts and env, volumes): a webhook that keeps a Pod per review in a pool
+// allocates almost nothing here. Every field of pod is overwritten.
+func (p *PodJSON) PodInto(pod *corev1.Pod) {
+	owners, vols := pod.OwnerReferences, pod.Spec.Volumes
+	inits, cs := pod.Spec.InitContainers, pod.Spec.Containers
+	*pod = corev1.Pod{ObjectMeta: metav1.ObjectMeta{
 		Name: p.Metadata.Name, GenerateName: p.Metadata.GenerateName, Namespace: p.Metadata.Namespace,
 		UID: p.Metadata.UID, Labels: p.Metadata.Labels, Annotations: p.Metadata.Annotations,
 	}}
-	for _, o := range p.Metadata.OwnerReferences {
-		pod.OwnerReferences = append(pod.OwnerReferences, metav1.OwnerReference{
-			APIVersion: o.APIVersion, Kind: o.Kind, Name: o.Name, UID: o.UID, Controller: o.Controller,
-		})
+	if p.Metadata.OwnerReferences != nil {
+		pod.OwnerReferences = resize(owners, len(p.Metadata.OwnerReferences))
+		for i, o := range p.Metadata.OwnerReferences {
+			pod.OwnerReferences[i] = metav1.OwnerReference{APIVersion: o.APIVersion, Kind: o.Kind, Name: o.Name, UID: o.UID, Controller: o.Controller}
+		}
 	}
 	s := &pod.Spec
-	s.InitContainers = containers(p.Spec.InitContainers)
-	s.Containers = containers(p.Spec.Containers)
+	s.InitContainers = containers(inits, p.Spec.InitContainers)
+	s.Containers = containers(cs, p.Spec.Containers)
 	if p.Spec.Volumes != nil {
-		s.Volumes = make([]corev1.Volume, len(p.Spec.Volumes))
+		s.Volumes = resize(vols, len(p.Spec.Volumes))
 		for i, v := range p.Spec.Volumes {
-			s.Volumes[i].Name = v.Name
+			s.Volumes[i] = corev1.Volume{Name: v.Name}
 		}
 	}
 	s.HostNetwork = p.Spec.HostNetwork
@@ -115,24 +127,34 @@ func (p *PodJSON) Pod() *corev1.Pod {
 	if sc := p.Spec.SecurityContext; sc != nil {
 		s.SecurityContext = &corev1.PodSecurityContext{FSGroup: sc.FSGroup}
 	}
-	return pod
 }
 
-func containers(in []containerJSON) []corev1.Container {
+// resize is s with length n, in s's storage when it has room; the elements are not cleared.
+func resize[E any](s []E, n int) []E {
+	if cap(s) < n {
+		return make([]E, n)
+	}
+	return s[:n]
+}
+
+// containers converts in, in dst's storage when it has room (nil stays nil).
+func containers(dst []corev1.Container, in []containerJSON) []corev1.Container {
 	if in == nil {
 		return nil
 	}
-	out := make([]corev1.Container, len(in))
+	out := resize(dst, len(in))
 	for i := range in {
 		c, o := &in[i], &out[i]
-		o.Name, o.Image, o.ImagePullPolicy = c.Name, c.Image, c.ImagePullPolicy
+		env, mounts := o.Env, o.VolumeMounts
+		*o = corev1.Container{Name: c.Name, Image: c.Image, ImagePullPolicy: c.ImagePullPolicy}
 		if bool(c.Env) {
-			o.Env = make([]corev1.EnvVar, 1) // stands for the list: Mutate appends to it
+			o.Env = resize(env, 1) // stands for the list: Mutate only tests its length
+			o.Env[0] = corev1.EnvVar{}
 		}
 		if c.VolumeMounts != nil {
-			o.VolumeMounts = make([]corev1.VolumeMount, len(c.VolumeMounts))
+			o.VolumeMounts = resize(mounts, len(c.VolumeMounts))
 			for j, m := range c.VolumeMounts {
-				o.VolumeMounts[j].Name, o.VolumeMounts[j].MountPath = m.Name, m.MountPath
+				o.VolumeMounts[j] = corev1.VolumeMount{Name: m.Name, MountPath: m.MountPath}
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	stdjson "encoding/json"
 	"fmt"
+	"reflect"
 	"runtime"
 	"strings"
 	"syscall"
@@ -15,6 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	k8sjson "sigs.k8s.io/json"
+
+	"github.com/seal-dev/seal/internal/jsonscan"
 )
 
 // issuePod is the 76 KB pod of issue 17: one container with 1,500 env vars.
@@ -81,6 +84,7 @@ func FuzzDecodePod(f *testing.F) {
 	f.Add([]byte(`{"metadata":{"annotations":{"seal.dev/workload":"w","seal.dev/workload":"v"},"Labels":{"seal.dev/inject":"true"}},"spec":{"containers":[{"name":"a","env":[],"volumeMounts":[{"mountPath":"/var/run/seal/"}]}],"initContainers":null,"volumes":[]}}`), true)
 	f.Add([]byte(`{"metadata":{"labels":{"seal.dev/inject":"true"},"annotations":{"seal.dev/workload":"w","seal.dev/egg":"image:/e","kubectl.kubernetes.io/default-container":"b"}},"spec":{"securityContext":{"fsGroup":7},"containers":[{"name":"a~/b","image":"x\xff"},{"name":"b","image":"y","imagePullPolicy":"Always","env":[{"name":"X"}]}]}}`), false)
 	f.Add([]byte(`{"metadata":{"ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"r","uid":"u","controller":true}],"annotations":{"seal.dev/workload":"w"}},"spec":{"hostNetwork":true,"serviceAccountName":"sa","containers":[{"name":"\u0061"}],"volumes":[{"name":"seal"}]}}`), true)
+	var reused corev1.Pod // PodInto writes every input over it: nothing of an earlier pod may show
 	f.Fuzz(func(t *testing.T, podJSON []byte, enabled bool) {
 		var full corev1.Pod
 		if err := k8sjson.UnmarshalCaseSensitivePreserveInts(podJSON, &full); err != nil {
@@ -93,6 +97,14 @@ func FuzzDecodePod(f *testing.F) {
 		if want := mutationView(&full); !equality.Semantic.DeepEqual(part, want) {
 			t.Fatalf("fields Mutate reads differ\npartial %+v\nfull    %+v", part, want)
 		}
+		var pj PodJSON
+		if err := ReadPod(jsonscan.New(podJSON), &pj); err != nil {
+			t.Fatal(err)
+		}
+		pj.PodInto(&reused)
+		if !reflect.DeepEqual(&reused, part) {
+			t.Fatalf("PodInto over an earlier pod differs from Pod\nreused %+v\nfresh  %+v", &reused, part)
+		}
 		ns := Namespace{Name: "shop"}
 		if enabled {
 			ns.Labels = map[string]string{LabelInject: NamespaceEnabled}
@@ -100,6 +112,10 @@ func FuzzDecodePod(f *testing.F) {
 		cfg := testConfig
 		gotRes, gotErr := Mutate(part, ns, &cfg)
 		wantRes, wantErr := Mutate(&full, ns, &cfg)
+		appended, _ := MutateAppend([]byte("a used buffer"), part, ns, &cfg)
+		if string(appended.Patch) != string(gotRes.Patch) {
+			t.Fatalf("MutateAppend's patch differs from Mutate's\n%s\n%s", appended.Patch, gotRes.Patch)
+		}
 		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || string(gotRes.Patch) != string(wantRes.Patch) ||
 			gotRes.Skipped != wantRes.Skipped || fmt.Sprint(gotRes.Warnings) != fmt.Sprint(wantRes.Warnings) {
 			t.Fatalf("Mutate differs\npartial %v %s %q\nfull    %v %s %q", gotErr, gotRes.Patch, gotRes.Skipped, wantErr, wantRes.Patch, wantRes.Skipped)

@@ -52,6 +52,13 @@ var knownAnnotations = map[string]bool{
 // have passed Validate and be WithDefaults. Mutate does not modify pod. A refused pod returns a
 // *RefusalError.
 func Mutate(pod *corev1.Pod, ns Namespace, cfg *Config) (Result, error) {
+	return MutateAppend(nil, pod, ns, cfg)
+}
+
+// MutateAppend is Mutate with the patch built after dst's bytes (Result.Patch is the patch
+// alone, a slice of the grown dst): a caller that reviews many pods reuses one buffer instead of
+// allocating a patch per pod.
+func MutateAppend(dst []byte, pod *corev1.Pod, ns Namespace, cfg *Config) (Result, error) {
 	if systemNamespaces[ns.Name] || (cfg.Namespace != "" && ns.Name == cfg.Namespace) {
 		return Result{Skipped: SkipSystemNamespace}, nil
 	}
@@ -82,7 +89,7 @@ func Mutate(pod *corev1.Pod, ns Namespace, cfg *Config) (Result, error) {
 	if err := checkConflicts(pod); err != nil {
 		return Result{}, err
 	}
-	return build(pod, &s, cfg), nil
+	return build(dst, pod, &s, cfg), nil
 }
 
 // checkConflicts refuses a pod that already has what Mutate would add under the same name:
@@ -118,9 +125,9 @@ func checkConflicts(pod *corev1.Pod) error {
 	return nil
 }
 
-func build(pod *corev1.Pod, s *settings, cfg *Config) Result {
+func build(dst []byte, pod *corev1.Pod, s *settings, cfg *Config) Result {
 	inits := initContainers(pod, s, cfg)
-	f := newAppFragments(s, cfg)
+	f := appEnv{s, cfg}
 	st := Status{
 		Version: cfg.Version, Workload: s.workload, Peer: s.peer, Egg: s.eggSource, Rotate: s.rotate,
 		Volumes: []string{VolumeName},
@@ -129,7 +136,7 @@ func build(pod *corev1.Pod, s *settings, cfg *Config) Result {
 	for _, c := range inits {
 		st.InitContainers = append(st.InitContainers, c.Name)
 	}
-	w := newPatchWriter(2048 + 400*(len(pod.Spec.Containers)+len(pod.Spec.InitContainers)))
+	w := newPatchWriter(dst, 2048+1024*len(inits)+400*(len(pod.Spec.Containers)+len(pod.Spec.InitContainers)))
 
 	// Existing init containers first, at their original indexes, then the new ones in front.
 	for i := range pod.Spec.InitContainers {
@@ -137,30 +144,36 @@ func build(pod *corev1.Pod, s *settings, cfg *Config) Result {
 		st.Mounted = append(st.Mounted, pod.Spec.InitContainers[i].Name)
 	}
 	if len(pod.Spec.InitContainers) == 0 {
-		v := make([]byte, 1, 1024*len(inits))
-		v[0] = '['
+		w.open("/spec/initContainers")
+		w.buf = append(w.buf, '[')
 		for i := range inits {
 			if i > 0 {
-				v = append(v, ',')
+				w.buf = append(w.buf, ',')
 			}
-			v = appendContainer(v, &inits[i], cfg)
+			w.buf = appendContainer(w.buf, &inits[i], cfg)
 		}
-		w.add("/spec/initContainers", append(v, ']'))
+		w.buf = append(w.buf, ']')
+		w.close()
 	} else {
 		for i := range inits {
-			w.addAt("initContainers", i, "", appendContainer(make([]byte, 0, 1024), &inits[i], cfg))
+			w.openAt("initContainers", i, "")
+			w.buf = appendContainer(w.buf, &inits[i], cfg)
+			w.close()
 		}
 	}
 	for i := range pod.Spec.Containers {
 		f.patchContainer(w, "containers", i, &pod.Spec.Containers[i])
 		st.Mounted = append(st.Mounted, pod.Spec.Containers[i].Name)
 	}
-	vol := []byte(`{"name":"` + VolumeName + `","emptyDir":{"medium":"Memory","sizeLimit":"` + VolumeSizeLimit + `"}}`)
+	const vol = `{"name":"` + VolumeName + `","emptyDir":{"medium":"Memory","sizeLimit":"` + VolumeSizeLimit + `"}}`
 	if len(pod.Spec.Volumes) == 0 {
-		w.add("/spec/volumes", append(append([]byte{'['}, vol...), ']'))
+		w.open("/spec/volumes")
+		w.buf = append(w.buf, "["+vol+"]"...)
 	} else {
-		w.add("/spec/volumes/-", vol)
+		w.open("/spec/volumes/-")
+		w.buf = append(w.buf, vol...)
 	}
+	w.close()
 	if projectsToken(pod) {
 		w.add("/spec/volumes/-", tokenVolumeJSON(cfg.TokenAudience))
 		st.Volumes = append(st.Volumes, TokenVolumeName)
@@ -169,12 +182,17 @@ func build(pod *corev1.Pod, s *settings, cfg *Config) Result {
 		w.add("/spec/volumes/-", tv)
 		st.Volumes = append(st.Volumes, TPMVolumeName)
 	}
-	status := appendString(make([]byte, 0, 512), string(appendStatus(make([]byte, 0, 384), &st)))
+	var scratch [512]byte // the status JSON, written into the patch as a JSON string
+	status := string(appendStatus(scratch[:0], &st))
 	if len(pod.Annotations) == 0 {
-		w.add("/metadata/annotations", append(append(appendString([]byte{'{'}, AnnotationStatus), ':'), append(status, '}')...))
+		w.open("/metadata/annotations")
+		w.buf = append(appendString(append(w.buf, '{'), AnnotationStatus), ':')
+		w.buf = append(appendString(w.buf, status), '}')
 	} else {
-		w.add("/metadata/annotations/"+pointerEscape(AnnotationStatus), status)
+		w.open("/metadata/annotations/" + pointerEscape(AnnotationStatus))
+		w.buf = appendString(w.buf, status)
 	}
+	w.close()
 	return Result{Patch: w.bytes(), Status: st, Warnings: warnings(pod.Annotations)}
 }
 

@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -8,18 +9,27 @@ import (
 
 // patchWriter builds a JSON array of RFC 6902 operations in one buffer.
 type patchWriter struct {
-	buf []byte
-	n   int
+	buf   []byte
+	start int // where the array starts in buf (MutateAppend's dst comes before it)
+	n     int
 }
 
-func newPatchWriter(size int) *patchWriter {
-	w := &patchWriter{buf: make([]byte, 0, size)}
+// newPatchWriter starts the array after dst's bytes, growing dst to hold size more.
+func newPatchWriter(dst []byte, size int) *patchWriter {
+	w := &patchWriter{buf: slices.Grow(dst, size), start: len(dst)}
 	w.buf = append(w.buf, '[')
 	return w
 }
 
 // add appends {"op":"add","path":path,"value":value}; value is raw JSON.
 func (w *patchWriter) add(path string, value []byte) {
+	w.open(path)
+	w.buf = append(w.buf, value...)
+	w.close()
+}
+
+// open starts an add operation of path: the value is appended to w.buf, then close.
+func (w *patchWriter) open(path string) {
 	if w.n > 0 {
 		w.buf = append(w.buf, ',')
 	}
@@ -27,12 +37,19 @@ func (w *patchWriter) add(path string, value []byte) {
 	w.buf = append(w.buf, `{"op":"add","path":`...)
 	w.buf = appendString(w.buf, path)
 	w.buf = append(w.buf, `,"value":`...)
-	w.buf = append(w.buf, value...)
-	w.buf = append(w.buf, '}')
 }
+
+func (w *patchWriter) close() { w.buf = append(w.buf, '}') }
 
 // addAt is add with the path "/spec/<field>/<i><suffix>", written without building a string.
 func (w *patchWriter) addAt(field string, i int, suffix string, value []byte) {
+	w.openAt(field, i, suffix)
+	w.buf = append(w.buf, value...)
+	w.close()
+}
+
+// openAt is open with addAt's path.
+func (w *patchWriter) openAt(field string, i int, suffix string) {
 	if w.n > 0 {
 		w.buf = append(w.buf, ',')
 	}
@@ -43,11 +60,10 @@ func (w *patchWriter) addAt(field string, i int, suffix string, value []byte) {
 	w.buf = strconv.AppendInt(w.buf, int64(i), 10)
 	w.buf = append(w.buf, suffix...)
 	w.buf = append(w.buf, `","value":`...)
-	w.buf = append(w.buf, value...)
-	w.buf = append(w.buf, '}')
 }
 
-func (w *patchWriter) bytes() []byte { return append(w.buf, ']') }
+// bytes ends the array and returns it (without dst's bytes).
+func (w *patchWriter) bytes() []byte { w.buf = append(w.buf, ']'); return w.buf[w.start:] }
 
 // pointerEscape escapes one JSON-pointer reference token (RFC 6901): "~" is "~0", "/" is "~1".
 func pointerEscape(s string) string {
@@ -63,7 +79,11 @@ const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as encoding/json does.
 func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
+	return append(appendStringBody(append(b, '"'), s), '"')
+}
+
+// appendStringBody is appendString without the quotes.
+func appendStringBody(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -110,8 +130,7 @@ func appendString(b []byte, s string) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }
 
 // AppendJSONString appends s as a JSON string, as encoding/json writes it (HTML characters,

@@ -15,6 +15,8 @@ import (
 	"github.com/seal-dev/seal/internal/inject"
 )
 
+var contentTypeJSON = []string{"application/json"}
+
 var answers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // writeReview writes resp as an AdmissionReview of apiVersion (v1 unless the request was
@@ -46,8 +48,9 @@ func writeReview(w http.ResponseWriter, apiVersion string, uid types.UID, resp a
 	} else {
 		*bp = b
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	h := w.Header()
+	h["Content-Type"] = contentTypeJSON // net/http copies the handler's header before writing it
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	_, _ = w.Write(b)
 }
 

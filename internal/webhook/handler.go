@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -31,6 +32,9 @@ type reviewInput struct {
 	kind, namespace string
 	operation       admissionv1.Operation
 	dryRun          bool
+	// patch is the buffer to build the patch in; handle leaves in it the buffer the patch was
+	// built in (grown if it had to).
+	patch []byte
 }
 
 // counted is a response and its result label, for the metrics.
@@ -58,9 +62,15 @@ func (h *injectHandler) review(ctx context.Context, in *reviewInput, obj *inject
 		c.start = start
 		return c
 	}
-	resp, result := h.handle(ctx, in, obj.Pod())
+	pod := pods.Get().(*corev1.Pod)
+	obj.PodInto(pod)
+	resp, result := h.handle(ctx, in, pod)
+	pods.Put(pod)
 	return counted{resp, result, start}
 }
+
+// pods hold the Pod of a review while it runs (inject.PodJSON.PodInto reuses their lists).
+var pods = sync.Pool{New: func() any { return new(corev1.Pod) }}
 
 func (h *injectHandler) handle(ctx context.Context, in *reviewInput, pod *corev1.Pod) (admission.Response, string) {
 	ns := inject.Namespace{Name: in.namespace}
@@ -72,7 +82,10 @@ func (h *injectHandler) handle(ctx context.Context, in *reviewInput, pod *corev1
 		h.log.Error("cannot read the pod's namespace", "namespace", ns.Name, "err", err)
 		return admission.Errored(http.StatusInternalServerError, err), resultError
 	}
-	res, err := inject.Mutate(pod, ns, h.cfg)
+	res, err := inject.MutateAppend(in.patch, pod, ns, h.cfg)
+	if res.Patch != nil {
+		in.patch = res.Patch
+	}
 	if err != nil {
 		h.metrics.denials.WithLabelValues("refused").Inc()
 		if h.events != nil && !in.dryRun { // a dry run has no side effects
@@ -88,7 +101,9 @@ func (h *injectHandler) handle(ctx context.Context, in *reviewInput, pod *corev1
 		return r, resultSkipped
 	}
 	h.metrics.injections.Inc()
-	h.log.Debug("pod injected", "namespace", ns.Name, "pod", podName(pod), "workload", res.Status.Workload, "peer", res.Status.Peer)
+	if h.log.Enabled(ctx, slog.LevelDebug) { // the arguments would cost 6 allocations per review
+		h.log.Debug("pod injected", "namespace", ns.Name, "pod", podName(pod), "workload", res.Status.Workload, "peer", res.Status.Peer)
+	}
 	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{
 		Allowed:   true,
 		Patch:     res.Patch,

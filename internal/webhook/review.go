@@ -78,9 +78,19 @@ func (h *injectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	q := rev.Request
 	in := reviewInput{kind: q.Kind, operation: q.Operation, namespace: q.Namespace, dryRun: q.DryRun != nil && *q.DryRun}
+	pb := patches.Get().(*[]byte)
+	in.patch = (*pb)[:0]
 	resp := h.safeReview(r, &in, &q.Object)
 	writeReview(w, rev.APIVersion, q.UID, resp)
+	if cap(in.patch) <= maxPooledBody {
+		*pb = in.patch[:0]
+		patches.Put(pb)
+	}
 }
+
+// patches are the buffers reviews build their patch in (inject.MutateAppend): the patch is
+// done with once the answer is written.
+var patches = sync.Pool{New: func() any { b := make([]byte, 0, 8192); return &b }}
 
 // safeReview turns a panic into an error answer, as admission.Webhook did.
 func (h *injectHandler) safeReview(r *http.Request, in *reviewInput, obj *inject.PodJSON) (resp admission.Response) {
