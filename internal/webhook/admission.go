@@ -68,25 +68,16 @@ func (a *admissionHandler) handle(r *http.Request, req *admission.Request) (resp
 // decoder would; object and oldObject are slices of body.
 func readRequestReview(body []byte) (apiVersion string, req *admission.Request, err error) {
 	d := jsonscan.New(body)
-	err = d.Fields(func(k []byte) error {
-		switch string(k) {
-		case "apiVersion":
-			return jsonscan.StringInto(d, &apiVersion)
-		case "request":
-			if null, err := d.Null(); null || err != nil {
-				req = nil
-				return err
-			}
-			if req == nil {
-				req = new(admission.Request)
-			}
-			return readAdmissionRequest(d, &req.AdmissionRequest)
+	err = readEnvelope(d, &apiVersion, func(null bool) error {
+		if null {
+			req = nil
+			return nil
 		}
-		return d.Skip()
+		if req == nil {
+			req = new(admission.Request)
+		}
+		return readAdmissionRequest(d, &req.AdmissionRequest)
 	})
-	if err == nil {
-		err = d.End()
-	}
 	return apiVersion, req, err
 }
 

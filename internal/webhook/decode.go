@@ -37,26 +37,39 @@ type reviewRequest struct {
 func readReview(body []byte) (*podReview, error) {
 	var rev podReview
 	d := jsonscan.New(body)
+	err := readEnvelope(d, &rev.APIVersion, func(null bool) error {
+		if null {
+			rev.Request = nil
+			return nil
+		}
+		if rev.Request == nil {
+			rev.Request = new(reviewRequest)
+		}
+		return readRequest(d, rev.Request)
+	})
+	return &rev, err
+}
+
+// readEnvelope reads an AdmissionReview at d to its end: apiVersion into apiVersion, and the
+// request with request (null: the request is null; else request reads the object at d).
+func readEnvelope(d *jsonscan.Decoder, apiVersion *string, request func(null bool) error) error {
 	err := d.Fields(func(k []byte) error {
 		switch string(k) {
 		case "apiVersion":
-			return jsonscan.StringInto(d, &rev.APIVersion)
+			return jsonscan.StringInto(d, apiVersion)
 		case "request":
-			if null, err := d.Null(); null || err != nil {
-				rev.Request = nil
+			null, err := d.Null()
+			if err != nil {
 				return err
 			}
-			if rev.Request == nil {
-				rev.Request = new(reviewRequest)
-			}
-			return readRequest(d, rev.Request)
+			return request(null)
 		}
 		return d.Skip()
 	})
 	if err == nil {
 		err = d.End()
 	}
-	return &rev, err
+	return err
 }
 
 func readRequest(d *jsonscan.Decoder, q *reviewRequest) error {
