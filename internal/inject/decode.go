@@ -107,7 +107,7 @@ func (p *PodJSON) PodInto(pod *corev1.Pod) {
 		Name: p.Metadata.Name, GenerateName: p.Metadata.GenerateName, Namespace: p.Metadata.Namespace,
 		UID: p.Metadata.UID, Labels: p.Metadata.Labels, Annotations: p.Metadata.Annotations,
 	}}
-	if p.Metadata.OwnerReferences != nil {
+	if len(p.Metadata.OwnerReferences) > 0 {
 		pod.OwnerReferences = resize(owners, len(p.Metadata.OwnerReferences))
 		for i, o := range p.Metadata.OwnerReferences {
 			pod.OwnerReferences[i] = metav1.OwnerReference{APIVersion: o.APIVersion, Kind: o.Kind, Name: o.Name, UID: o.UID, Controller: o.Controller}
@@ -130,7 +130,11 @@ func (p *PodJSON) PodInto(pod *corev1.Pod) {
 }
 
 // resize is s with length n, in s's storage when it has room; the elements are not cleared.
+// An empty list is always the same non-nil empty slice, whatever s held.
 func resize[E any](s []E, n int) []E {
+	if n == 0 {
+		return []E{}
+	}
 	if cap(s) < n {
 		return make([]E, n)
 	}

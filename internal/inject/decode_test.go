@@ -84,7 +84,13 @@ func FuzzDecodePod(f *testing.F) {
 	f.Add([]byte(`{"metadata":{"annotations":{"seal.dev/workload":"w","seal.dev/workload":"v"},"Labels":{"seal.dev/inject":"true"}},"spec":{"containers":[{"name":"a","env":[],"volumeMounts":[{"mountPath":"/var/run/seal/"}]}],"initContainers":null,"volumes":[]}}`), true)
 	f.Add([]byte(`{"metadata":{"labels":{"seal.dev/inject":"true"},"annotations":{"seal.dev/workload":"w","seal.dev/egg":"image:/e","kubectl.kubernetes.io/default-container":"b"}},"spec":{"securityContext":{"fsGroup":7},"containers":[{"name":"a~/b","image":"x\xff"},{"name":"b","image":"y","imagePullPolicy":"Always","env":[{"name":"X"}]}]}}`), false)
 	f.Add([]byte(`{"metadata":{"ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"r","uid":"u","controller":true}],"annotations":{"seal.dev/workload":"w"}},"spec":{"hostNetwork":true,"serviceAccountName":"sa","containers":[{"name":"\u0061"}],"volumes":[{"name":"seal"}]}}`), true)
-	var reused corev1.Pod // PodInto writes every input over it: nothing of an earlier pod may show
+	// PodInto writes every input over a pod that held a full one: nothing of it may show.
+	var earlier PodJSON
+	fullJSON, _ := stdjson.Marshal(goldenCases()[len(goldenCases())-1].pod)
+	fullJSON = bytes.Replace(fullJSON, []byte(`"spec":{`), []byte(`"spec":{"volumes":[{"name":"a"},{"name":"b"}],"initContainers":[{"name":"i","env":[{"name":"E"}],"volumeMounts":[{"name":"a","mountPath":"/a"},{"name":"b","mountPath":"/b"}]}],`), 1)
+	if err := ReadPod(jsonscan.New(fullJSON), &earlier); err != nil || len(earlier.Spec.Volumes) != 2 {
+		f.Fatalf("the full pod: %v %s", err, fullJSON)
+	}
 	f.Fuzz(func(t *testing.T, podJSON []byte, enabled bool) {
 		var full corev1.Pod
 		if err := k8sjson.UnmarshalCaseSensitivePreserveInts(podJSON, &full); err != nil {
@@ -101,6 +107,8 @@ func FuzzDecodePod(f *testing.F) {
 		if err := ReadPod(jsonscan.New(podJSON), &pj); err != nil {
 			t.Fatal(err)
 		}
+		var reused corev1.Pod
+		earlier.PodInto(&reused)
 		pj.PodInto(&reused)
 		if !reflect.DeepEqual(&reused, part) {
 			t.Fatalf("PodInto over an earlier pod differs from Pod\nreused %+v\nfresh  %+v", &reused, part)
@@ -112,9 +120,12 @@ func FuzzDecodePod(f *testing.F) {
 		cfg := testConfig
 		gotRes, gotErr := Mutate(part, ns, &cfg)
 		wantRes, wantErr := Mutate(&full, ns, &cfg)
-		appended, _ := MutateAppend([]byte("a used buffer"), part, ns, &cfg)
-		if string(appended.Patch) != string(gotRes.Patch) {
-			t.Fatalf("MutateAppend's patch differs from Mutate's\n%s\n%s", appended.Patch, gotRes.Patch)
+		// A pooled buffer: room to build in place, an earlier patch's bytes past its length.
+		used := append(make([]byte, 0, 64<<10), "kept"...)
+		copy(used[4:cap(used)], bytes.Repeat([]byte("old patch "), 6<<10))
+		appended, _ := MutateAppend(used, part, ns, &cfg)
+		if string(appended.Patch) != string(gotRes.Patch) || string(used) != "kept" {
+			t.Fatalf("MutateAppend's patch differs from Mutate's, or dst's bytes changed (%q)\n%s\n%s", used, appended.Patch, gotRes.Patch)
 		}
 		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || string(gotRes.Patch) != string(wantRes.Patch) ||
 			gotRes.Skipped != wantRes.Skipped || fmt.Sprint(gotRes.Warnings) != fmt.Sprint(wantRes.Warnings) {

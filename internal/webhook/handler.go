@@ -65,12 +65,36 @@ func (h *injectHandler) review(ctx context.Context, in *reviewInput, obj *inject
 	pod := pods.Get().(*corev1.Pod)
 	obj.PodInto(pod)
 	resp, result := h.handle(ctx, in, pod)
-	pods.Put(pod)
+	putPod(pod)
 	return counted{resp, result, start}
 }
 
 // pods hold the Pod of a review while it runs (inject.PodJSON.PodInto reuses their lists).
 var pods = sync.Pool{New: func() any { return new(corev1.Pod) }}
+
+// Past these sizes a review's Pod is not kept: one huge pod must not pin its lists' memory.
+const (
+	maxPooledContainers = 64
+	maxPooledMounts     = 256 // per container, and volumes
+)
+
+// putPod gives pod back to the pool unless its lists grew past the bounds; the maps it points
+// to (the decoded labels and annotations) are let go.
+func putPod(pod *corev1.Pod) {
+	s := &pod.Spec
+	if cap(s.Containers)+cap(s.InitContainers) > maxPooledContainers || cap(s.Volumes) > maxPooledMounts || cap(pod.OwnerReferences) > maxPooledMounts {
+		return
+	}
+	for _, cs := range [][]corev1.Container{s.Containers[:cap(s.Containers)], s.InitContainers[:cap(s.InitContainers)]} {
+		for i := range cs {
+			if cap(cs[i].VolumeMounts) > maxPooledMounts {
+				return
+			}
+		}
+	}
+	pod.Labels, pod.Annotations = nil, nil
+	pods.Put(pod)
+}
 
 func (h *injectHandler) handle(ctx context.Context, in *reviewInput, pod *corev1.Pod) (admission.Response, string) {
 	ns := inject.Namespace{Name: in.namespace}

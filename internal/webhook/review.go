@@ -84,8 +84,8 @@ func (h *injectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeReview(w, rev.APIVersion, q.UID, resp)
 	if cap(in.patch) <= maxPooledBody {
 		*pb = in.patch[:0]
-		patches.Put(pb)
-	}
+	} // else: keep the buffer it started with
+	patches.Put(pb)
 }
 
 // patches are the buffers reviews build their patch in (inject.MutateAppend): the patch is
