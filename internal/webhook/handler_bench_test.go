@@ -19,6 +19,13 @@ func BenchmarkInjectHandler(b *testing.B) {
 		body []byte
 	}{{"small", review(smallPod(), "shop")}, {"large", review(largePod(), "shop")}} {
 		b.Run(tc.name, func(b *testing.B) {
+			check := httptest.NewRecorder() // the pod is injected: what is measured is a patch
+			creq := httptest.NewRequest(http.MethodPost, PathInject, bytes.NewReader(tc.body))
+			creq.Header.Set("Content-Type", "application/json")
+			h.ServeHTTP(check, creq)
+			if !bytes.Contains(check.Body.Bytes(), []byte(`"patch":`)) {
+				b.Fatalf("the review answered no patch: %s", check.Body.Bytes())
+			}
 			b.SetBytes(int64(len(tc.body)))
 			b.ReportAllocs()
 			w := &discardWriter{h: http.Header{}}
